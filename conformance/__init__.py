@@ -1,0 +1,1 @@
+"""The conformance suite: golden and property tests every adapter must pass."""

@@ -1,0 +1,1 @@
+"""pytest-sanctum: a storage facade, its in-memory reference backend and conformance kit."""

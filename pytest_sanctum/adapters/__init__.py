@@ -1,0 +1,1 @@
+"""Adapter interface and adapter discovery."""

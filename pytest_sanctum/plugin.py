@@ -1,0 +1,1 @@
+"""pytest plugin entry point of pytest-sanctum (registered under ``pytest11``)."""

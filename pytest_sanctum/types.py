@@ -1,0 +1,242 @@
+"""Domain types shared by the facade, the adapters and the conformance kit.
+
+Values are frozen dataclasses with ``__slots__`` so they are cheap, hashable where it
+makes sense, and cannot be changed behind the facade's back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Literal, TypeAlias
+
+JSONValue: TypeAlias = (
+    "None | bool | int | float | str | list[JSONValue] | dict[str, JSONValue]"
+)
+"""Any value that ``json.dumps`` accepts without a custom encoder."""
+
+Record: TypeAlias = Mapping[str, "JSONValue"]
+"""A record value: a JSON object."""
+
+Namespace: TypeAlias = str
+"""A logical namespace; resolved to an adapter by the configuration."""
+
+Key: TypeAlias = str
+"""An object key inside a namespace (blob key, record id, stream name)."""
+
+Version: TypeAlias = int
+"""A per-key version: 1 for the first write, strictly increasing afterwards, never reused."""
+
+ETag: TypeAlias = str
+"""An opaque entity tag, unique per (key, version)."""
+
+MessageId: TypeAlias = str
+"""A stream message id, unique within a stream."""
+
+
+class Layer(str, Enum):
+    """The storage layers the facade offers."""
+
+    BLOB = "blob"
+    RECORD = "record"
+    STREAM = "stream"
+    CACHE = "cache"
+
+
+class ReadLevel(str, Enum):
+    """Read consistency levels of ADR-001."""
+
+    STRONG = "strong"
+    """Newest acknowledged version; a cache entry only when its age is within the staleness budget."""
+    EVENTUAL = "eventual"
+    """Cache first; stale data permitted; never a consistency error."""
+    CACHE_ONLY = "cache_only"
+    """Cache alone: zero backend calls; a miss raises ``CacheMissError``."""
+
+
+ReadLevelName = Literal["strong", "eventual", "cache_only"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What every successful write returns."""
+
+    version: Version
+    etag: ETag
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """Metadata of a stored blob (what ``head`` returns)."""
+
+    key: Key
+    version: Version
+    etag: ETag
+    size: int
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A blob value with its version and etag."""
+
+    key: Key
+    data: bytes
+    version: Version
+    etag: ETag
+    content_type: str | None = None
+
+    @property
+    def info(self) -> BlobInfo:
+        """The blob's metadata without its payload."""
+        return BlobInfo(self.key, self.version, self.etag, len(self.data), self.content_type)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordValue:
+    """A record with its version and etag. ``value`` must not be mutated by callers."""
+
+    key: Key
+    value: Record
+    version: Version
+    etag: ETag
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as a stream log stores it: ``sequence`` is 1, 2, 3, ... per stream.
+
+    ``payload`` is the message's canonical JSON encoding.
+    """
+
+    sequence: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What a stream append returns.
+
+    ``duplicate`` is true when an idempotency key matched an earlier append inside the
+    dedupe window; ``message_id`` is then the original message's id.
+    """
+
+    message_id: MessageId
+    sequence: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery of a stream message to a consumer.
+
+    ``delivery_count`` is 1 on first delivery and grows by one on every redelivery.
+    """
+
+    stream: Key
+    group: str
+    consumer: str
+    message_id: MessageId
+    sequence: int
+    payload: JSONValue
+    delivery_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """Options of a read. ``if_match`` makes a strong read conditional (mismatch: 412)."""
+
+    level: ReadLevel = ReadLevel.STRONG
+    bypass_cache: bool = False
+    if_match: ETag | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A cached payload with its version, etag and the facade-clock time it was stored at."""
+
+    data: bytes
+    version: Version
+    etag: ETag
+    stored_at_ms: float
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidationEvent:
+    """A cache purge that other nodes must apply (handed to the fan-out after each write)."""
+
+    layer: Layer
+    namespace: Namespace
+    key: Key
+    version: Version
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter guarantees. Conservative defaults: an adapter declares what it supports.
+
+    Each field's docstring is the capability's one-line contract; the conformance kit
+    quotes it when it skips a test as unsupported, and fails a test when a declared
+    capability does not work.
+    """
+
+    blobs: bool = False
+    """Blob layer: put/get/head/delete/list-by-prefix of byte payloads."""
+    records: bool = False
+    """Record layer: put/get/delete of JSON objects."""
+    streams: bool = False
+    """Stream layer: an append-only log per stream, read back in append order."""
+    cache: bool = False
+    """Cache layer: a key-value cache the facade uses for read-through and purges."""
+    read_after_write: bool = False
+    """A backend read issued after a write was acknowledged returns that write or a newer one."""
+    conditional_writes: bool = False
+    """Writes and deletes honour if_match / if_none_match atomically (no lost update between two writers)."""
+    distributed_cache: bool = False
+    """The cache is shared by every client of the backend: a purge on one client is seen by all."""
+    idempotent_append: bool = False
+    """An append with an idempotency key inside the dedupe window returns the original message id."""
+    durable_checkpoints: bool = False
+    """Consumer-group checkpoints survive an abrupt restart of the adapter (a new connection)."""
+
+    def names(self) -> tuple[str, ...]:
+        """Names of the declared (true) capabilities, in declaration order."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name))
+
+    @classmethod
+    def all(cls) -> Capabilities:
+        """Every capability declared."""
+        return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Every capability's name, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPending:
+    """A delivered, not yet acknowledged message of a consumer group."""
+
+    consumer: str
+    deliveries: int
+    visible_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCheckpoint:
+    """The durable state of one consumer group on one stream.
+
+    ``floor``: every sequence up to it is acknowledged. ``acked``: acknowledged sequences
+    above the floor. ``cursor``: the highest sequence ever delivered. ``pending``: delivered
+    but unacknowledged sequences. ``revision`` increases on every save (compare-and-set).
+    """
+
+    floor: int = 0
+    cursor: int = 0
+    acked: frozenset[int] = frozenset()
+    pending: Mapping[int, GroupPending] = field(default_factory=dict)
+    revision: int = 0

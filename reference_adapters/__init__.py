@@ -1,0 +1,1 @@
+"""Reference adapters: the in-memory backend that defines the semantics."""
