@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from enum import Enum
+from enum import StrEnum
 from typing import Literal, TypeAlias
 
-JSONValue: TypeAlias = (
-    "None | bool | int | float | str | list[JSONValue] | dict[str, JSONValue]"
-)
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 """Any value that ``json.dumps`` accepts without a custom encoder."""
 
 Record: TypeAlias = Mapping[str, "JSONValue"]
@@ -35,7 +33,7 @@ MessageId: TypeAlias = str
 """A stream message id, unique within a stream."""
 
 
-class Layer(str, Enum):
+class Layer(StrEnum):
     """The storage layers the facade offers."""
 
     BLOB = "blob"
@@ -44,7 +42,7 @@ class Layer(str, Enum):
     CACHE = "cache"
 
 
-class ReadLevel(str, Enum):
+class ReadLevel(StrEnum):
     """Read consistency levels of ADR-001."""
 
     STRONG = "strong"
@@ -154,13 +152,14 @@ class ReadOptions:
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
-    """A cached payload with its version, etag and the facade-clock time it was stored at."""
+    """A cached payload with its version, etag, and the facade-clock times it was stored at and expires."""
 
     data: bytes
     version: Version
     etag: ETag
     stored_at_ms: float
     content_type: str | None = None
+    expires_at_ms: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,33 +173,43 @@ class InvalidationEvent:
     origin: str
 
 
+def _capability(doc: str) -> bool:
+    """A capability field, off by default, carrying its one-line contract as metadata."""
+    return field(default=False, metadata={"doc": doc})
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an adapter guarantees. Conservative defaults: an adapter declares what it supports.
 
-    Each field's docstring is the capability's one-line contract; the conformance kit
-    quotes it when it skips a test as unsupported, and fails a test when a declared
+    Each field's ``doc`` metadata is the capability's one-line contract; the conformance
+    kit quotes it when it skips a test as unsupported, and fails a test when a declared
     capability does not work.
     """
 
-    blobs: bool = False
-    """Blob layer: put/get/head/delete/list-by-prefix of byte payloads."""
-    records: bool = False
-    """Record layer: put/get/delete of JSON objects."""
-    streams: bool = False
-    """Stream layer: an append-only log per stream, read back in append order."""
-    cache: bool = False
-    """Cache layer: a key-value cache the facade uses for read-through and purges."""
-    read_after_write: bool = False
-    """A backend read issued after a write was acknowledged returns that write or a newer one."""
-    conditional_writes: bool = False
-    """Writes and deletes honour if_match / if_none_match atomically (no lost update between two writers)."""
-    distributed_cache: bool = False
-    """The cache is shared by every client of the backend: a purge on one client is seen by all."""
-    idempotent_append: bool = False
-    """An append with an idempotency key inside the dedupe window returns the original message id."""
-    durable_checkpoints: bool = False
-    """Consumer-group checkpoints survive an abrupt restart of the adapter (a new connection)."""
+    blobs: bool = _capability("Blob layer: put/get/head/delete/list-by-prefix of byte payloads.")
+    records: bool = _capability("Record layer: put/get/delete of JSON objects.")
+    streams: bool = _capability(
+        "Stream layer: an append-only log per stream, read back in append order."
+    )
+    cache: bool = _capability(
+        "Cache layer: a key-value cache the facade uses for read-through and purges."
+    )
+    read_after_write: bool = _capability(
+        "A backend read issued after a write was acknowledged returns that write or a newer one."
+    )
+    conditional_writes: bool = _capability(
+        "Writes and deletes honour if_match / if_none_match atomically (no lost update between two writers)."
+    )
+    distributed_cache: bool = _capability(
+        "The cache is shared by every client of the backend: a purge on one client is seen by all."
+    )
+    idempotent_append: bool = _capability(
+        "An append with an idempotency key inside the dedupe window returns the original message id."
+    )
+    durable_checkpoints: bool = _capability(
+        "Consumer-group checkpoints survive an abrupt restart of the adapter (a new connection)."
+    )
 
     def names(self) -> tuple[str, ...]:
         """Names of the declared (true) capabilities, in declaration order."""
@@ -216,6 +225,14 @@ class Capabilities:
         """Every capability's name, in declaration order."""
         return tuple(f.name for f in fields(cls))
 
+    @classmethod
+    def doc(cls, name: str) -> str:
+        """The one-line contract of capability ``name``."""
+        for f in fields(cls):
+            if f.name == name:
+                return str(f.metadata["doc"])
+        raise KeyError(name)
+
 
 @dataclass(frozen=True, slots=True)
 class GroupPending:
@@ -223,7 +240,7 @@ class GroupPending:
 
     consumer: str
     deliveries: int
-    visible_at_ms: int
+    visible_at_ms: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from pytest_sanctum.types import (
     Capabilities,
     ETag,
     GroupCheckpoint,
-    JSONValue,
     StoredMessage,
     Version,
     WriteResult,
@@ -197,7 +196,7 @@ class StorageAdapter(Protocol):
         ...
 
 
-AdapterFactory = Callable[[Mapping[str, JSONValue], Clock], StorageAdapter]
+AdapterFactory = Callable[[Mapping[str, object], Clock], StorageAdapter]
 """Builds an adapter from its config options and the facade's clock.
 
 Registered under the ``pytest_sanctum.adapters`` entry-point group, or named as

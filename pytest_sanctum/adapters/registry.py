@@ -1,0 +1,97 @@
+"""Finding adapter factories by name: an entry point, or ``package.module:factory``.
+
+Only the adapter asked for is imported, so an unused backend's client library is never
+loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+
+from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.errors import ConfigError, SanctumError
+
+ENTRY_POINT_GROUP = "pytest_sanctum.adapters"
+"""The entry-point group adapters register their factory under."""
+
+
+def registered_adapters() -> tuple[str, ...]:
+    """Names of every adapter registered under the entry-point group, sorted."""
+    return tuple(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
+
+
+def load_adapter_factory(kind: str, *, field: str = "kind") -> AdapterFactory:
+    """Resolve ``kind`` (a registered name or ``package.module:factory``) to a factory."""
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(f"adapter kind must be a non-empty string, got {kind!r}", field=field)
+    if ":" in kind:
+        module_name, _, attribute = kind.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ConfigError(
+                f"cannot import adapter module {module_name!r}: {error}", field=field
+            ) from error
+        factory = getattr(module, attribute, None)
+        if factory is None:
+            raise ConfigError(f"module {module_name!r} has no attribute {attribute!r}", field=field)
+    else:
+        matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
+        if not matches:
+            known = ", ".join(registered_adapters()) or "none"
+            raise ConfigError(
+                f"no adapter named {kind!r} is registered (registered: {known}); "
+                "use a registered name or 'package.module:factory'",
+                field=field,
+            )
+        factory = matches[0].load()
+    if not callable(factory):
+        raise ConfigError(f"adapter factory {kind!r} is not callable", field=field)
+    return factory  # type: ignore[no-any-return]
+
+
+def build_adapter(
+    kind: str, options: Mapping[str, object], clock: Clock, *, field: str = "kind"
+) -> StorageAdapter:
+    """Build an adapter and check it implements the ``StorageAdapter`` protocol."""
+    factory = load_adapter_factory(kind, field=field)
+    try:
+        adapter = factory(options, clock)
+    except SanctumError:
+        raise
+    except Exception as error:
+        raise ConfigError(
+            f"adapter factory {kind!r} failed: {type(error).__name__}: {error}", field=field
+        ) from error
+    check_adapter(adapter, field=field)
+    return adapter
+
+
+def check_adapter(adapter: object, *, field: str = "kind") -> None:
+    """Refuse an object that is not a ``StorageAdapter`` or lacks a store it declares."""
+    if not isinstance(adapter, StorageAdapter):
+        raise ConfigError(
+            f"{type(adapter).__name__} does not implement the StorageAdapter protocol",
+            field=field,
+        )
+    caps = adapter.capabilities
+    required = {
+        "blobs": (caps.blobs, adapter.blobs),
+        "records": (caps.records, adapter.records),
+        "streams": (caps.streams, adapter.streams),
+        "cache": (caps.cache, adapter.cache),
+    }
+    for capability, (declared, store) in required.items():
+        if declared and store is None:
+            raise ConfigError(
+                f"adapter {adapter.name!r} declares {capability} but offers no {capability} store",
+                field=field,
+            )
+    if caps.streams and adapter.checkpoints is None:
+        raise ConfigError(
+            f"adapter {adapter.name!r} declares streams but offers no checkpoint store",
+            field=field,
+        )

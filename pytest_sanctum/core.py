@@ -1,0 +1,423 @@
+"""The facade's shared machinery: namespace routes, ACL checks, instrumentation, purges.
+
+One ``FacadeCore`` lives behind a client and every principal view of it. Layers call
+``begin`` / ``succeeded`` / ``failed`` around each operation, so every operation records
+the same metrics, logs and correlation id, and every failure leaves as a ``SanctumError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from time import perf_counter
+
+from pytest_sanctum.acl import AccessPolicy
+from pytest_sanctum.adapters.base import CacheStore, StorageAdapter, VersionedStore
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.config import StorageConfigV1
+from pytest_sanctum.errors import (
+    AccessDeniedError,
+    AdapterError,
+    BackendUnavailableError,
+    CacheMissError,
+    ConsistencyError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+    SanctumError,
+    UnsupportedOperationError,
+)
+from pytest_sanctum.fanout import InvalidationFanout
+from pytest_sanctum.observability import (
+    EVENT_ACL_DECISION,
+    EVENT_CONSISTENCY_RETRY,
+    EVENT_FANOUT_ERROR,
+    EVENT_OPERATION_ERROR,
+    OperationLabels,
+    StorageMetrics,
+    current_correlation_id,
+    emit,
+    new_correlation_id,
+)
+from pytest_sanctum.types import InvalidationEvent, Layer
+from pytest_sanctum.validation import check_namespace
+
+_QUIET_ERRORS = (NotFoundError, PreconditionFailedError, CacheMissError)
+"""Errors that are ordinary answers (logged at DEBUG); retryable ones log at WARNING, the rest ERROR."""
+
+RAW_TRACKED_KEYS = 65536
+"""How many recently written keys a client remembers to check read-after-write (LRU)."""
+
+
+class Route:
+    """Everything an operation on one namespace needs, resolved once per namespace."""
+
+    __slots__ = (
+        "_labels",
+        "adapter",
+        "adapter_name",
+        "budget_ms",
+        "capabilities",
+        "namespace",
+        "purge_cache",
+        "read_cache",
+        "shared_cache",
+        "ttl_ms",
+    )
+
+    def __init__(
+        self,
+        namespace: str,
+        adapter: StorageAdapter,
+        cache: CacheStore | None,
+        cache_reads: bool,
+        ttl_ms: float,
+        budget_ms: float,
+    ) -> None:
+        self.namespace = namespace
+        self.adapter = adapter
+        self.adapter_name = adapter.name
+        self.capabilities = adapter.capabilities
+        self.purge_cache = cache
+        self.read_cache = cache if cache_reads else None
+        self.shared_cache = self.capabilities.distributed_cache
+        self.ttl_ms = ttl_ms
+        self.budget_ms = budget_ms
+        self._labels: dict[str, OperationLabels] = {}
+
+    def ok_labels(self, op: str) -> OperationLabels:
+        """The metrics labels of a successful ``op`` on this route (built once)."""
+        labels = self._labels.get(op)
+        if labels is None:
+            layer = op.partition(".")[0]
+            labels = OperationLabels(op, layer, self.namespace, self.adapter_name, "ok", "")
+            self._labels[op] = labels
+        return labels
+
+    def versioned(self, layer: Layer, op: str) -> VersionedStore:
+        """The blob or record store, or ``UnsupportedOperationError`` when not declared."""
+        caps = self.capabilities
+        if layer is Layer.BLOB:
+            store, declared, capability = self.adapter.blobs, caps.blobs, "blobs"
+        else:
+            store, declared, capability = self.adapter.records, caps.records, "records"
+        if store is None or not declared:
+            raise unsupported(self, op, capability)
+        return store
+
+
+def unsupported(route: Route, op: str, capability: str) -> UnsupportedOperationError:
+    """The error for an operation whose capability the route's adapter does not declare."""
+    return UnsupportedOperationError(
+        f"{op} needs the {capability!r} capability, which adapter "
+        f"{route.adapter_name!r} of namespace {route.namespace!r} does not declare",
+        capability=capability,
+    )
+
+
+class FacadeCore:
+    """Shared state of a client: config, clock, metrics, adapters, routes and fan-out."""
+
+    def __init__(
+        self,
+        config: StorageConfigV1,
+        clock: Clock,
+        metrics: StorageMetrics,
+        adapters: Mapping[str, StorageAdapter],
+        fanout: InvalidationFanout,
+        node_id: str,
+        on_close: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = metrics
+        self.metrics_enabled = metrics.enabled
+        self.adapters = adapters
+        self.fanout = fanout
+        self.node_id = node_id
+        self.logger = logging.getLogger(config.observability.logger_name)
+        self.policy = AccessPolicy(config.acl)
+        self.acl_enabled = self.policy.enabled
+        self.rng = random.Random()
+        self.closed = False
+        self._on_close = on_close
+        self._routes: dict[str, Route] = {}
+        self._written: OrderedDict[tuple[Layer, str, str], tuple[int, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+        consistency = config.consistency
+        self.raw_window_ms = consistency.read_after_write_window_ms
+        self.backoff_initial_ms = consistency.retry_initial_backoff_ms
+        self.backoff_max_ms = consistency.retry_max_backoff_ms
+        self.max_retries = consistency.max_retries
+        self._unsubscribe = fanout.subscribe(self._on_invalidation)
+
+    # -- routing -------------------------------------------------------------------------
+
+    def route(self, namespace: object) -> Route:
+        """The route of ``namespace``; ``InvalidRequestError`` when unknown or malformed."""
+        if type(namespace) is str:
+            route = self._routes.get(namespace)
+            if route is not None:
+                return route
+        name = check_namespace(namespace)
+        ns_config = self.config.namespace_config(name)
+        if ns_config is None:
+            raise InvalidRequestError(
+                f"unknown namespace {name!r}: it is not in the configuration's namespaces",
+                argument="namespace",
+            )
+        adapter = self.adapters[ns_config.adapter]
+        cache_config = self.config.cache
+        cache_adapter = (
+            self.adapters[cache_config.adapter] if cache_config.adapter is not None else adapter
+        )
+        cache = cache_adapter.cache if cache_adapter.capabilities.cache else None
+        if not cache_config.enabled:
+            cache = None
+        route = Route(
+            name,
+            adapter,
+            cache,
+            ns_config.cache,
+            self.config.effective_ttl_ms(name),
+            self.config.effective_staleness_budget_ms(name),
+        )
+        with self._lock:
+            return self._routes.setdefault(name, route)
+
+    def begin(self, op: str, namespace: object, principal: str, cid: str) -> Route:
+        """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
+        if self.closed:
+            raise BackendUnavailableError("the storage client is closed")
+        route = self.route(namespace)
+        if self.acl_enabled:
+            allowed = op in self.policy.granted(route.namespace, principal)
+            if not allowed or self.config.observability.log_acl_allows:
+                emit(
+                    self.logger,
+                    logging.DEBUG if allowed else logging.WARNING,
+                    EVENT_ACL_DECISION,
+                    {
+                        "op": op,
+                        "namespace": route.namespace,
+                        "principal": principal,
+                        "decision": "allow" if allowed else "deny",
+                        "correlation_id": cid,
+                    },
+                )
+            if not allowed:
+                raise AccessDeniedError(
+                    f"principal {principal!r} is not granted {op} on namespace {route.namespace!r}",
+                    principal=principal,
+                )
+        return route
+
+    # -- instrumentation -----------------------------------------------------------------
+
+    @staticmethod
+    def correlation_id() -> str:
+        """The caller's correlation id, else a fresh one for this operation."""
+        return current_correlation_id() or new_correlation_id()
+
+    def succeeded(self, op: str, route: Route, started: float, nbytes: int) -> None:
+        """Record a successful operation."""
+        if self.metrics_enabled:
+            labels = route.ok_labels(op)
+            metrics = self.metrics
+            metrics.requests_total.add(1, labels)
+            metrics.latency_ms.record((perf_counter() - started) * 1000.0, labels)
+            metrics.payload_bytes.record(nbytes, labels)
+
+    def cache_lookup(self, op: str, route: Route, hit: bool) -> None:
+        """Record whether a read that consulted the cache hit it."""
+        if self.metrics_enabled:
+            self.metrics.cache_hit_ratio.record(1.0 if hit else 0.0, route.ok_labels(op))
+
+    def failed(
+        self,
+        op: str,
+        route: Route | None,
+        namespace: object,
+        key: object,
+        started: float,
+        error: Exception,
+        cid: str,
+    ) -> SanctumError:
+        """Turn ``error`` into a canonical error with context, record it, and return it."""
+        if isinstance(error, SanctumError):
+            canonical = error
+        else:
+            canonical = AdapterError(f"unmapped {type(error).__name__} from the adapter: {error}")
+            canonical.__cause__ = error
+        ns_label = route.namespace if route is not None else "<invalid>"
+        if canonical.op is None:
+            canonical.op = op
+        if canonical.namespace is None and type(namespace) is str:
+            canonical.namespace = namespace
+        if canonical.key is None and type(key) is str:
+            canonical.key = key
+        if canonical.correlation_id is None:
+            canonical.correlation_id = cid
+        latency_ms = (perf_counter() - started) * 1000.0
+        adapter_label = route.adapter_name if route is not None else ""
+        if self.metrics_enabled:
+            labels = OperationLabels(
+                op, op.partition(".")[0], ns_label, adapter_label, "error", canonical.code
+            )
+            self.metrics.requests_total.add(1, labels)
+            self.metrics.errors_total.add(1, labels)
+            self.metrics.latency_ms.record(latency_ms, labels)
+        if isinstance(canonical, _QUIET_ERRORS):
+            level = logging.DEBUG
+        elif canonical.retryable:
+            level = logging.WARNING
+        else:
+            level = logging.ERROR
+        emit(
+            self.logger,
+            level,
+            EVENT_OPERATION_ERROR,
+            {
+                "op": op,
+                "layer": op.partition(".")[0],
+                "namespace": canonical.namespace,
+                "adapter": adapter_label,
+                "key": canonical.key,
+                "correlation_id": canonical.correlation_id,
+                "error_code": canonical.code,
+                "retryable": canonical.retryable,
+                "message": canonical.message,
+                "latency_ms": latency_ms,
+            },
+        )
+        return canonical
+
+    # -- read-after-write tracking -------------------------------------------------------
+
+    def remember_write(
+        self, route: Route, layer: Layer, key: str, version: int, deleted: bool
+    ) -> None:
+        """Remember this client's last write of a key when the adapter lacks read-after-write."""
+        if route.capabilities.read_after_write:
+            return
+        entry = (layer, route.namespace, key)
+        with self._lock:
+            self._written[entry] = (version, deleted)
+            self._written.move_to_end(entry)
+            if len(self._written) > RAW_TRACKED_KEYS:
+                self._written.popitem(last=False)
+
+    def last_write(self, route: Route, layer: Layer, key: str) -> tuple[int, bool] | None:
+        """This client's last (version, deleted) of a key, if it is remembered."""
+        with self._lock:
+            return self._written.get((layer, route.namespace, key))
+
+    def consistency_retry(
+        self,
+        op: str,
+        route: Route,
+        key: str,
+        cid: str,
+        attempt: int,
+        expected: int,
+        observed: int | None,
+        deadline_ms: float,
+    ) -> None:
+        """Wait before the next read-after-write attempt, or raise ``ConsistencyError``.
+
+        Backoff doubles from the initial value up to the maximum, with equal jitter; the
+        last attempt is made at the window's end.
+        """
+        now = self.clock.now_ms()
+        backoff = min(self.backoff_initial_ms * 2 ** (attempt - 1), self.backoff_max_ms)
+        backoff *= self.rng.uniform(0.5, 1.0)
+        if now >= deadline_ms or attempt > self.max_retries:
+            raise ConsistencyError(
+                f"strong read did not observe version {expected} within "
+                f"{self.raw_window_ms:g} ms (observed {observed}); retry after "
+                f"{backoff:.1f} ms",
+                retry_after_ms=backoff,
+                expected_version=expected,
+                observed_version=observed,
+            )
+        if self.metrics_enabled:
+            self.metrics.retries_total.add(1, route.ok_labels(op))
+        emit(
+            self.logger,
+            logging.DEBUG,
+            EVENT_CONSISTENCY_RETRY,
+            {
+                "op": op,
+                "namespace": route.namespace,
+                "key": key,
+                "correlation_id": cid,
+                "attempt": attempt,
+                "expected_version": expected,
+                "observed_version": observed,
+                "backoff_ms": backoff,
+            },
+        )
+        self.clock.sleep_ms(min(backoff, deadline_ms - now))
+
+    def conflict_retry(self, op: str, route: Route) -> None:
+        """Count a compare-and-set retry."""
+        if self.metrics_enabled:
+            self.metrics.retries_total.add(1, route.ok_labels(op))
+
+    # -- purge and fan-out ---------------------------------------------------------------
+
+    def purge(self, route: Route, layer: Layer, key: str, version: int, cid: str) -> None:
+        """Purge the local cache now, then hand the invalidation to the fan-out.
+
+        The write is already acknowledged, so a failing purge or fan-out is logged (and
+        the entry expires within its TTL) instead of failing the write.
+        """
+        cache_key = f"{layer.value}/{key}"
+        cache = route.purge_cache
+        if cache is not None:
+            try:
+                cache.delete(route.namespace, cache_key)
+            except Exception as error:
+                self._fanout_error(route.namespace, key, cid, f"local purge failed: {error!r}")
+        try:
+            self.fanout.publish(
+                InvalidationEvent(layer, route.namespace, key, version, self.node_id)
+            )
+        except Exception as error:
+            self._fanout_error(route.namespace, key, cid, f"fan-out publish failed: {error!r}")
+
+    def _on_invalidation(self, event: InvalidationEvent) -> None:
+        """Apply another client's invalidation to this client's cache."""
+        if event.origin == self.node_id or self.closed:
+            return
+        try:
+            route = self.route(event.namespace)
+        except SanctumError:
+            return
+        if route.purge_cache is None or route.shared_cache:
+            return
+        try:
+            route.purge_cache.delete(route.namespace, f"{event.layer.value}/{event.key}")
+        except Exception as error:
+            self._fanout_error(
+                event.namespace, event.key, new_correlation_id(), f"remote purge failed: {error!r}"
+            )
+
+    def _fanout_error(self, namespace: str, key: str, cid: str, message: str) -> None:
+        emit(
+            self.logger,
+            logging.ERROR,
+            EVENT_FANOUT_ERROR,
+            {"namespace": namespace, "key": key, "correlation_id": cid, "message": message},
+        )
+
+    def close(self) -> None:
+        """Stop receiving invalidations and close the adapters this client built."""
+        if self.closed:
+            return
+        self.closed = True
+        self._unsubscribe()
+        self._on_close()

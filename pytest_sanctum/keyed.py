@@ -1,0 +1,382 @@
+"""The blob and record layers: versioned objects with read levels, cache read-through and purge.
+
+Both layers share one read path (ADR-001) and one write path; they differ only in how a
+payload is checked and decoded.
+"""
+
+from __future__ import annotations
+
+import json
+from time import perf_counter
+
+from pytest_sanctum.core import FacadeCore, Route, unsupported
+from pytest_sanctum.errors import (
+    CacheMissError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnsupportedOperationError,
+)
+from pytest_sanctum.types import (
+    Blob,
+    BlobInfo,
+    CacheEntry,
+    ETag,
+    Layer,
+    ReadLevel,
+    ReadLevelName,
+    ReadOptions,
+    RecordValue,
+    WriteResult,
+)
+from pytest_sanctum.validation import (
+    check_bool,
+    check_bytes,
+    check_etag,
+    check_if_none_match,
+    check_int,
+    check_key,
+    check_read_level,
+    encode_record,
+)
+
+_CACHE_ONLY = ReadLevel.CACHE_ONLY
+_EVENTUAL = ReadLevel.EVENTUAL
+
+
+class _VersionedLayer:
+    """The read and write paths shared by blobs and records."""
+
+    _layer: Layer
+    _prefix: str
+
+    def __init__(self, core: FacadeCore, principal: str) -> None:
+        self._core = core
+        self._principal = principal
+
+    def _options(self, level: object, bypass_cache: object, if_match: object) -> ReadOptions:
+        return ReadOptions(
+            check_read_level(
+                level if level is not None else self._core.config.consistency.default_read_level
+            ),
+            check_bool(bypass_cache, "bypass_cache"),
+            check_etag(if_match),
+        )
+
+    def _read(self, op: str, route: Route, key: str, options: ReadOptions, cid: str) -> Blob:
+        """ADR-001 read: cache per level and budget, else the backend, then fill the cache."""
+        core = self._core
+        store = route.versioned(self._layer, op)
+        level = options.level
+        cache = route.read_cache
+        cache_key = self._prefix + key
+        if level is _CACHE_ONLY:
+            if options.bypass_cache:
+                raise InvalidRequestError(
+                    "bypass_cache=True contradicts level='cache_only'", argument="bypass_cache"
+                )
+            if cache is None:
+                if not route.capabilities.cache:
+                    raise UnsupportedOperationError(
+                        f"level='cache_only' needs the 'cache' capability, which adapter "
+                        f"{route.adapter_name!r} does not declare",
+                        capability="cache",
+                    )
+                raise CacheMissError(f"namespace {route.namespace!r} does not cache reads")
+            entry = cache.get(route.namespace, cache_key)
+            hit = entry is not None and core.clock.now_ms() < entry.expires_at_ms
+            core.cache_lookup(op, route, hit)
+            if entry is None or not hit:
+                raise CacheMissError(f"no fresh cache entry for {key!r}")
+            return _checked(_from_entry(key, entry), options.if_match)
+        conditional_strong = options.if_match is not None and level is not _EVENTUAL
+        if cache is not None and not options.bypass_cache and not conditional_strong:
+            entry = cache.get(route.namespace, cache_key)
+            if entry is not None:
+                now = core.clock.now_ms()
+                if now < entry.expires_at_ms and (
+                    level is _EVENTUAL or now - entry.stored_at_ms <= route.budget_ms
+                ):
+                    core.cache_lookup(op, route, True)
+                    return _checked(_from_entry(key, entry), options.if_match)
+            core.cache_lookup(op, route, False)
+        blob = self._backend_read(op, route, store, key, level is not _EVENTUAL, cid)
+        if cache is not None:
+            last = (
+                core.last_write(route, self._layer, key)
+                if not route.capabilities.read_after_write
+                else None
+            )
+            if last is None or blob.version >= last[0]:
+                now = core.clock.now_ms()
+                cache.set(
+                    route.namespace,
+                    cache_key,
+                    CacheEntry(
+                        blob.data,
+                        blob.version,
+                        blob.etag,
+                        now,
+                        blob.content_type,
+                        now + route.ttl_ms,
+                    ),
+                    route.ttl_ms,
+                )
+        return _checked(blob, options.if_match)
+
+    def _backend_read(
+        self, op: str, route: Route, store: object, key: str, strong: bool, cid: str
+    ) -> Blob:
+        """Read the backend; a strong read retries until it sees this client's last write."""
+        core = self._core
+        get = store.get  # type: ignore[attr-defined]
+        if not strong or route.capabilities.read_after_write:
+            return get(route.namespace, key)  # type: ignore[no-any-return]
+        last = core.last_write(route, self._layer, key)
+        if last is None:
+            return get(route.namespace, key)  # type: ignore[no-any-return]
+        expected, deleted = last
+        deadline = core.clock.now_ms() + core.raw_window_ms
+        attempt = 0
+        while True:
+            try:
+                blob: Blob | None = get(route.namespace, key)
+            except NotFoundError:
+                if deleted:
+                    raise
+                blob = None
+            observed = blob.version if blob is not None else None
+            if blob is not None and (observed > expected if deleted else observed >= expected):  # type: ignore[operator]
+                return blob
+            attempt += 1
+            core.consistency_retry(op, route, key, cid, attempt, expected, observed, deadline)
+
+    def _write(
+        self,
+        op: str,
+        namespace: object,
+        key: object,
+        data: object,
+        content_type: object,
+        if_match: object,
+        if_none_match: object,
+    ) -> WriteResult:
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin(op, namespace, self._principal, cid)
+            store = route.versioned(self._layer, op)
+            checked_key = check_key(key)
+            payload = self._encode(data)
+            if content_type is not None and type(content_type) is not str:
+                raise InvalidRequestError(
+                    f"content_type must be a str or None, got {content_type!r}",
+                    argument="content_type",
+                )
+            etag = check_etag(if_match)
+            create_only = check_if_none_match(if_none_match)
+            if etag is not None and create_only:
+                raise InvalidRequestError(
+                    "if_match and if_none_match cannot be combined", argument="if_none_match"
+                )
+            if (etag is not None or create_only) and not route.capabilities.conditional_writes:
+                raise unsupported(route, op, "conditional_writes")
+            result = store.put(
+                route.namespace,
+                checked_key,
+                payload,
+                content_type=content_type,
+                if_match=etag,
+                if_none_match=create_only,
+            )
+            core.remember_write(route, self._layer, checked_key, result.version, False)
+            core.purge(route, self._layer, checked_key, result.version, cid)
+        except Exception as error:
+            raise core.failed(op, route, namespace, key, started, error, cid) from None
+        core.succeeded(op, route, started, len(payload))
+        return result
+
+    def _delete(self, op: str, namespace: object, key: object, if_match: object) -> None:
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin(op, namespace, self._principal, cid)
+            store = route.versioned(self._layer, op)
+            checked_key = check_key(key)
+            etag = check_etag(if_match)
+            if etag is not None and not route.capabilities.conditional_writes:
+                raise unsupported(route, op, "conditional_writes")
+            version = store.delete(route.namespace, checked_key, if_match=etag)
+            core.remember_write(route, self._layer, checked_key, version, True)
+            core.purge(route, self._layer, checked_key, version, cid)
+        except Exception as error:
+            raise core.failed(op, route, namespace, key, started, error, cid) from None
+        core.succeeded(op, route, started, 0)
+
+    def _get(
+        self,
+        op: str,
+        namespace: object,
+        key: object,
+        level: object,
+        bypass_cache: object,
+        if_match: object,
+    ) -> Blob:
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin(op, namespace, self._principal, cid)
+            checked_key = check_key(key)
+            blob = self._read(
+                op, route, checked_key, self._options(level, bypass_cache, if_match), cid
+            )
+        except Exception as error:
+            raise core.failed(op, route, namespace, key, started, error, cid) from None
+        core.succeeded(op, route, started, len(blob.data))
+        return blob
+
+    def _encode(self, data: object) -> bytes:
+        raise NotImplementedError
+
+
+def _from_entry(key: str, entry: CacheEntry) -> Blob:
+    return Blob(key, entry.data, entry.version, entry.etag, entry.content_type)
+
+
+def _checked(blob: Blob, if_match: ETag | None) -> Blob:
+    """Apply a read's ``if_match`` to what it found."""
+    if if_match is not None and blob.etag != if_match:
+        raise PreconditionFailedError(
+            f"if_match {if_match!r} does not match the current etag {blob.etag!r}",
+            current_etag=blob.etag,
+            current_version=blob.version,
+        )
+    return blob
+
+
+class BlobLayer(_VersionedLayer):
+    """Blobs: byte payloads with an optional content type."""
+
+    _layer = Layer.BLOB
+    _prefix = "blob/"
+
+    def _encode(self, data: object) -> bytes:
+        return check_bytes(data)
+
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: str | None = None,
+    ) -> WriteResult:
+        """Store ``data`` as the key's next version; ``if_none_match="*"`` makes it create-only."""
+        return self._write("blob.put", namespace, key, data, content_type, if_match, if_none_match)
+
+    def get(
+        self,
+        namespace: str,
+        key: str,
+        *,
+        level: ReadLevel | ReadLevelName | None = None,
+        bypass_cache: bool = False,
+        if_match: ETag | None = None,
+    ) -> Blob:
+        """Read a blob at ``level`` (default from the config: ``strong``)."""
+        return self._get("blob.get", namespace, key, level, bypass_cache, if_match)
+
+    def head(self, namespace: str, key: str) -> BlobInfo:
+        """The current version's metadata, read from the backend."""
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("blob.head", namespace, self._principal, cid)
+            store = route.versioned(Layer.BLOB, "blob.head")
+            info = store.head(route.namespace, check_key(key))
+        except Exception as error:
+            raise core.failed("blob.head", route, namespace, key, started, error, cid) from None
+        core.succeeded("blob.head", route, started, 0)
+        return info
+
+    def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> None:
+        """Delete the blob (``NotFoundError`` when absent) and purge it from caches."""
+        self._delete("blob.delete", namespace, key, if_match)
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        """Up to ``limit`` (at most 10000) blobs whose key starts with ``prefix``, sorted by key,
+        after ``start_after`` (for paging: pass the last key of the previous page)."""
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("blob.list", namespace, self._principal, cid)
+            store = route.versioned(Layer.BLOB, "blob.list")
+            if type(prefix) is not str or (prefix and not prefix.isprintable()):
+                raise InvalidRequestError(
+                    f"prefix must be a printable str, got {prefix!r}", argument="prefix"
+                )
+            if start_after is not None:
+                check_key(start_after, "start_after")
+            infos = store.list(
+                route.namespace,
+                prefix,
+                start_after=start_after,
+                limit=check_int(limit, "limit", 0, 10000),
+            )
+        except Exception as error:
+            raise core.failed("blob.list", route, namespace, None, started, error, cid) from None
+        core.succeeded("blob.list", route, started, 0)
+        return infos
+
+
+class RecordLayer(_VersionedLayer):
+    """Records: JSON objects, returned as fresh dicts on every read."""
+
+    _layer = Layer.RECORD
+    _prefix = "record/"
+
+    def _encode(self, data: object) -> bytes:
+        return encode_record(data)
+
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        value: dict[str, object],
+        *,
+        if_match: ETag | None = None,
+        if_none_match: str | None = None,
+    ) -> WriteResult:
+        """Store ``value`` as the key's next version; ``if_none_match="*"`` makes it create-only."""
+        return self._write("record.put", namespace, key, value, None, if_match, if_none_match)
+
+    def get(
+        self,
+        namespace: str,
+        key: str,
+        *,
+        level: ReadLevel | ReadLevelName | None = None,
+        bypass_cache: bool = False,
+        if_match: ETag | None = None,
+    ) -> RecordValue:
+        """Read a record at ``level`` (default from the config: ``strong``)."""
+        blob = self._get("record.get", namespace, key, level, bypass_cache, if_match)
+        return RecordValue(blob.key, json.loads(blob.data), blob.version, blob.etag)
+
+    def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> None:
+        """Delete the record (``NotFoundError`` when absent) and purge it from caches."""
+        self._delete("record.delete", namespace, key, if_match)

@@ -1,0 +1,559 @@
+"""The contract catalogue: every behaviour the conformance kit checks, with a stable id.
+
+Each conformance test cites exactly one contract with ``@contract("REC-003")``, which
+also marks the capabilities the contract needs. ``docs/tests-contracts.md`` is generated
+from this catalogue (``python -m pytest_sanctum.kit.contracts --write``), so the spec
+and the tests point at each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from pytest_sanctum.types import Capabilities
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One checked behaviour: ``statement`` is what the assertion messages restate."""
+
+    id: str
+    layer: str
+    title: str
+    statement: str
+    requires: tuple[str, ...] = ()
+    source: str = ""
+
+
+LAYERS: dict[str, str] = {
+    "blob": "Blob layer",
+    "record": "Record layer",
+    "stream": "Stream layer",
+    "cache": "Cache layer",
+    "consistency": "Read levels, staleness and bypass (ADR-001)",
+    "errors": "Error mapping and retry policy",
+    "acl": "Access control",
+    "observability": "Metrics and log emissions",
+    "property": "Property-based (hypothesis state machines)",
+}
+"""Layers of the conformance matrix, in report order."""
+
+_CONTRACTS = [
+    # -- blob ------------------------------------------------------------------------
+    Contract(
+        "BLOB-001",
+        "blob",
+        "Round trip",
+        "A blob put then read returns the same bytes, the version and the etag the put returned.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-002",
+        "blob",
+        "Versions increase and are never reused",
+        "Versions start at 1, increase by write, and continue after a delete instead of restarting.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-003",
+        "blob",
+        "Etags are unique per version",
+        "Writing the same bytes again yields a new version with a different etag.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-004",
+        "blob",
+        "Head returns metadata",
+        "head returns the size, version, etag and content type of the current version.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-005",
+        "blob",
+        "Delete removes",
+        "After delete, get and head raise NotFoundError; deleting a missing blob raises NotFoundError.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-006",
+        "blob",
+        "List by prefix",
+        "list returns live keys with the prefix, sorted, after start_after, at most limit.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-007",
+        "blob",
+        "Binary payloads",
+        "Empty payloads and payloads holding every byte value round-trip unchanged.",
+        ("blobs",),
+    ),
+    # -- record ----------------------------------------------------------------------
+    Contract(
+        "REC-001",
+        "record",
+        "Round trip",
+        "A record put then read returns an equal value, the version and the etag the put returned.",
+        ("records",),
+    ),
+    Contract(
+        "REC-002",
+        "record",
+        "Versions increase and are never reused",
+        "Record versions start at 1, increase by write, and continue after a delete.",
+        ("records",),
+    ),
+    Contract(
+        "REC-003",
+        "record",
+        "Stale etag upsert is refused (seed test 2)",
+        "A put with a stale if_match raises PreconditionFailedError carrying the current etag, "
+        "and the record is unchanged.",
+        ("records", "conditional_writes"),
+        "seed test 2",
+    ),
+    Contract(
+        "REC-004",
+        "record",
+        "Matching etag upsert applies",
+        "A put with the current etag as if_match succeeds and returns the next version.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "REC-005",
+        "record",
+        "Create-only writes",
+        'A put with if_none_match="*" succeeds on a missing key and raises '
+        "PreconditionFailedError on an existing one.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "REC-006",
+        "record",
+        "Conditional delete",
+        "A delete with a stale if_match raises PreconditionFailedError and the record stays.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "REC-007",
+        "record",
+        "Reads return independent values",
+        "Changing a value returned by a read or passed to a write does not change what is stored.",
+        ("records",),
+    ),
+    Contract(
+        "REC-008",
+        "record",
+        "JSON fidelity",
+        "Unicode text, nested lists and objects, floats, booleans and nulls round-trip exactly.",
+        ("records",),
+    ),
+    Contract(
+        "REC-009",
+        "record",
+        "Concurrent conditional writers",
+        "Of several writers racing with the same if_match, exactly one succeeds; the others "
+        "get PreconditionFailedError or ConflictError.",
+        ("records", "conditional_writes"),
+    ),
+    # -- stream ----------------------------------------------------------------------
+    Contract(
+        "STR-001",
+        "stream",
+        "Ordered delivery",
+        "Appends get increasing sequences; a group reads them in append order with delivery_count 1.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-002",
+        "stream",
+        "Duplicate delivery is handled (seed test 3)",
+        "An unacked message is delivered again after the visibility timeout with delivery_count 2, "
+        "and the idempotent consumer runs its handler once.",
+        ("streams", "records"),
+        "seed test 3",
+    ),
+    Contract(
+        "STR-003",
+        "stream",
+        "No early redelivery",
+        "An unacked message is not delivered again before its visibility timeout has passed.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-004",
+        "stream",
+        "Acked messages stay acked",
+        "An acked message is never delivered again; acking it again counts zero.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-005",
+        "stream",
+        "Checkpoints survive a crash",
+        "After an abrupt adapter restart the group resumes: pending messages come again, "
+        "acked ones never.",
+        ("streams", "durable_checkpoints"),
+    ),
+    Contract(
+        "STR-006",
+        "stream",
+        "Idempotent append",
+        "An append repeating an idempotency key inside the dedupe window returns the original "
+        "message id and appends nothing; after the window it appends.",
+        ("streams", "idempotent_append"),
+    ),
+    Contract(
+        "STR-007",
+        "stream",
+        "Consumers share a group",
+        "Two consumers of one group never both hold the same message before its timeout.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-008",
+        "stream",
+        "Groups are independent",
+        "Every group receives every message, whatever other groups have acked.",
+        ("streams",),
+    ),
+    # -- cache -----------------------------------------------------------------------
+    Contract(
+        "CACHE-001",
+        "cache",
+        "Bypass refreshes the cache",
+        "A read with bypass_cache=True replaces the cache entry with what the backend returned.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-002",
+        "cache",
+        "cache_only never reads the backend",
+        "A cache_only read of an uncached key raises CacheMissError without a backend call; "
+        "after a read fills the cache it is served.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-003",
+        "cache",
+        "Writes purge the cache",
+        "After a write, the writing client's cache holds no entry for the key.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-004",
+        "cache",
+        "Deletes purge the cache",
+        "After a delete, the writing client's cache holds no entry for the key.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-005",
+        "cache",
+        "Entries expire",
+        "A cache entry is not served once its TTL has passed on the facade clock.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-006",
+        "cache",
+        "Direct cache access",
+        "cache.set then cache.get returns the bytes until the TTL passes or cache.delete.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-007",
+        "cache",
+        "A shared cache is purged for everyone",
+        "With a distributed cache, a write through one client purges the entry another client sees.",
+        ("cache", "distributed_cache"),
+    ),
+    Contract(
+        "CACHE-008",
+        "cache",
+        "Fan-out purges other clients",
+        "A local cache of another client drops the key when the invalidation is delivered.",
+        ("cache",),
+    ),
+    # -- consistency -----------------------------------------------------------------
+    Contract(
+        "CONS-001",
+        "consistency",
+        "Write then strong read (ADR-001 test 1, seed test 1)",
+        "After a write, a strong read returns the new version within 100 ms or raises "
+        "ConsistencyError; never an older version.",
+        ("blobs",),
+        "ADR-001 acceptance 1; seed test 1",
+    ),
+    Contract(
+        "CONS-002",
+        "consistency",
+        "Write then eventual read (ADR-001 test 2)",
+        "After a write, an eventual read may return the previous version but never errors.",
+        ("records", "cache"),
+        "ADR-001 acceptance 2",
+    ),
+    Contract(
+        "CONS-003",
+        "consistency",
+        "Delete then read (ADR-001 test 3)",
+        "After a delete, a strong read raises NotFoundError; an eventual read elsewhere may "
+        "return the deleted value only until its TTL.",
+        ("records", "cache"),
+        "ADR-001 acceptance 3",
+    ),
+    Contract(
+        "CONS-004",
+        "consistency",
+        "Bypass defeats a poisoned cache (ADR-001 test 4, seed test 4)",
+        "With a corrupted cache entry, a strong read with bypass_cache=True returns the "
+        "backend's payload.",
+        ("records", "cache"),
+        "ADR-001 acceptance 4; seed test 4",
+    ),
+    Contract(
+        "CONS-005",
+        "consistency",
+        "Default level is strong",
+        "A read without a level never returns a cache entry older than the staleness budget.",
+        ("records", "cache"),
+    ),
+    Contract(
+        "CONS-006",
+        "consistency",
+        "Staleness budget",
+        "A strong read serves a cache entry aged within the budget and reads the backend past it.",
+        ("records", "cache"),
+    ),
+    Contract(
+        "CONS-007",
+        "consistency",
+        "Eventual reads favour the cache",
+        "An eventual read serves a live cache entry of any age below the TTL.",
+        ("records", "cache"),
+    ),
+    Contract(
+        "CONS-008",
+        "consistency",
+        "Read-after-write without retries",
+        "With read_after_write declared, a strong read right after a write returns it on the "
+        "first backend call.",
+        ("records", "read_after_write"),
+    ),
+    Contract(
+        "CONS-009",
+        "consistency",
+        "Conditional strong read",
+        "A strong read with a stale if_match raises PreconditionFailedError carrying the "
+        "current etag.",
+        ("records",),
+    ),
+    # -- errors ----------------------------------------------------------------------
+    Contract(
+        "ERR-001",
+        "errors",
+        "Not found is canonical",
+        "Reading a missing key raises NotFoundError (code not_found, not retryable) with op, "
+        "namespace, key and correlation id.",
+        ("records",),
+    ),
+    Contract(
+        "ERR-002",
+        "errors",
+        "Precondition failures are canonical",
+        "A failed precondition is PreconditionFailedError (code precondition_failed), never an "
+        "adapter's own exception.",
+        ("blobs", "conditional_writes"),
+    ),
+    Contract(
+        "ERR-003",
+        "errors",
+        "Bad input is refused and stores nothing",
+        "Invalid keys, payloads and options raise InvalidRequestError and leave the backend "
+        "unchanged.",
+        ("records", "blobs"),
+    ),
+    Contract(
+        "ERR-004",
+        "errors",
+        "Unavailable backends are retryable",
+        "Operations on a closed adapter raise BackendUnavailableError, which is retryable.",
+        ("records",),
+    ),
+    Contract(
+        "ERR-005",
+        "errors",
+        "Consistency errors carry a retry hint",
+        "A strong read that cannot see the client's write raises a retryable ConsistencyError "
+        "with a positive retry_after_ms.",
+        ("records",),
+    ),
+    # -- acl -------------------------------------------------------------------------
+    Contract(
+        "ACL-001",
+        "acl",
+        "Denied operations are refused",
+        "An operation not granted raises AccessDeniedError, changes nothing, and logs a deny "
+        "decision.",
+        ("records",),
+    ),
+    Contract(
+        "ACL-002",
+        "acl",
+        "Granted operations run",
+        "A granted operation succeeds and logs an allow decision.",
+        ("records",),
+    ),
+    # -- observability ---------------------------------------------------------------
+    Contract(
+        "OBS-001",
+        "observability",
+        "Every operation is measured",
+        "Each operation adds one request and one latency sample labelled op, layer, namespace, "
+        "adapter and outcome; no label holds a key.",
+        ("records",),
+    ),
+    Contract(
+        "OBS-002",
+        "observability",
+        "Failures are counted and logged",
+        "A failed operation adds to errors_total with its error code and logs an event whose "
+        "correlation id is the error's.",
+        ("records",),
+    ),
+    Contract(
+        "OBS-003",
+        "observability",
+        "Caller correlation ids propagate",
+        "A correlation id set by the caller is on the error and on every log event of the operation.",
+        ("records",),
+    ),
+    # -- property --------------------------------------------------------------------
+    Contract(
+        "PROP-001",
+        "property",
+        "Consistency model",
+        "Random writes, conditional writes, deletes, reads at every level, bypasses, clock "
+        "advances, cache poisoning and fan-out deliveries across two clients agree with the "
+        "reference model.",
+        ("records", "cache", "conditional_writes"),
+    ),
+    Contract(
+        "PROP-002",
+        "property",
+        "ETag preconditions",
+        "Random conditional writes and deletes with current, stale and unknown etags succeed "
+        "exactly when the etag is current.",
+        ("blobs", "conditional_writes"),
+    ),
+    Contract(
+        "PROP-003",
+        "property",
+        "Stream duplicates and crashes",
+        "Random appends, reads, acks, clock advances and consumer crash-restarts lose no "
+        "acknowledged append, invent no message, and the idempotent consumer handles each once.",
+        ("streams", "records", "durable_checkpoints"),
+    ),
+    Contract(
+        "PROP-004",
+        "property",
+        "Cache bypass",
+        "Whatever is poisoned into the cache, a bypass read returns the backend's current value.",
+        ("blobs", "cache"),
+    ),
+]
+
+CATALOG: dict[str, Contract] = {c.id: c for c in _CONTRACTS}
+"""Every contract by id, in catalogue order."""
+
+for _contract in _CONTRACTS:
+    for _capability in _contract.requires:
+        Capabilities.doc(_capability)  # fails at import for an unknown capability name
+
+
+def contract(contract_id: str) -> Callable[[F], F]:
+    """Mark a test as checking ``contract_id`` and needing that contract's capabilities."""
+    found = CATALOG[contract_id]
+
+    def mark(test: F) -> F:
+        test = pytest.mark.sanctum_contract(found.id)(test)
+        if found.requires:
+            test = pytest.mark.sanctum_requires(*found.requires)(test)
+        return test
+
+    return mark
+
+
+def explain(contract_id: str) -> str:
+    """The ``[ID] statement`` prefix assertion messages start with."""
+    return f"[{contract_id}] {CATALOG[contract_id].statement}"
+
+
+_HEADER = """\
+# Contract catalogue
+
+Every behaviour the conformance kit checks, by stable id. Each conformance test cites one
+id (`@contract("REC-003")`) and its assertion messages restate the contract; the report
+(`--sanctum-report`) and the baseline (`--sanctum-baseline`) use the same ids. A test
+whose contract needs a capability the adapter does not declare is skipped as
+`unsupported: <the capability's contract>`.
+
+This file is generated from `pytest_sanctum/kit/contracts.py`
+(`python -m pytest_sanctum.kit.contracts --write`); a test fails when they differ.
+Error mapping, retry policy and capabilities are described in `docs/errors.md` and
+`docs/adapter-authors.md`.
+"""
+
+
+def render_markdown() -> str:
+    """The catalogue as Markdown, grouped by layer."""
+    lines = [_HEADER]
+    for layer, title in LAYERS.items():
+        lines.append(f"## {title}\n")
+        lines.append("| id | contract | needs | source |")
+        lines.append("| --- | --- | --- | --- |")
+        for found in _CONTRACTS:
+            if found.layer == layer:
+                needs = ", ".join(f"`{name}`" for name in found.requires) or "—"
+                text = f"**{found.title}.** {found.statement}"
+                lines.append(f"| `{found.id}` | {text} | {needs} | {found.source or '—'} |")
+        lines.append("")
+    lines.append("## Capabilities\n")
+    lines.append("| capability | contract |")
+    lines.append("| --- | --- |")
+    for name in Capabilities.field_names():
+        lines.append(f"| `{name}` | {Capabilities.doc(name)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write or check ``docs/tests-contracts.md``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--path", default="docs/tests-contracts.md")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", action="store_true")
+    group.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    path = Path(args.path)
+    text = render_markdown()
+    if args.write:
+        path.write_text(text, encoding="utf-8")
+        return 0
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        print(f"{path} is out of date; run python -m pytest_sanctum.kit.contracts --write")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

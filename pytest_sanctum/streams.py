@@ -1,0 +1,295 @@
+"""The stream layer: appends, consumer-group reads with redelivery, and acks.
+
+Group state (cursor, pending deliveries, acknowledged floor) lives in the adapter's
+durable ``CheckpointStore`` and changes only by compare-and-set, so several consumers in
+several processes share a group, and a consumer that dies before acking has its
+messages redelivered, with a higher delivery count, once the visibility timeout passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import replace
+from time import perf_counter
+from types import MappingProxyType
+
+from pytest_sanctum.adapters.base import CheckpointStore, StreamLog
+from pytest_sanctum.core import FacadeCore, Route, unsupported
+from pytest_sanctum.errors import ConflictError, InvalidRequestError
+from pytest_sanctum.types import (
+    AppendResult,
+    Delivery,
+    GroupCheckpoint,
+    GroupPending,
+    JSONValue,
+)
+from pytest_sanctum.validation import (
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    check_int,
+    check_key,
+    check_positive_ms,
+    encode_json,
+)
+
+CAS_ATTEMPTS = 16
+"""How often a group update is retried when another consumer saved first."""
+
+MAX_VISIBILITY_TIMEOUT_MS = 86_400_000.0
+"""Longest visibility timeout a read may ask for (one day)."""
+
+
+def _stores(route: Route, op: str) -> tuple[StreamLog, CheckpointStore]:
+    streams, checkpoints = route.adapter.streams, route.adapter.checkpoints
+    if streams is None or checkpoints is None or not route.capabilities.streams:
+        raise unsupported(route, op, "streams")
+    return streams, checkpoints
+
+
+def _message_sequence(message_id: object) -> int:
+    if type(message_id) is not str or not message_id.isdigit() or len(message_id) > 19:
+        raise InvalidRequestError(
+            f"message ids are decimal sequence strings, got {message_id!r}",
+            argument="message_ids",
+        )
+    return int(message_id)
+
+
+class StreamLayer:
+    """Streams: at-least-once delivery to consumer groups with durable checkpoints."""
+
+    def __init__(self, core: FacadeCore, principal: str) -> None:
+        self._core = core
+        self._principal = principal
+
+    def append(
+        self,
+        namespace: str,
+        stream: str,
+        payload: JSONValue,
+        *,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append a JSON payload. With ``idempotency_key``, a repeat inside the dedupe window
+        appends nothing and returns the original message id with ``duplicate=True``."""
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("stream.append", namespace, self._principal, cid)
+            log, _ = _stores(route, "stream.append")
+            name = check_key(stream, "stream")
+            encoded = encode_json(payload, "payload")
+            if idempotency_key is not None:
+                check_key(idempotency_key, "idempotency_key")
+                if len(idempotency_key.encode("utf-8")) > MAX_IDEMPOTENCY_KEY_BYTES:
+                    raise InvalidRequestError(
+                        f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes",
+                        argument="idempotency_key",
+                    )
+                if not route.capabilities.idempotent_append:
+                    raise unsupported(route, "stream.append", "idempotent_append")
+            result = log.append(
+                route.namespace,
+                name,
+                encoded,
+                idempotency_key=idempotency_key,
+                dedupe_window_ms=core.config.streams.dedupe_window_ms,
+                now_ms=core.clock.now_ms(),
+            )
+        except Exception as error:
+            raise core.failed(
+                "stream.append", route, namespace, stream, started, error, cid
+            ) from None
+        core.succeeded("stream.append", route, started, len(encoded))
+        return result
+
+    def read(
+        self,
+        namespace: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        count: int | None = None,
+        visibility_timeout_ms: float | None = None,
+    ) -> list[Delivery]:
+        """Deliver up to ``count`` messages to ``consumer`` of ``group``.
+
+        Messages whose visibility timeout has passed without an ack come first (with their
+        delivery count raised), then messages the group has not seen yet. A group starts
+        at the beginning of the stream. Every delivery must be acked, or it comes again.
+        """
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("stream.read", namespace, self._principal, cid)
+            log, checkpoints = _stores(route, "stream.read")
+            name = check_key(stream, "stream")
+            group_name = check_key(group, "group")
+            consumer_name = check_key(consumer, "consumer")
+            settings = core.config.streams
+            limit = (
+                settings.max_batch
+                if count is None
+                else check_int(count, "count", 1, settings.max_batch)
+            )
+            timeout = (
+                settings.visibility_timeout_ms
+                if visibility_timeout_ms is None
+                else (
+                    check_positive_ms(
+                        visibility_timeout_ms, "visibility_timeout_ms", MAX_VISIBILITY_TIMEOUT_MS
+                    )
+                )
+            )
+            deliveries = self._claim(
+                route, log, checkpoints, name, group_name, consumer_name, limit, timeout
+            )
+        except Exception as error:
+            raise core.failed(
+                "stream.read", route, namespace, stream, started, error, cid
+            ) from None
+        core.succeeded("stream.read", route, started, 0)
+        return deliveries
+
+    def _claim(
+        self,
+        route: Route,
+        log: StreamLog,
+        checkpoints: CheckpointStore,
+        stream: str,
+        group: str,
+        consumer: str,
+        limit: int,
+        timeout_ms: float,
+    ) -> list[Delivery]:
+        """Pick expired pending messages, then new ones, and save the group by compare-and-set."""
+        ns = route.namespace
+        for _attempt in range(CAS_ATTEMPTS):
+            state = checkpoints.load(ns, stream, group)
+            now = self._core.clock.now_ms()
+            visible_at = now + timeout_ms
+            pending = dict(state.pending)
+            picked: list[tuple[int, bytes, int]] = []
+            for sequence in sorted(s for s, p in pending.items() if p.visible_at_ms <= now):
+                if len(picked) == limit:
+                    break
+                found = log.read(ns, stream, after=sequence - 1, limit=1)
+                if not found or found[0].sequence != sequence:
+                    del pending[sequence]
+                    continue
+                deliveries = pending[sequence].deliveries + 1
+                pending[sequence] = GroupPending(consumer, deliveries, visible_at)
+                picked.append((sequence, found[0].payload, deliveries))
+            cursor = state.cursor
+            if len(picked) < limit:
+                for message in log.read(ns, stream, after=cursor, limit=limit - len(picked)):
+                    pending[message.sequence] = GroupPending(consumer, 1, visible_at)
+                    picked.append((message.sequence, message.payload, 1))
+                    cursor = message.sequence
+            if not picked and len(pending) == len(state.pending):
+                return []
+            try:
+                checkpoints.save(
+                    ns,
+                    stream,
+                    group,
+                    replace(state, cursor=cursor, pending=MappingProxyType(pending)),
+                )
+            except ConflictError:
+                self._core.conflict_retry("stream.read", route)
+                continue
+            return [
+                Delivery(stream, group, consumer, str(seq), seq, json.loads(payload), count)
+                for seq, payload, count in picked
+            ]
+        raise ConflictError(
+            f"group {group!r} changed under {CAS_ATTEMPTS} consecutive reads; retry"
+        )
+
+    def ack(self, namespace: str, stream: str, group: str, message_ids: Iterable[str]) -> int:
+        """Acknowledge deliveries; returns how many were pending (repeats count zero)."""
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("stream.ack", namespace, self._principal, cid)
+            _, checkpoints = _stores(route, "stream.ack")
+            name = check_key(stream, "stream")
+            group_name = check_key(group, "group")
+            if isinstance(message_ids, str | bytes):
+                raise InvalidRequestError(
+                    "message_ids must be an iterable of ids, not a single string",
+                    argument="message_ids",
+                )
+            sequences = {_message_sequence(message_id) for message_id in message_ids}
+            acked = self._ack(route, checkpoints, name, group_name, sequences)
+        except Exception as error:
+            raise core.failed("stream.ack", route, namespace, stream, started, error, cid) from None
+        core.succeeded("stream.ack", route, started, 0)
+        return acked
+
+    def _ack(
+        self,
+        route: Route,
+        checkpoints: CheckpointStore,
+        stream: str,
+        group: str,
+        sequences: set[int],
+    ) -> int:
+        ns = route.namespace
+        for _attempt in range(CAS_ATTEMPTS):
+            state = checkpoints.load(ns, stream, group)
+            done = [s for s in sequences if s in state.pending]
+            if not done:
+                return 0
+            pending = dict(state.pending)
+            acked = set(state.acked)
+            for sequence in done:
+                del pending[sequence]
+                acked.add(sequence)
+            floor = state.floor
+            while floor + 1 in acked:
+                floor += 1
+                acked.discard(floor)
+            try:
+                checkpoints.save(
+                    ns,
+                    stream,
+                    group,
+                    replace(
+                        state,
+                        floor=floor,
+                        acked=frozenset(acked),
+                        pending=MappingProxyType(pending),
+                    ),
+                )
+            except ConflictError:
+                self._core.conflict_retry("stream.ack", route)
+                continue
+            return len(done)
+        raise ConflictError(f"group {group!r} changed under {CAS_ATTEMPTS} consecutive acks; retry")
+
+    def checkpoint(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        """The group's durable state as stored (for inspection and tests)."""
+        core = self._core
+        started = perf_counter()
+        cid = core.correlation_id()
+        route = None
+        try:
+            route = core.begin("stream.read", namespace, self._principal, cid)
+            _, checkpoints = _stores(route, "stream.read")
+            state = checkpoints.load(
+                route.namespace, check_key(stream, "stream"), check_key(group, "group")
+            )
+        except Exception as error:
+            raise core.failed(
+                "stream.read", route, namespace, stream, started, error, cid
+            ) from None
+        core.succeeded("stream.read", route, started, 0)
+        return state

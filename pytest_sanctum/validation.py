@@ -1,0 +1,174 @@
+"""Argument checks of the facade: bad input becomes ``InvalidRequestError`` before any backend call.
+
+The checks are ordered cheapest first because they sit on every operation's path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+
+from pytest_sanctum.errors import InvalidRequestError
+from pytest_sanctum.types import ReadLevel
+
+MAX_KEY_BYTES = 1024
+"""Longest key, stream, group or consumer name, in UTF-8 bytes."""
+
+MAX_IDEMPOTENCY_KEY_BYTES = 256
+"""Longest idempotency key of a stream append, in UTF-8 bytes."""
+
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""What a namespace name looks like (the configuration uses the same rule)."""
+
+_LEVELS: dict[object, ReadLevel] = {level: level for level in ReadLevel}
+_LEVELS.update({level.value: level for level in ReadLevel})
+
+
+def check_namespace(namespace: object) -> str:
+    """Return ``namespace`` if it is a well-formed namespace name."""
+    if type(namespace) is not str or NAMESPACE_PATTERN.fullmatch(namespace) is None:
+        raise InvalidRequestError(
+            f"namespace must be a string matching {NAMESPACE_PATTERN.pattern}, got {namespace!r}",
+            argument="namespace",
+        )
+    return namespace
+
+
+def check_key(key: object, argument: str = "key") -> str:
+    """Return ``key`` if it is a non-empty printable string of at most 1024 UTF-8 bytes."""
+    if type(key) is not str:
+        raise InvalidRequestError(
+            f"{argument} must be a str, got {type(key).__name__}", argument=argument
+        )
+    if not key or not key.isprintable():
+        raise InvalidRequestError(
+            f"{argument} must be non-empty and printable (no control characters), got {key!r}",
+            argument=argument,
+        )
+    if len(key) > MAX_KEY_BYTES or (not key.isascii() and len(key.encode("utf-8")) > MAX_KEY_BYTES):
+        raise InvalidRequestError(
+            f"{argument} must be at most {MAX_KEY_BYTES} UTF-8 bytes", argument=argument
+        )
+    return key
+
+
+def check_bytes(data: object, argument: str = "data") -> bytes:
+    """Return ``data`` as ``bytes``; bytearray and memoryview are copied, anything else refused."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise InvalidRequestError(
+        f"{argument} must be bytes, got {type(data).__name__}", argument=argument
+    )
+
+
+def _check_json(value: object, path: str) -> None:
+    """Refuse what would not survive a JSON round trip unchanged."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise InvalidRequestError(f"{path} is {value!r}: JSON has no NaN or infinity")
+        return
+    if kind is dict:
+        for item_key, item in value.items():  # type: ignore[attr-defined]
+            if type(item_key) is not str:
+                raise InvalidRequestError(
+                    f"{path} has a non-string key {item_key!r}: JSON object keys are strings"
+                )
+            _check_json(item, f"{path}.{item_key}")
+        return
+    if kind is list:
+        for index, item in enumerate(value):  # type: ignore[arg-type]
+            _check_json(item, f"{path}[{index}]")
+        return
+    raise InvalidRequestError(
+        f"{path} is a {kind.__name__}, which is not a JSON value "
+        "(use dict, list, str, int, float, bool or None)"
+    )
+
+
+def encode_json(value: object, argument: str) -> bytes:
+    """Encode a JSON value compactly as UTF-8, refusing anything that would not round-trip."""
+    try:
+        _check_json(value, argument)
+    except InvalidRequestError as error:
+        error.argument = argument
+        raise
+    except RecursionError:
+        raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_record(value: object) -> bytes:
+    """Encode a record, which must be a JSON object (a ``dict`` with string keys)."""
+    if type(value) is not dict:
+        if isinstance(value, Mapping):
+            value = dict(value)
+        else:
+            raise InvalidRequestError(
+                f"a record must be a dict (a JSON object), got {type(value).__name__}",
+                argument="value",
+            )
+    return encode_json(value, "value")
+
+
+def check_read_level(level: object) -> ReadLevel:
+    """Return the ``ReadLevel`` named by ``level`` (an enum member or its string value)."""
+    try:
+        return _LEVELS[level]
+    except (KeyError, TypeError):
+        raise InvalidRequestError(
+            f"level must be one of {[lvl.value for lvl in ReadLevel]}, got {level!r}",
+            argument="level",
+        ) from None
+
+
+def check_bool(value: object, argument: str) -> bool:
+    """Return ``value`` if it is a real ``bool``."""
+    if type(value) is not bool:
+        raise InvalidRequestError(f"{argument} must be a bool, got {value!r}", argument=argument)
+    return value
+
+
+def check_etag(etag: object, argument: str = "if_match") -> str | None:
+    """Return ``etag`` if it is ``None`` or a non-empty string."""
+    if etag is None or (type(etag) is str and etag):
+        return etag
+    raise InvalidRequestError(
+        f"{argument} must be a non-empty etag string or None, got {etag!r}", argument=argument
+    )
+
+
+def check_if_none_match(value: object) -> bool:
+    """Return whether the write is create-only; only ``"*"`` and ``None`` are accepted."""
+    if value is None:
+        return False
+    if value == "*" and type(value) is str:
+        return True
+    raise InvalidRequestError(
+        f'if_none_match must be "*" or None, got {value!r}', argument="if_none_match"
+    )
+
+
+def check_int(value: object, argument: str, low: int, high: int) -> int:
+    """Return ``value`` if it is an ``int`` (not a bool) within ``[low, high]``."""
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidRequestError(
+            f"{argument} must be an int from {low} to {high}, got {value!r}", argument=argument
+        )
+    return value
+
+
+def check_positive_ms(value: object, argument: str, high: float) -> float:
+    """Return ``value`` as a float if it is a number of milliseconds in ``(0, high]``."""
+    if type(value) not in (int, float) or not 0 < value <= high:  # type: ignore[operator]
+        raise InvalidRequestError(
+            f"{argument} must be a number of milliseconds in (0, {high}], got {value!r}",
+            argument=argument,
+        )
+    return float(value)  # type: ignore[arg-type]

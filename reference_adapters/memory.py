@@ -1,0 +1,556 @@
+"""The in-memory reference adapter: it defines the semantics every other backend is checked against.
+
+A ``MemoryServer`` holds the "durable" state (versioned objects, stream logs, idempotency
+index, checkpoints, shared cache) and outlives the adapters built on it, so reopening an
+adapter (a new instance with the same options) sees the same data. All values stored are
+immutable (``bytes`` and frozen dataclasses), so nothing is copied on the hot path; one
+re-entrant lock per server makes every check-and-write atomic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from pytest_sanctum.types import (
+    AppendResult,
+    Blob,
+    BlobInfo,
+    CacheEntry,
+    Capabilities,
+    ETag,
+    GroupCheckpoint,
+    StoredMessage,
+    Version,
+    WriteResult,
+)
+
+__all__ = [
+    "MemoryAdapter",
+    "MemoryCacheStore",
+    "MemoryCheckpointStore",
+    "MemoryServer",
+    "MemoryStreamLog",
+    "MemoryVersionedStore",
+    "create_memory_adapter",
+    "drop_server",
+    "get_server",
+]
+
+_V = TypeVar("_V")
+
+_CacheTable = dict[str, dict[str, tuple[CacheEntry, float]]]
+"""namespace -> cache key -> (entry, expires_at_ms)."""
+
+
+def _drop_prefix(table: dict[str, _V], prefix: str) -> None:
+    """Remove every namespace of ``table`` that starts with ``prefix``."""
+    for namespace in [ns for ns in table if ns.startswith(prefix)]:
+        del table[namespace]
+
+
+def _closed_error(namespace: str, key: str) -> BackendUnavailableError:
+    return BackendUnavailableError("the memory adapter is closed", namespace=namespace, key=key)
+
+
+def _check_limit(limit: int, namespace: str, key: str) -> None:
+    if limit < 0:
+        raise InvalidRequestError(
+            f"limit must be >= 0, got {limit}", argument="limit", namespace=namespace, key=key
+        )
+
+
+class _Keyspace:
+    """The versioned objects of one layer: live values plus the last version of deleted keys.
+
+    ``tombstones`` holds a key only while it is deleted, so a put on a live key needs one
+    lookup; a re-created key continues from its tombstone's version.
+    """
+
+    __slots__ = ("live", "tombstones")
+
+    def __init__(self) -> None:
+        self.live: dict[str, dict[str, Blob]] = {}
+        self.tombstones: dict[str, dict[str, int]] = {}
+
+    def reset(self, prefix: str) -> None:
+        _drop_prefix(self.live, prefix)
+        _drop_prefix(self.tombstones, prefix)
+
+
+class MemoryServer:
+    """The shared durable state of every adapter built with the same ``server`` option.
+
+    Obtain one with ``get_server``; adapters read and write its tables under ``lock``.
+    """
+
+    __slots__ = (
+        "blobs",
+        "checkpoints",
+        "idempotency",
+        "lock",
+        "messages",
+        "name",
+        "records",
+        "shared_cache",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.RLock()
+        self.blobs = _Keyspace()
+        self.records = _Keyspace()
+        self.messages: dict[str, dict[str, list[StoredMessage]]] = {}
+        """namespace -> stream -> messages; sequence n is at index n - 1."""
+        self.idempotency: dict[str, dict[tuple[str, str], tuple[int, float]]] = {}
+        """namespace -> (stream, idempotency key) -> (sequence, first appended at ms)."""
+        self.checkpoints: dict[str, dict[tuple[str, str], GroupCheckpoint]] = {}
+        """namespace -> (stream, group) -> saved checkpoint."""
+        self.shared_cache: _CacheTable = {}
+
+    def reset(self, namespace_prefix: str) -> None:
+        """Remove all data, tombstones included, of namespaces starting with the prefix."""
+        with self.lock:
+            self.blobs.reset(namespace_prefix)
+            self.records.reset(namespace_prefix)
+            _drop_prefix(self.messages, namespace_prefix)
+            _drop_prefix(self.idempotency, namespace_prefix)
+            _drop_prefix(self.checkpoints, namespace_prefix)
+            _drop_prefix(self.shared_cache, namespace_prefix)
+
+    def __repr__(self) -> str:
+        return f"MemoryServer({self.name!r})"
+
+
+_servers: dict[str, MemoryServer] = {}
+_servers_lock = threading.Lock()
+
+
+def get_server(name: str) -> MemoryServer:
+    """The server registered under ``name``, created on first use."""
+    with _servers_lock:
+        server = _servers.get(name)
+        if server is None:
+            server = _servers[name] = MemoryServer(name)
+        return server
+
+
+def drop_server(name: str) -> None:
+    """Forget the server registered under ``name`` (no-op when unknown) and so all its data."""
+    with _servers_lock:
+        _servers.pop(name, None)
+
+
+class MemoryVersionedStore:
+    """A ``VersionedStore`` over one keyspace of a server (blobs and records each get one)."""
+
+    __slots__ = ("_closed", "_keyspace", "_lock")
+
+    def __init__(self, server: MemoryServer, keyspace: _Keyspace) -> None:
+        self._lock = server.lock
+        self._keyspace = keyspace
+        self._closed = False
+
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+    ) -> WriteResult:
+        """Store ``data`` as the next version; both conditions are checked under the lock."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        if type(data) is not bytes:
+            data = bytes(data)  # a mutable buffer would let the stored value change
+        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+        with self._lock:
+            objects = self._keyspace.live.get(namespace)
+            current = objects.get(key) if objects else None
+            if current is None:
+                if if_match is not None:
+                    raise PreconditionFailedError(
+                        "if_match given but the key does not exist", namespace=namespace, key=key
+                    )
+                tombstones = self._keyspace.tombstones.get(namespace)
+                version = tombstones.pop(key, 0) + 1 if tombstones else 1
+            else:
+                if if_none_match:
+                    raise PreconditionFailedError(
+                        "if_none_match given but the key exists",
+                        current_etag=current.etag,
+                        current_version=current.version,
+                        namespace=namespace,
+                        key=key,
+                    )
+                if if_match is not None and if_match != current.etag:
+                    raise PreconditionFailedError(
+                        f"if_match {if_match!r} does not match the current etag",
+                        current_etag=current.etag,
+                        current_version=current.version,
+                        namespace=namespace,
+                        key=key,
+                    )
+                version = current.version + 1
+            if objects is None:
+                objects = self._keyspace.live[namespace] = {}
+            etag = f"{version:x}-{digest}"
+            objects[key] = Blob(key, data, version, etag, content_type)
+        return WriteResult(version, etag)
+
+    def get(self, namespace: str, key: str) -> Blob:
+        """The current version as stored (it is immutable), or ``NotFoundError``."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            objects = self._keyspace.live.get(namespace)
+            blob = objects.get(key) if objects else None
+        if blob is None:
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        return blob
+
+    def head(self, namespace: str, key: str) -> BlobInfo:
+        """The current version's metadata, or ``NotFoundError``."""
+        return self.get(namespace, key).info
+
+    def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
+        """Remove the key, keep its last version as a tombstone and return that version."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            objects = self._keyspace.live.get(namespace)
+            current = objects.get(key) if objects else None
+            if objects is None or current is None:
+                raise NotFoundError("no such key", namespace=namespace, key=key)
+            if if_match is not None and if_match != current.etag:
+                raise PreconditionFailedError(
+                    f"if_match {if_match!r} does not match the current etag",
+                    current_etag=current.etag,
+                    current_version=current.version,
+                    namespace=namespace,
+                    key=key,
+                )
+            del objects[key]
+            self._keyspace.tombstones.setdefault(namespace, {})[key] = current.version
+        return current.version
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        """Up to ``limit`` live keys with ``prefix``, greater than ``start_after``, sorted."""
+        if self._closed:
+            raise _closed_error(namespace, prefix)
+        _check_limit(limit, namespace, prefix)
+        with self._lock:
+            objects = self._keyspace.live.get(namespace)
+            if not objects or limit == 0:
+                return []
+            names = sorted(objects)
+            start = bisect_left(names, prefix)
+            if start_after is not None:
+                start = max(start, bisect_right(names, start_after))
+            result: list[BlobInfo] = []
+            for name in names[start:]:
+                if not name.startswith(prefix) or len(result) == limit:
+                    break
+                result.append(objects[name].info)
+        return result
+
+
+class MemoryStreamLog:
+    """A ``StreamLog``: one list per stream, plus an idempotency index for deduplication."""
+
+    __slots__ = ("_closed", "_idempotency", "_lock", "_messages")
+
+    def __init__(self, server: MemoryServer) -> None:
+        self._lock = server.lock
+        self._messages = server.messages
+        self._idempotency = server.idempotency
+        self._closed = False
+
+    def append(
+        self,
+        namespace: str,
+        stream: str,
+        payload: bytes,
+        *,
+        idempotency_key: str | None = None,
+        dedupe_window_ms: float = 0.0,
+        now_ms: float = 0.0,
+    ) -> AppendResult:
+        """Append ``payload``, or return the original message when the key is inside the window.
+
+        An idempotency key's window starts at its first append; once it has expired, the
+        next append with that key is a new message and starts a new window.
+        """
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        if type(payload) is not bytes:
+            payload = bytes(payload)  # a mutable buffer would let the stored message change
+        with self._lock:
+            if idempotency_key is not None:
+                original = self._idempotency.get(namespace, {}).get((stream, idempotency_key))
+                if original is not None and now_ms - original[1] < dedupe_window_ms:
+                    return AppendResult(str(original[0]), original[0], duplicate=True)
+            streams = self._messages.get(namespace)
+            if streams is None:
+                streams = self._messages[namespace] = {}
+            log = streams.get(stream)
+            if log is None:
+                log = streams[stream] = []
+            sequence = len(log) + 1
+            log.append(StoredMessage(sequence, payload))
+            if idempotency_key is not None:
+                seen = self._idempotency.setdefault(namespace, {})
+                seen[(stream, idempotency_key)] = (sequence, now_ms)
+        return AppendResult(str(sequence), sequence)
+
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages with sequence greater than ``after``, by slicing (O(limit))."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        _check_limit(limit, namespace, stream)
+        start = after if after > 0 else 0
+        with self._lock:
+            streams = self._messages.get(namespace)
+            log = streams.get(stream) if streams else None
+            return log[start : start + limit] if log else []
+
+    def last_sequence(self, namespace: str, stream: str) -> int:
+        """The highest sequence appended so far, 0 for an empty or unknown stream."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        with self._lock:
+            streams = self._messages.get(namespace)
+            log = streams.get(stream) if streams else None
+            return len(log) if log else 0
+
+
+class MemoryCheckpointStore:
+    """A ``CheckpointStore``: frozen checkpoints saved with compare-and-set on ``revision``."""
+
+    __slots__ = ("_checkpoints", "_closed", "_lock")
+
+    def __init__(self, server: MemoryServer) -> None:
+        self._lock = server.lock
+        self._checkpoints = server.checkpoints
+        self._closed = False
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        """The saved checkpoint, or a fresh one with revision 0."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        with self._lock:
+            groups = self._checkpoints.get(namespace)
+            saved = groups.get((stream, group)) if groups else None
+        return GroupCheckpoint() if saved is None else saved
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        with self._lock:
+            groups = self._checkpoints.setdefault(namespace, {})
+            saved = groups.get((stream, group))
+            stored_revision = 0 if saved is None else saved.revision
+            if stored_revision != checkpoint.revision:
+                raise ConflictError(
+                    f"group {group!r}: checkpoint revision {checkpoint.revision} is stale"
+                    f" (stored revision {stored_revision})",
+                    namespace=namespace,
+                    key=stream,
+                )
+            stored = dataclasses.replace(checkpoint, revision=checkpoint.revision + 1)
+            groups[(stream, group)] = stored
+        return stored
+
+
+class MemoryCacheStore:
+    """A ``CacheStore`` whose entries expire on the injected clock.
+
+    The table is either private to one adapter instance or the server's shared one.
+    """
+
+    __slots__ = ("_clock", "_closed", "_entries", "_lock")
+
+    def __init__(self, entries: _CacheTable, lock: threading.RLock, clock: Clock) -> None:
+        self._entries = entries
+        self._lock = lock
+        self._clock = clock
+        self._closed = False
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        """The entry, or ``None`` when absent or expired (an expired entry is evicted)."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        now = self._clock.now_ms()
+        with self._lock:
+            entries = self._entries.get(namespace)
+            if not entries:
+                return None
+            slot = entries.get(key)
+            if slot is None:
+                return None
+            if now >= slot[1]:
+                del entries[key]
+                return None
+            return slot[0]
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            if ttl_ms <= 0:
+                entries = self._entries.get(namespace)
+                if entries:
+                    entries.pop(key, None)
+                return
+            entries = self._entries.get(namespace)
+            if entries is None:
+                entries = self._entries[namespace] = {}
+            entries[key] = (entry, self._clock.now_ms() + ttl_ms)
+
+    def delete(self, namespace: str, key: str) -> None:
+        """Remove the entry if present."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            entries = self._entries.get(namespace)
+            if entries:
+                entries.pop(key, None)
+
+    def reset(self, namespace_prefix: str) -> None:
+        """Remove the entries of namespaces starting with the prefix."""
+        with self._lock:
+            _drop_prefix(self._entries, namespace_prefix)
+
+
+class MemoryAdapter:
+    """The reference ``StorageAdapter``: every capability, all data held by a ``MemoryServer``."""
+
+    __slots__ = (
+        "_blobs",
+        "_cache",
+        "_capabilities",
+        "_checkpoints",
+        "_closed",
+        "_records",
+        "_server",
+        "_streams",
+    )
+
+    def __init__(self, server: MemoryServer, clock: Clock, *, shared_cache: bool = False) -> None:
+        self._server = server
+        self._capabilities = dataclasses.replace(Capabilities.all(), distributed_cache=shared_cache)
+        self._blobs = MemoryVersionedStore(server, server.blobs)
+        self._records = MemoryVersionedStore(server, server.records)
+        self._streams = MemoryStreamLog(server)
+        self._checkpoints = MemoryCheckpointStore(server)
+        if shared_cache:
+            self._cache = MemoryCacheStore(server.shared_cache, server.lock, clock)
+        else:
+            self._cache = MemoryCacheStore({}, threading.RLock(), clock)
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return "memory"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def server(self) -> MemoryServer:
+        """The server holding this adapter's durable data."""
+        return self._server
+
+    @property
+    def blobs(self) -> MemoryVersionedStore:
+        return self._blobs
+
+    @property
+    def records(self) -> MemoryVersionedStore:
+        return self._records
+
+    @property
+    def streams(self) -> MemoryStreamLog:
+        return self._streams
+
+    @property
+    def checkpoints(self) -> MemoryCheckpointStore:
+        return self._checkpoints
+
+    @property
+    def cache(self) -> MemoryCacheStore:
+        return self._cache
+
+    def reset(self, namespace_prefix: str) -> None:
+        """Remove all data of namespaces starting with the prefix, both caches included."""
+        if self._closed:
+            raise _closed_error(namespace_prefix, "")
+        self._server.reset(namespace_prefix)
+        self._cache.reset(namespace_prefix)
+
+    def close(self) -> None:
+        """Make every store method raise ``BackendUnavailableError``; the server's data stays."""
+        self._closed = True
+        self._blobs._closed = True
+        self._records._closed = True
+        self._streams._closed = True
+        self._checkpoints._closed = True
+        self._cache._closed = True
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"MemoryAdapter(server={self._server.name!r}, {state})"
+
+
+def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> MemoryAdapter:
+    """The ``memory`` adapter factory (the ``memory`` entry point).
+
+    Options: ``server`` (non-empty str, default ``"default"``) names the shared state;
+    ``shared_cache`` (bool, default false) makes every adapter of the server share one cache.
+    """
+    server = "default"
+    shared_cache = False
+    for name, value in options.items():
+        if name == "server":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(
+                    f"memory option 'server' must be a non-empty string, got {value!r}",
+                    field="options.server",
+                )
+            server = value
+        elif name == "shared_cache":
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"memory option 'shared_cache' must be a boolean, got {value!r}",
+                    field="options.shared_cache",
+                )
+            shared_cache = value
+        else:
+            raise ConfigError(
+                f"unknown memory option {name!r} (known: server, shared_cache)",
+                field=f"options.{name}",
+            )
+    return MemoryAdapter(get_server(server), clock, shared_cache=shared_cache)

@@ -1,0 +1,661 @@
+"""Unit tests of the in-memory reference adapter: the semantics every backend is checked against."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from types import MappingProxyType
+
+import pytest
+
+from pytest_sanctum.adapters.base import (
+    CacheStore,
+    CheckpointStore,
+    StorageAdapter,
+    StreamLog,
+    VersionedStore,
+)
+from pytest_sanctum.clock import VirtualClock
+from pytest_sanctum.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from pytest_sanctum.types import (
+    Blob,
+    BlobInfo,
+    CacheEntry,
+    Capabilities,
+    GroupCheckpoint,
+    GroupPending,
+    JSONValue,
+    StoredMessage,
+)
+from reference_adapters.memory import (
+    MemoryAdapter,
+    MemoryServer,
+    create_memory_adapter,
+    drop_server,
+    get_server,
+)
+
+NS = "ns"
+ETAG_SHAPE = re.compile(r"^[0-9a-f]+-[0-9a-f]{16}$")
+
+Open = Callable[..., MemoryAdapter]
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def server_name() -> Iterator[str]:
+    name = f"test-{uuid.uuid4().hex}"
+    yield name
+    drop_server(name)
+
+
+@pytest.fixture
+def open_adapter(server_name: str, clock: VirtualClock) -> Open:
+    """Builds an adapter on this test's server; calling it again is a reopen."""
+
+    def build(**options: JSONValue) -> MemoryAdapter:
+        return create_memory_adapter({"server": server_name, **options}, clock)
+
+    return build
+
+
+@pytest.fixture
+def adapter(open_adapter: Open) -> MemoryAdapter:
+    return open_adapter()
+
+
+@pytest.fixture
+def contended() -> Iterator[None]:
+    """Switch threads very often so concurrent operations really interleave."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+def entry(data: bytes = b"v", version: int = 1, stored_at_ms: float = 0.0) -> CacheEntry:
+    return CacheEntry(data, version, f"{version:x}-etag", stored_at_ms)
+
+
+# --- protocols, capabilities, registry -------------------------------------------------
+
+
+def test_adapter_and_stores_satisfy_the_protocols(adapter: MemoryAdapter) -> None:
+    assert isinstance(adapter, StorageAdapter)
+    assert isinstance(adapter.blobs, VersionedStore)
+    assert isinstance(adapter.records, VersionedStore)
+    assert isinstance(adapter.streams, StreamLog)
+    assert isinstance(adapter.checkpoints, CheckpointStore)
+    assert isinstance(adapter.cache, CacheStore)
+    assert adapter.name == "memory"
+
+
+def test_capabilities_declare_everything_but_a_distributed_cache(open_adapter: Open) -> None:
+    local = open_adapter().capabilities
+    assert local == Capabilities(
+        blobs=True,
+        records=True,
+        streams=True,
+        cache=True,
+        read_after_write=True,
+        conditional_writes=True,
+        idempotent_append=True,
+        durable_checkpoints=True,
+    )
+    assert open_adapter(shared_cache=True).capabilities == Capabilities.all()
+
+
+def test_registered_as_the_memory_entry_point() -> None:
+    (point,) = entry_points(group="pytest_sanctum.adapters", name="memory")
+    assert point.load() is create_memory_adapter
+
+
+def test_get_server_returns_one_server_per_name_until_dropped(server_name: str) -> None:
+    server = get_server(server_name)
+    assert isinstance(server, MemoryServer)
+    assert get_server(server_name) is server
+    drop_server(server_name)
+    assert get_server(server_name) is not server
+    drop_server("never-created")  # unknown names are ignored
+
+
+def test_default_server_name(clock: VirtualClock) -> None:
+    assert create_memory_adapter({}, clock).server is get_server("default")
+
+
+# --- versioned store: versions and etags -----------------------------------------------
+
+
+def test_versions_increase_and_continue_after_delete(adapter: MemoryAdapter) -> None:
+    blobs = adapter.blobs
+    assert blobs.put(NS, "k", b"a").version == 1
+    assert blobs.put(NS, "k", b"b").version == 2
+    assert blobs.delete(NS, "k") == 2
+    assert blobs.put(NS, "k", b"c").version == 3
+    assert blobs.delete(NS, "k") == 3
+    assert blobs.put(NS, "k", b"d").version == 4
+    assert blobs.put(NS, "other", b"x").version == 1
+
+
+def test_etag_shape_and_uniqueness_per_version(adapter: MemoryAdapter) -> None:
+    blobs = adapter.blobs
+    first = blobs.put(NS, "k", b"same")
+    second = blobs.put(NS, "k", b"same")
+    assert ETAG_SHAPE.match(first.etag)
+    assert first.etag.startswith("1-")
+    assert second.etag.startswith("2-")
+    assert first.etag != second.etag
+    assert first.etag.split("-")[1] == second.etag.split("-")[1]  # same payload digest
+    for _ in range(14):
+        last = blobs.put(NS, "k", b"same")
+    assert last.version == 16
+    assert last.etag.startswith("10-")  # the version is hexadecimal
+
+
+def test_get_and_head_return_the_current_version(adapter: MemoryAdapter) -> None:
+    blobs = adapter.blobs
+    blobs.put(NS, "k", b"one")
+    written = blobs.put(NS, "k", b"hello", content_type="text/plain")
+    got = blobs.get(NS, "k")
+    assert got == Blob("k", b"hello", 2, written.etag, "text/plain")
+    assert blobs.get(NS, "k") is got  # stored immutable, returned as-is
+    assert blobs.head(NS, "k") == BlobInfo("k", 2, written.etag, 5, "text/plain")
+
+
+def test_mutable_buffers_are_stored_as_bytes(adapter: MemoryAdapter) -> None:
+    buffer = bytearray(b"abc")
+    adapter.blobs.put(NS, "k", buffer)  # type: ignore[arg-type]
+    buffer[0] = ord("z")
+    assert adapter.blobs.get(NS, "k").data == b"abc"
+
+
+def test_blobs_and_records_are_separate_keyspaces(adapter: MemoryAdapter) -> None:
+    adapter.blobs.put(NS, "k", b"blob")
+    with pytest.raises(NotFoundError):
+        adapter.records.get(NS, "k")
+    assert adapter.records.put(NS, "k", b'{"a":1}').version == 1
+    assert adapter.blobs.get(NS, "k").data == b"blob"
+
+
+def test_namespaces_are_separate(adapter: MemoryAdapter) -> None:
+    adapter.blobs.put("a", "k", b"1")
+    with pytest.raises(NotFoundError):
+        adapter.blobs.get("b", "k")
+
+
+# --- versioned store: preconditions and not-found --------------------------------------
+
+
+def test_if_match_on_absent_key_fails_without_current(adapter: MemoryAdapter) -> None:
+    with pytest.raises(PreconditionFailedError) as caught:
+        adapter.blobs.put(NS, "k", b"x", if_match="1-0000000000000000")
+    error = caught.value
+    assert (error.current_etag, error.current_version) == (None, None)
+    assert (error.namespace, error.key) == (NS, "k")
+    with pytest.raises(NotFoundError):
+        adapter.blobs.get(NS, "k")
+
+
+def test_if_match_mismatch_carries_the_current_etag(adapter: MemoryAdapter) -> None:
+    first = adapter.blobs.put(NS, "k", b"a")
+    current = adapter.blobs.put(NS, "k", b"b")
+    with pytest.raises(PreconditionFailedError) as caught:
+        adapter.blobs.put(NS, "k", b"c", if_match=first.etag)
+    error = caught.value
+    assert (error.current_etag, error.current_version) == (current.etag, 2)
+    assert (error.namespace, error.key) == (NS, "k")
+    assert adapter.blobs.get(NS, "k").data == b"b"
+
+
+def test_if_match_on_a_deleted_key_fails(adapter: MemoryAdapter) -> None:
+    written = adapter.blobs.put(NS, "k", b"a")
+    adapter.blobs.delete(NS, "k")
+    with pytest.raises(PreconditionFailedError) as caught:
+        adapter.blobs.put(NS, "k", b"b", if_match=written.etag)
+    assert caught.value.current_version is None
+
+
+def test_if_match_success(adapter: MemoryAdapter) -> None:
+    first = adapter.blobs.put(NS, "k", b"a")
+    assert adapter.blobs.put(NS, "k", b"b", if_match=first.etag).version == 2
+
+
+def test_if_none_match(adapter: MemoryAdapter) -> None:
+    created = adapter.blobs.put(NS, "k", b"a", if_none_match=True)
+    assert created.version == 1
+    with pytest.raises(PreconditionFailedError) as caught:
+        adapter.blobs.put(NS, "k", b"b", if_none_match=True)
+    error = caught.value
+    assert (error.current_etag, error.current_version) == (created.etag, 1)
+    assert (error.namespace, error.key) == (NS, "k")
+    adapter.blobs.delete(NS, "k")
+    assert adapter.blobs.put(NS, "k", b"c", if_none_match=True).version == 2
+
+
+def test_get_head_delete_of_absent_key_raise_not_found(adapter: MemoryAdapter) -> None:
+    blobs = adapter.blobs
+    for call in (
+        lambda: blobs.get(NS, "k"),
+        lambda: blobs.head(NS, "k"),
+        lambda: blobs.delete(NS, "k"),
+        lambda: blobs.delete(NS, "k", if_match="1-0000000000000000"),
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            call()
+        assert (caught.value.namespace, caught.value.key) == (NS, "k")
+
+
+def test_delete_if_match(adapter: MemoryAdapter) -> None:
+    first = adapter.blobs.put(NS, "k", b"a")
+    current = adapter.blobs.put(NS, "k", b"b")
+    with pytest.raises(PreconditionFailedError) as caught:
+        adapter.blobs.delete(NS, "k", if_match=first.etag)
+    assert (caught.value.current_etag, caught.value.current_version) == (current.etag, 2)
+    assert (caught.value.namespace, caught.value.key) == (NS, "k")
+    assert adapter.blobs.delete(NS, "k", if_match=current.etag) == 2
+    with pytest.raises(NotFoundError):
+        adapter.blobs.get(NS, "k")
+
+
+# --- versioned store: list -------------------------------------------------------------
+
+
+def test_list_sorted_live_keys_with_prefix_start_after_and_limit(adapter: MemoryAdapter) -> None:
+    blobs = adapter.blobs
+    for key in ("b/2", "a/1", "b/1", "c", "b/3", "b"):
+        blobs.put(NS, key, key.encode())
+    blobs.put("other", "b/0", b"x")
+    blobs.delete(NS, "b/2")
+
+    def keys(prefix: str = "", start_after: str | None = None, limit: int = 1000) -> list[str]:
+        return [i.key for i in blobs.list(NS, prefix, start_after=start_after, limit=limit)]
+
+    assert keys() == ["a/1", "b", "b/1", "b/3", "c"]
+    assert keys("b/") == ["b/1", "b/3"]
+    assert keys("b") == ["b", "b/1", "b/3"]
+    assert keys(start_after="b") == ["b/1", "b/3", "c"]
+    assert keys("b/", start_after="a") == ["b/1", "b/3"]
+    assert keys("b/", start_after="b/1") == ["b/3"]
+    assert keys("b/", start_after="z") == []
+    assert keys(limit=2) == ["a/1", "b"]
+    assert keys(limit=0) == []
+    assert keys("zzz") == []
+    assert blobs.list("unknown") == []
+    info = blobs.list(NS, "c")[0]
+    assert info == blobs.head(NS, "c")
+
+
+def test_list_pages_through_everything(adapter: MemoryAdapter) -> None:
+    names = [f"k{i:03d}" for i in range(25)]
+    for name in reversed(names):
+        adapter.blobs.put(NS, name, b"")
+    seen: list[str] = []
+    after: str | None = None
+    while page := adapter.blobs.list(NS, start_after=after, limit=10):
+        seen.extend(i.key for i in page)
+        after = page[-1].key
+    assert seen == names
+
+
+def test_negative_limits_are_refused(adapter: MemoryAdapter) -> None:
+    with pytest.raises(InvalidRequestError):
+        adapter.blobs.list(NS, limit=-1)
+    with pytest.raises(InvalidRequestError):
+        adapter.streams.read(NS, "s", after=0, limit=-1)
+
+
+# --- stream log ------------------------------------------------------------------------
+
+
+def test_append_assigns_sequences_and_read_slices(adapter: MemoryAdapter) -> None:
+    streams = adapter.streams
+    assert streams.last_sequence(NS, "s") == 0
+    assert streams.read(NS, "s", after=0, limit=10) == []
+    for i in range(1, 6):
+        result = streams.append(NS, "s", f"m{i}".encode())
+        assert (result.message_id, result.sequence, result.duplicate) == (str(i), i, False)
+    assert streams.last_sequence(NS, "s") == 5
+    assert streams.read(NS, "s", after=0, limit=2) == [
+        StoredMessage(1, b"m1"),
+        StoredMessage(2, b"m2"),
+    ]
+    assert [m.sequence for m in streams.read(NS, "s", after=2, limit=10)] == [3, 4, 5]
+    assert streams.read(NS, "s", after=5, limit=10) == []
+    assert streams.read(NS, "s", after=3, limit=0) == []
+    assert [m.sequence for m in streams.read(NS, "s", after=-4, limit=1)] == [1]
+    assert streams.append(NS, "other", b"x").sequence == 1
+    assert streams.append("ns2", "s", b"x").sequence == 1
+
+
+def test_idempotent_append_inside_and_outside_the_window(
+    adapter: MemoryAdapter, clock: VirtualClock
+) -> None:
+    streams = adapter.streams
+
+    def append(payload: bytes, key: str = "once") -> tuple[str, int, bool]:
+        result = streams.append(
+            NS, "s", payload, idempotency_key=key, dedupe_window_ms=1000, now_ms=clock.now_ms()
+        )
+        return result.message_id, result.sequence, result.duplicate
+
+    assert append(b"a") == ("1", 1, False)
+    clock.advance(999)
+    assert append(b"a-again") == ("1", 1, True)
+    assert streams.last_sequence(NS, "s") == 1
+    assert append(b"b", key="other") == ("2", 2, False)
+    clock.advance(1)  # the window of "once" (first appended at t0) has now passed
+    assert append(b"a-later") == ("3", 3, False)
+    clock.advance(500)
+    assert append(b"a-dup") == ("3", 3, True)  # the new append started a new window
+    assert [m.payload for m in streams.read(NS, "s", after=0, limit=10)] == [
+        b"a",
+        b"b",
+        b"a-later",
+    ]
+
+
+def test_idempotency_keys_are_scoped_per_stream(adapter: MemoryAdapter) -> None:
+    first = adapter.streams.append(NS, "s1", b"x", idempotency_key="k", dedupe_window_ms=1000)
+    second = adapter.streams.append(NS, "s2", b"x", idempotency_key="k", dedupe_window_ms=1000)
+    assert not first.duplicate
+    assert not second.duplicate
+
+
+def test_zero_dedupe_window_never_deduplicates(adapter: MemoryAdapter) -> None:
+    for sequence in (1, 2):
+        result = adapter.streams.append(NS, "s", b"x", idempotency_key="k")
+        assert (result.sequence, result.duplicate) == (sequence, False)
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+
+def test_checkpoint_compare_and_set(adapter: MemoryAdapter) -> None:
+    checkpoints = adapter.checkpoints
+    assert checkpoints.load(NS, "s", "g") == GroupCheckpoint()
+    pending = MappingProxyType({4: GroupPending("c1", 1, 5000)})
+    first = checkpoints.save(
+        NS, "s", "g", GroupCheckpoint(floor=2, cursor=4, acked=frozenset({3}), pending=pending)
+    )
+    assert first.revision == 1
+    assert (first.floor, first.cursor, first.acked, first.pending) == (
+        2,
+        4,
+        frozenset({3}),
+        pending,
+    )
+    assert checkpoints.load(NS, "s", "g") is first
+    second = checkpoints.save(NS, "s", "g", GroupCheckpoint(floor=4, cursor=4, revision=1))
+    assert second.revision == 2
+    with pytest.raises(ConflictError) as caught:
+        checkpoints.save(NS, "s", "g", GroupCheckpoint(floor=9, revision=1))
+    assert (caught.value.namespace, caught.value.key) == (NS, "s")
+    with pytest.raises(ConflictError):
+        checkpoints.save(NS, "s", "g", GroupCheckpoint(revision=3))
+    assert checkpoints.load(NS, "s", "g") == second
+
+
+def test_checkpoint_of_new_group_needs_revision_zero(adapter: MemoryAdapter) -> None:
+    with pytest.raises(ConflictError):
+        adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint(revision=1))
+    adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint())
+    assert adapter.checkpoints.load(NS, "s", "other").revision == 0
+    assert adapter.checkpoints.load(NS, "other", "g").revision == 0
+
+
+# --- cache -----------------------------------------------------------------------------
+
+
+def test_cache_entries_expire_on_the_clock(adapter: MemoryAdapter, clock: VirtualClock) -> None:
+    cache = adapter.cache
+    value = entry()
+    assert cache.get(NS, "k") is None
+    cache.set(NS, "k", value, ttl_ms=100)
+    assert cache.get(NS, "k") is value
+    clock.advance(99)
+    assert cache.get(NS, "k") is value
+    clock.advance(1)
+    assert cache.get(NS, "k") is None
+
+
+def test_cache_set_replaces_and_delete_removes(adapter: MemoryAdapter) -> None:
+    cache = adapter.cache
+    cache.set(NS, "k", entry(b"1"), ttl_ms=100)
+    newer = entry(b"2", version=2)
+    cache.set(NS, "k", newer, ttl_ms=100)
+    assert cache.get(NS, "k") is newer
+    cache.delete(NS, "k")
+    assert cache.get(NS, "k") is None
+    cache.delete(NS, "k")  # absent: no error
+    cache.delete("unknown", "k")
+
+
+def test_cache_non_positive_ttl_stores_nothing(adapter: MemoryAdapter) -> None:
+    cache = adapter.cache
+    cache.set(NS, "k", entry(), ttl_ms=0)
+    assert cache.get(NS, "k") is None
+    cache.set(NS, "k", entry(), ttl_ms=100)
+    cache.set(NS, "k", entry(b"new", version=2), ttl_ms=-1)
+    assert cache.get(NS, "k") is None  # an at-once expired write leaves no older entry behind
+
+
+def test_local_cache_is_per_adapter_instance(open_adapter: Open) -> None:
+    one, two = open_adapter(), open_adapter()
+    one.cache.set(NS, "k", entry(), ttl_ms=100)
+    assert two.cache.get(NS, "k") is None
+    assert open_adapter().cache.get(NS, "k") is None  # a reopen starts with an empty cache
+
+
+def test_shared_cache_is_seen_by_every_adapter_of_the_server(open_adapter: Open) -> None:
+    one, two = open_adapter(shared_cache=True), open_adapter(shared_cache=True)
+    local = open_adapter()
+    value = entry()
+    one.cache.set(NS, "k", value, ttl_ms=100)
+    assert two.cache.get(NS, "k") is value
+    assert local.cache.get(NS, "k") is None
+    two.cache.delete(NS, "k")
+    assert one.cache.get(NS, "k") is None
+
+
+# --- durability, reset, close ----------------------------------------------------------
+
+
+def test_data_survives_a_reopen(open_adapter: Open) -> None:
+    first = open_adapter()
+    written = first.blobs.put(NS, "b", b"blob")
+    first.records.put(NS, "r", b"{}")
+    first.streams.append(NS, "s", b"m", idempotency_key="k", dedupe_window_ms=1e9)
+    saved = first.checkpoints.save(NS, "s", "g", GroupCheckpoint(cursor=1))
+    first.close()
+
+    second = open_adapter()
+    assert second.blobs.get(NS, "b").etag == written.etag
+    assert second.records.get(NS, "r").data == b"{}"
+    assert second.streams.read(NS, "s", after=0, limit=10) == [StoredMessage(1, b"m")]
+    assert second.streams.append(NS, "s", b"m", idempotency_key="k", dedupe_window_ms=1e9).duplicate
+    assert second.checkpoints.load(NS, "s", "g") == saved
+
+
+def test_other_servers_do_not_share_data(open_adapter: Open, clock: VirtualClock) -> None:
+    open_adapter().blobs.put(NS, "k", b"x")
+    other_name = f"test-{uuid.uuid4().hex}"
+    try:
+        other = create_memory_adapter({"server": other_name}, clock)
+        with pytest.raises(NotFoundError):
+            other.blobs.get(NS, "k")
+    finally:
+        drop_server(other_name)
+
+
+def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
+    adapter = open_adapter(shared_cache=True)
+    local = open_adapter()
+    for namespace in ("run1-a", "run1-b", "run2-a"):
+        adapter.blobs.put(namespace, "k", b"x")
+        adapter.blobs.put(namespace, "k", b"y")
+        adapter.blobs.put(namespace, "gone", b"x")
+        adapter.blobs.delete(namespace, "gone")
+        adapter.records.put(namespace, "k", b"{}")
+        adapter.streams.append(namespace, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9)
+        adapter.checkpoints.save(namespace, "s", "g", GroupCheckpoint())
+        adapter.cache.set(namespace, "k", entry(), ttl_ms=1000)
+        local.cache.set(namespace, "k", entry(), ttl_ms=1000)
+
+    local.reset("run1-")
+
+    for namespace in ("run1-a", "run1-b"):
+        with pytest.raises(NotFoundError):
+            adapter.blobs.get(namespace, "k")
+        with pytest.raises(NotFoundError):
+            adapter.records.get(namespace, "k")
+        assert adapter.blobs.put(namespace, "k", b"z").version == 1  # counters are gone too
+        assert adapter.blobs.put(namespace, "gone", b"z").version == 1
+        assert adapter.streams.last_sequence(namespace, "s") == 0
+        again = adapter.streams.append(
+            namespace, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9
+        )
+        assert (again.sequence, again.duplicate) == (1, False)
+        assert adapter.checkpoints.load(namespace, "s", "g") == GroupCheckpoint()
+        assert adapter.cache.get(namespace, "k") is None
+        assert local.cache.get(namespace, "k") is None
+
+    assert adapter.blobs.get("run2-a", "k").version == 2
+    assert adapter.blobs.put("run2-a", "gone", b"z").version == 2
+    assert adapter.records.get("run2-a", "k").version == 1
+    assert adapter.streams.last_sequence("run2-a", "s") == 1
+    assert adapter.checkpoints.load("run2-a", "s", "g").revision == 1
+    assert adapter.cache.get("run2-a", "k") is not None
+    assert local.cache.get("run2-a", "k") is not None
+
+
+def test_reset_with_empty_prefix_removes_everything(adapter: MemoryAdapter) -> None:
+    adapter.blobs.put("a", "k", b"x")
+    adapter.streams.append("b", "s", b"m")
+    adapter.reset("")
+    assert adapter.blobs.list("a") == []
+    assert adapter.streams.last_sequence("b", "s") == 0
+
+
+def test_closed_adapter_raises_backend_unavailable(open_adapter: Open) -> None:
+    adapter = open_adapter()
+    adapter.blobs.put(NS, "k", b"x")
+    adapter.close()
+    adapter.close()  # idempotent
+    calls: list[Callable[[], object]] = [
+        lambda: adapter.blobs.put(NS, "k", b"y"),
+        lambda: adapter.blobs.get(NS, "k"),
+        lambda: adapter.blobs.head(NS, "k"),
+        lambda: adapter.blobs.delete(NS, "k"),
+        lambda: adapter.blobs.list(NS),
+        lambda: adapter.records.get(NS, "k"),
+        lambda: adapter.streams.append(NS, "s", b"m"),
+        lambda: adapter.streams.read(NS, "s", after=0, limit=1),
+        lambda: adapter.streams.last_sequence(NS, "s"),
+        lambda: adapter.checkpoints.load(NS, "s", "g"),
+        lambda: adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint()),
+        lambda: adapter.cache.get(NS, "k"),
+        lambda: adapter.cache.set(NS, "k", entry(), 100),
+        lambda: adapter.cache.delete(NS, "k"),
+        lambda: adapter.reset(NS),
+    ]
+    for call in calls:
+        with pytest.raises(BackendUnavailableError):
+            call()
+    assert open_adapter().blobs.get(NS, "k").data == b"x"  # the data stays
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"bogus": 1}, "options.bogus"),
+        ({"server": 3}, "options.server"),
+        ({"server": ""}, "options.server"),
+        ({"server": None}, "options.server"),
+        ({"shared_cache": "yes"}, "options.shared_cache"),
+        ({"shared_cache": 1}, "options.shared_cache"),
+    ],
+)
+def test_invalid_options(options: dict[str, JSONValue], field: str, clock: VirtualClock) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_memory_adapter(options, clock)
+    assert caught.value.field == field
+
+
+# --- concurrency -----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("contended")
+def test_concurrent_conditional_increments_lose_no_update(adapter: MemoryAdapter) -> None:
+    threads, increments = 8, 200
+    blobs = adapter.blobs
+    blobs.put(NS, "counter", b"0")
+    successes = [0] * threads
+    start = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            start.wait()
+            while successes[index] < increments:
+                current = blobs.get(NS, "counter")
+                time.sleep(0)  # yield between read and write so writers race
+                try:
+                    blobs.put(
+                        NS, "counter", str(int(current.data) + 1).encode(), if_match=current.etag
+                    )
+                except PreconditionFailedError:
+                    continue
+                successes[index] += 1
+        except BaseException as error:  # surfaced by the assertion below
+            failures.append(error)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert failures == []
+    final = blobs.get(NS, "counter")
+    assert int(final.data) == sum(successes) == threads * increments
+    assert final.version == 1 + sum(successes)
+
+
+@pytest.mark.usefixtures("contended")
+def test_concurrent_appends_get_distinct_sequences(adapter: MemoryAdapter) -> None:
+    threads, appends = 8, 200
+    results: list[list[int]] = [[] for _ in range(threads)]
+
+    def work(index: int) -> None:
+        for _ in range(appends):
+            results[index].append(adapter.streams.append(NS, "s", b"m").sequence)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    every = sorted(seq for result in results for seq in result)
+    assert every == list(range(1, threads * appends + 1))
+    messages = adapter.streams.read(NS, "s", after=0, limit=threads * appends)
+    assert [m.sequence for m in messages] == every
