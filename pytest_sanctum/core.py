@@ -190,9 +190,9 @@ class FacadeCore:
 
     def begin(self, op: str, namespace: object, principal: str, cid: str) -> Route:
         """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
+        route = self.route(namespace)
         if self.closed:
             raise BackendUnavailableError("the storage client is closed")
-        route = self.route(namespace)
         if self.acl_enabled:
             allowed = op in self.policy.granted(route.namespace, principal)
             if not allowed or self.config.observability.log_acl_allows:
@@ -252,6 +252,8 @@ class FacadeCore:
         else:
             canonical = AdapterError(f"unmapped {type(error).__name__} from the adapter: {error}")
             canonical.__cause__ = error
+        if route is None and type(namespace) is str:
+            route = self._routes.get(namespace)
         ns_label = route.namespace if route is not None else "<invalid>"
         if canonical.op is None:
             canonical.op = op

@@ -33,6 +33,7 @@ from pytest_sanctum.types import (
     Capabilities,
     ETag,
     GroupCheckpoint,
+    Layer,
     StoredMessage,
     Version,
     WriteResult,
@@ -40,6 +41,7 @@ from pytest_sanctum.types import (
 
 __all__ = [
     "MemoryAdapter",
+    "MemoryBackdoor",
     "MemoryCacheStore",
     "MemoryCheckpointStore",
     "MemoryServer",
@@ -444,6 +446,24 @@ class MemoryCacheStore:
             _drop_prefix(self._entries, namespace_prefix)
 
 
+class MemoryBackdoor:
+    """Reads a server's tables directly, bypassing the stores: the kit's backdoor probe."""
+
+    def __init__(self, server: MemoryServer) -> None:
+        self._server = server
+
+    def read_object(self, layer: Layer, namespace: str, key: str) -> Blob | None:
+        """The live blob or record, or ``None``."""
+        keyspace = self._server.blobs if layer is Layer.BLOB else self._server.records
+        with self._server.lock:
+            return keyspace.live.get(namespace, {}).get(key)
+
+    def stream_messages(self, namespace: str, stream: str) -> list[StoredMessage]:
+        """Every stored message of the stream, in sequence order."""
+        with self._server.lock:
+            return list(self._server.messages.get(namespace, {}).get(stream, ()))
+
+
 class MemoryAdapter:
     """The reference ``StorageAdapter``: every capability, all data held by a ``MemoryServer``."""
 
@@ -503,6 +523,10 @@ class MemoryAdapter:
     @property
     def cache(self) -> MemoryCacheStore:
         return self._cache
+
+    def backdoor(self) -> MemoryBackdoor:
+        """A probe reading this adapter's server without going through its stores."""
+        return MemoryBackdoor(self._server)
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove all data of namespaces starting with the prefix, both caches included."""

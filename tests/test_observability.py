@@ -331,6 +331,7 @@ def test_a_new_prefix_changes_later_ids_only() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -557,6 +558,7 @@ def test_the_recording_handler_honours_its_level() -> None:
 
 def test_capture_logs_sees_child_loggers_and_restores_the_logger() -> None:
     logger = logging.getLogger(LOGGER_NAME)
+    saved_level, saved_disabled = logger.level, logger.disabled
     handlers_before = list(logger.handlers)
     logger.setLevel(logging.ERROR)
     logger.disabled = True
@@ -574,8 +576,8 @@ def test_capture_logs_sees_child_loggers_and_restores_the_logger() -> None:
         assert logger.disabled
         assert logger.handlers == handlers_before
     finally:
-        logger.setLevel(logging.NOTSET)
-        logger.disabled = False
+        logger.setLevel(saved_level)
+        logger.disabled = saved_disabled
 
 
 def test_capture_logs_restores_the_logger_after_an_exception() -> None:

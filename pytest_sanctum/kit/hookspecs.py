@@ -1,0 +1,35 @@
+"""Hooks adapter authors implement in a ``conftest.py`` or plugin to plug into the kit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
+    from pytest_sanctum.kit.backdoor import Backdoor
+
+
+@pytest.hookspec(firstresult=True)
+def sanctum_adapter_factory(config: pytest.Config, spec: str) -> AdapterFactory | None:
+    """Return the factory for the selected adapter ``spec``, or ``None`` to let the kit
+    resolve it (a registered name or ``package.module:factory``)."""
+
+
+@pytest.hookspec(firstresult=True)
+def sanctum_provision(config: pytest.Config, worker_id: str) -> Mapping[str, object] | None:
+    """Prepare the backend for one worker (``"master"`` without xdist, else ``"gw0"``, ...)
+    and return the adapter options to use, or ``None`` for the options given on the
+    command line. Called once per worker before the first test."""
+
+
+@pytest.hookspec
+def sanctum_cleanup(config: pytest.Config, worker_id: str, options: Mapping[str, object]) -> None:
+    """Tear down what ``sanctum_provision`` set up, after the worker's last test."""
+
+
+@pytest.hookspec(firstresult=True)
+def sanctum_backdoor(config: pytest.Config, adapter: StorageAdapter) -> Backdoor | None:
+    """Return a probe that reads ``adapter``'s backend directly, or ``None``."""

@@ -1,0 +1,223 @@
+"""One kit run: which adapter, where the choice came from, its capabilities, seed and profile.
+
+The plugin builds a ``KitSession`` at configure time and every fixture and hook reads it.
+Opening adapters, provisioning and the environment check happen here, once per worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
+from pytest_sanctum.clock import Clock, VirtualClock
+from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
+from pytest_sanctum.kit.masks import MaskedAdapter
+from pytest_sanctum.types import Capabilities
+
+if TYPE_CHECKING:
+    from hypothesis import settings as HypothesisSettings
+
+    from pytest_sanctum.config import StorageConfigV1
+
+REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
+"""When set to 1, an unreachable backend fails the run instead of skipping as environment."""
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"max_examples": 25, "stateful_step_count": 20},
+    "thorough": {"max_examples": 300, "stateful_step_count": 60},
+    "ci": {"max_examples": 60, "stateful_step_count": 30, "derandomize": True, "database": None},
+}
+"""Hypothesis profiles of the property tests: quick by default, ``thorough``, derandomised ``ci``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterChoice:
+    """The adapter asked for and where that came from (shown in the report header)."""
+
+    spec: str
+    source: str
+    selected: bool
+
+
+class KitSession:
+    """The state of one kit run in one pytest process (one xdist worker)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        choice: AdapterChoice,
+        factory: AdapterFactory,
+        options: Mapping[str, object],
+        mask: tuple[str, ...],
+        profile: str,
+        seed: int,
+        worker_id: str,
+    ) -> None:
+        self.config = config
+        self.choice = choice
+        self.factory = factory
+        self.options = dict(options)
+        self.mask = mask
+        self.profile = profile
+        self.seed = seed
+        self.worker_id = worker_id
+        self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
+        self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
+        self._namespaces = itertools.count(1)
+        self._capabilities: Capabilities | None = None
+        self._environment_error: str | None = None
+        self._provisioned = False
+
+    # -- environment -----------------------------------------------------------------
+
+    def _provision(self) -> None:
+        if self._provisioned:
+            return
+        self._provisioned = True
+        options = self.config.hook.sanctum_provision(config=self.config, worker_id=self.worker_id)
+        if options is not None:
+            self.options = dict(options)
+
+    def cleanup(self) -> None:
+        """Run the ``sanctum_cleanup`` hook if this worker was provisioned."""
+        if self._provisioned:
+            self.config.hook.sanctum_cleanup(
+                config=self.config, worker_id=self.worker_id, options=self.options
+            )
+
+    def _check(self) -> None:
+        if self._capabilities is not None or self._environment_error is not None:
+            return
+        try:
+            self._provision()
+            adapter = self.open_adapter(VirtualClock())
+        except BackendUnavailableError as error:
+            self._environment_error = f"{self.choice.spec}: {error.message}"
+            return
+        try:
+            self._capabilities = adapter.capabilities
+        finally:
+            adapter.close()
+
+    @property
+    def environment_error(self) -> str | None:
+        """Why the backend cannot be used here (unreachable), or ``None``."""
+        self._check()
+        return self._environment_error
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The capabilities the adapter declares, after the mask."""
+        self._check()
+        if self._capabilities is None:
+            raise BackendUnavailableError(str(self._environment_error))
+        return self._capabilities
+
+    def require_environment(self) -> None:
+        """Skip (or, under SANCTUM_REQUIRE_BACKEND=1, fail) when the backend is unreachable."""
+        problem = self.environment_error
+        if problem is None:
+            return
+        if self.require_backend:
+            pytest.fail(f"environment: {problem} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
+        pytest.skip(f"environment: {problem}")
+
+    def require(self, names: tuple[str, ...]) -> None:
+        """Skip as ``unsupported: <contract>`` when a needed capability is not declared."""
+        self.require_environment()
+        caps = self.capabilities
+        for name in names:
+            if not getattr(caps, name):
+                pytest.skip(f"unsupported: {name}: {Capabilities.doc(name)}")
+
+    # -- adapters and clients --------------------------------------------------------
+
+    def open_adapter(self, clock: Clock) -> StorageAdapter:
+        """A new adapter instance (a new connection) on the run's backend, masked as asked."""
+        self._provision()
+        adapter = self.factory(self.options, clock)
+        return MaskedAdapter(adapter, self.mask) if self.mask else adapter
+
+    def backdoor(self, adapter: StorageAdapter) -> Backdoor:
+        """The adapter's backdoor probe, else a probe through its own stores."""
+        found = self.config.hook.sanctum_backdoor(config=self.config, adapter=adapter)
+        return found if found is not None else AdapterProbe(adapter)
+
+    def has_backdoor(self, adapter: StorageAdapter) -> bool:
+        """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
+        return self.config.hook.sanctum_backdoor(config=self.config, adapter=adapter) is not None
+
+    def new_namespace(self) -> str:
+        """A namespace no other test, run or worker uses."""
+        return f"{self.run_id}-{next(self._namespaces)}"
+
+    def client_config(
+        self,
+        *,
+        staleness_budget_ms: float = 0.0,
+        ttl_ms: float = 5000.0,
+        acl: Mapping[str, Mapping[str, list[str]]] | None = None,
+        default_read_level: str = "strong",
+        visibility_timeout_ms: float = 30_000.0,
+        dedupe_window_ms: float = 120_000.0,
+    ) -> StorageConfigV1:
+        """A config routing every namespace to the adapter under test (named ``kit``)."""
+        from pytest_sanctum.config import parse_config
+
+        return parse_config(
+            {
+                "schema_version": 1,
+                "adapters": {"kit": {"kind": self.choice.spec}},
+                "namespaces": {"*": {"adapter": "kit"}},
+                "cache": {"ttl_ms": ttl_ms, "staleness_budget_ms": staleness_budget_ms},
+                "consistency": {"default_read_level": default_read_level},
+                "streams": {
+                    "visibility_timeout_ms": visibility_timeout_ms,
+                    "dedupe_window_ms": dedupe_window_ms,
+                },
+                "acl": dict(acl or {}),
+            }
+        )
+
+    # -- hypothesis ------------------------------------------------------------------
+
+    def settings(self) -> HypothesisSettings:
+        """Hypothesis settings of the active profile."""
+        from hypothesis import HealthCheck, settings
+
+        return settings(
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            print_blob=True,
+            **PROFILES[self.profile],
+        )
+
+    def run_machine(self, factory: Callable[[], Any]) -> None:
+        """Run a hypothesis state machine with the kit's seed and profile."""
+        from hypothesis import seed
+        from hypothesis.stateful import run_state_machine_as_test
+
+        def build() -> Any:
+            return factory()
+
+        run_state_machine_as_test(seed(self.seed)(build), settings=self.settings())  # type: ignore[arg-type]
+
+    def reproduce_command(self, contract_id: str) -> str:
+        """The one-line command that reruns a contract's tests with this run's seed."""
+        parts = ["pytest", f"--sanctum-adapter={self.choice.spec}"]
+        if self.mask:
+            parts.append(f"--sanctum-mask={','.join(self.mask)}")
+        parts += [
+            f"--sanctum-profile={self.profile}",
+            f"--sanctum-seed={self.seed}",
+            f"--sanctum-contracts={contract_id}",
+        ]
+        return " ".join(parts)
