@@ -73,9 +73,9 @@ class IdempotentConsumer:
                         if_none_match="*",
                     )
                 except PreconditionFailedError:
-                    skipped += 1
-                    continue
-                ran += 1
+                    skipped += 1  # another consumer handled and marked it first
+                else:
+                    ran += 1
             self._client.streams.ack(
                 self._namespace, self._stream, self._group, [delivery.message_id]
             )

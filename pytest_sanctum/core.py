@@ -52,6 +52,11 @@ RAW_TRACKED_KEYS = 65536
 """How many recently written keys a client remembers to check read-after-write (LRU)."""
 
 
+def cache_key(layer: Layer, key: str) -> str:
+    """The key under which the facade caches ``key`` of ``layer`` (``record/<key>``, ...)."""
+    return f"{layer.value}/{key}"
+
+
 class Route:
     """Everything an operation on one namespace needs, resolved once per namespace."""
 
@@ -76,6 +81,7 @@ class Route:
         cache_reads: bool,
         ttl_ms: float,
         budget_ms: float,
+        shared_cache: bool,
     ) -> None:
         self.namespace = namespace
         self.adapter = adapter
@@ -83,7 +89,7 @@ class Route:
         self.capabilities = adapter.capabilities
         self.purge_cache = cache
         self.read_cache = cache if cache_reads else None
-        self.shared_cache = self.capabilities.distributed_cache
+        self.shared_cache = shared_cache
         self.ttl_ms = ttl_ms
         self.budget_ms = budget_ms
         self._labels: dict[str, OperationLabels] = {}
@@ -184,6 +190,7 @@ class FacadeCore:
             ns_config.cache,
             self.config.effective_ttl_ms(name),
             self.config.effective_staleness_budget_ms(name),
+            cache_adapter.capabilities.distributed_cache,
         )
         with self._lock:
             return self._routes.setdefault(name, route)
@@ -377,11 +384,10 @@ class FacadeCore:
         The write is already acknowledged, so a failing purge or fan-out is logged (and
         the entry expires within its TTL) instead of failing the write.
         """
-        cache_key = f"{layer.value}/{key}"
         cache = route.purge_cache
         if cache is not None:
             try:
-                cache.delete(route.namespace, cache_key)
+                cache.delete(route.namespace, cache_key(layer, key))
             except Exception as error:
                 self._fanout_error(route.namespace, key, cid, f"local purge failed: {error!r}")
         try:
@@ -402,7 +408,7 @@ class FacadeCore:
         if route.purge_cache is None or route.shared_cache:
             return
         try:
-            route.purge_cache.delete(route.namespace, f"{event.layer.value}/{event.key}")
+            route.purge_cache.delete(route.namespace, cache_key(event.layer, event.key))
         except Exception as error:
             self._fanout_error(
                 event.namespace, event.key, new_correlation_id(), f"remote purge failed: {error!r}"

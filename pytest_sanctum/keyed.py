@@ -7,7 +7,9 @@ payload is checked and decoded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from time import perf_counter
+from typing import TypeVar
 
 from pytest_sanctum.core import FacadeCore, Route, unsupported
 from pytest_sanctum.errors import (
@@ -39,6 +41,8 @@ from pytest_sanctum.validation import (
     check_read_level,
     encode_record,
 )
+
+_T = TypeVar("_T")
 
 _CACHE_ONLY = ReadLevel.CACHE_ONLY
 _EVENTUAL = ReadLevel.EVENTUAL
@@ -107,7 +111,7 @@ class _VersionedLayer:
                 if not route.capabilities.read_after_write
                 else None
             )
-            if last is None or blob.version >= last[0]:
+            if last is None or (blob.version > last[0] if last[1] else blob.version >= last[0]):
                 now = core.clock.now_ms()
                 cache.set(
                     route.namespace,
@@ -225,7 +229,9 @@ class _VersionedLayer:
         level: object,
         bypass_cache: object,
         if_match: object,
-    ) -> Blob:
+        decode: Callable[[Blob], _T],
+    ) -> _T:
+        """Read ``key`` and ``decode`` it; a failure of either leaves as a ``SanctumError``."""
         core = self._core
         started = perf_counter()
         cid = core.correlation_id()
@@ -236,13 +242,22 @@ class _VersionedLayer:
             blob = self._read(
                 op, route, checked_key, self._options(level, bypass_cache, if_match), cid
             )
+            result = decode(blob)
         except Exception as error:
             raise core.failed(op, route, namespace, key, started, error, cid) from None
         core.succeeded(op, route, started, len(blob.data))
-        return blob
+        return result
 
     def _encode(self, data: object) -> bytes:
         raise NotImplementedError
+
+
+def _as_blob(blob: Blob) -> Blob:
+    return blob
+
+
+def _as_record(blob: Blob) -> RecordValue:
+    return RecordValue(blob.key, json.loads(blob.data), blob.version, blob.etag)
 
 
 def _from_entry(key: str, entry: CacheEntry) -> Blob:
@@ -292,7 +307,7 @@ class BlobLayer(_VersionedLayer):
         if_match: ETag | None = None,
     ) -> Blob:
         """Read a blob at ``level`` (default from the config: ``strong``)."""
-        return self._get("blob.get", namespace, key, level, bypass_cache, if_match)
+        return self._get("blob.get", namespace, key, level, bypass_cache, if_match, _as_blob)
 
     def head(self, namespace: str, key: str) -> BlobInfo:
         """The current version's metadata, read from the backend."""
@@ -374,8 +389,7 @@ class RecordLayer(_VersionedLayer):
         if_match: ETag | None = None,
     ) -> RecordValue:
         """Read a record at ``level`` (default from the config: ``strong``)."""
-        blob = self._get("record.get", namespace, key, level, bypass_cache, if_match)
-        return RecordValue(blob.key, json.loads(blob.data), blob.version, blob.etag)
+        return self._get("record.get", namespace, key, level, bypass_cache, if_match, _as_record)
 
     def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> None:
         """Delete the record (``NotFoundError`` when absent) and purge it from caches."""

@@ -46,6 +46,19 @@ def _stores(route: Route, op: str) -> tuple[StreamLog, CheckpointStore]:
     return streams, checkpoints
 
 
+def _updated(
+    state: GroupCheckpoint,
+    floor: int,
+    cursor: int,
+    acked: frozenset[int],
+    pending: MappingProxyType[int, GroupPending],
+) -> GroupCheckpoint:
+    """``state`` with new group fields and the same revision (``dataclasses.replace``, faster)."""
+    if type(state) is GroupCheckpoint:
+        return GroupCheckpoint(floor, cursor, acked, pending, state.revision)
+    return replace(state, floor=floor, cursor=cursor, acked=acked, pending=pending)
+
+
 def _message_sequence(message_id: object) -> int:
     if type(message_id) is not str or not message_id.isdigit() or len(message_id) > 19:
         raise InvalidRequestError(
@@ -198,7 +211,7 @@ class StreamLayer:
                     ns,
                     stream,
                     group,
-                    replace(state, cursor=cursor, pending=MappingProxyType(pending)),
+                    _updated(state, state.floor, cursor, state.acked, MappingProxyType(pending)),
                 )
             except ConflictError:
                 self._core.conflict_retry("stream.read", route)
@@ -262,11 +275,8 @@ class StreamLayer:
                     ns,
                     stream,
                     group,
-                    replace(
-                        state,
-                        floor=floor,
-                        acked=frozenset(acked),
-                        pending=MappingProxyType(pending),
+                    _updated(
+                        state, floor, state.cursor, frozenset(acked), MappingProxyType(pending)
                     ),
                 )
             except ConflictError:

@@ -22,6 +22,11 @@ MAX_IDEMPOTENCY_KEY_BYTES = 256
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a namespace name looks like (the configuration uses the same rule)."""
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""The canonical JSON encoding (compact, UTF-8 text); built once instead of per call."""
+
+_isfinite = math.isfinite
+
 _LEVELS: dict[object, ReadLevel] = {level: level for level in ReadLevel}
 _LEVELS.update({level.value: level for level in ReadLevel})
 
@@ -65,8 +70,46 @@ def check_bytes(data: object, argument: str = "data") -> bytes:
     )
 
 
+def _is_json(value: object) -> bool:
+    """Whether ``value`` survives a JSON round trip unchanged: the same rule as ``_check_json``.
+
+    This is the hot path of every record put and stream append: it builds no paths and
+    checks scalar members inline, so a valid value costs one call per container.
+    """
+    kind = type(value)
+    if kind is dict:
+        for item_key, item in value.items():  # type: ignore[attr-defined]
+            if type(item_key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind is str or item_kind is int or item_kind is bool or item is None:
+                continue
+            if item_kind is float:
+                if not _isfinite(item):
+                    return False
+            elif not _is_json(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:  # type: ignore[attr-defined]
+            item_kind = type(item)
+            if item_kind is str or item_kind is int or item_kind is bool or item is None:
+                continue
+            if item_kind is float:
+                if not _isfinite(item):
+                    return False
+            elif not _is_json(item):
+                return False
+        return True
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return _isfinite(value)  # type: ignore[arg-type]
+    return False
+
+
 def _check_json(value: object, path: str) -> None:
-    """Refuse what would not survive a JSON round trip unchanged."""
+    """Refuse what would not survive a JSON round trip unchanged, naming the first problem."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return
@@ -95,13 +138,15 @@ def _check_json(value: object, path: str) -> None:
 def encode_json(value: object, argument: str) -> bytes:
     """Encode a JSON value compactly as UTF-8, refusing anything that would not round-trip."""
     try:
-        _check_json(value, argument)
+        if not _is_json(value):
+            _check_json(value, argument)  # raises, naming the first problem
+            raise InvalidRequestError(f"{argument} is not a JSON value")
     except InvalidRequestError as error:
         error.argument = argument
         raise
     except RecursionError:
         raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def encode_record(value: object) -> bytes:

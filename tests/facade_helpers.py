@@ -221,3 +221,35 @@ def recording_memory_factory(options: Mapping[str, object], clock: Clock) -> Mem
 def not_an_adapter_factory(options: Mapping[str, object], clock: Clock) -> object:
     """An adapter factory returning something that is not a ``StorageAdapter``."""
     return object()
+
+
+LAYERS = ("record", "blob")
+"""The two versioned layers, for tests that hold for both."""
+
+
+def lagging_adapter(inner: MemoryAdapter, clock: Clock, lag_ms: float) -> AdapterDouble:
+    """``inner`` behind lagging blob and record replicas, without ``read_after_write``."""
+    return AdapterDouble(
+        inner,
+        capabilities={"read_after_write": False},
+        blobs=LaggingStore(inner.blobs, clock, lag_ms),
+        records=LaggingStore(inner.records, clock, lag_ms),
+    )
+
+
+def put_value(client: Any, layer: str, key: str, n: int, **options: Any) -> WriteResult:
+    """Write ``n`` to ``key`` of ``NS`` through the record or the blob layer."""
+    if layer == "record":
+        result: WriteResult = client.records.put(NS, key, {"n": n}, **options)
+    else:
+        result = client.blobs.put(NS, key, str(n).encode(), **options)
+    return result
+
+
+def get_value(client: Any, layer: str, key: str, **options: Any) -> tuple[int, int]:
+    """Read ``key`` of ``NS`` through the record or the blob layer: ``(n, version)``."""
+    if layer == "record":
+        record = client.records.get(NS, key, **options)
+        return int(record.value["n"]), int(record.version)
+    blob = client.blobs.get(NS, key, **options)
+    return int(blob.data), int(blob.version)

@@ -32,6 +32,10 @@ __all__ = [
 LOGGER_NAME = "pytest_sanctum"
 """The default logger of the facade's events."""
 
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+# A library leaves output to the application: without logging configured, events are
+# dropped instead of going to stderr through logging's last-resort handler.
+
 EVENT_OPERATION_ERROR = "sanctum.operation.error"
 EVENT_ACL_DECISION = "sanctum.acl.decision"
 EVENT_CONSISTENCY_RETRY = "sanctum.consistency.retry"

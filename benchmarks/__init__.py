@@ -1,0 +1,1 @@
+"""Performance benchmarks of the facade against the tools users would pick instead."""
