@@ -180,7 +180,7 @@ _CONTRACTS = [
         "Duplicate delivery is handled (seed test 3)",
         "An unacked message is delivered again after the visibility timeout with delivery_count 2, "
         "and the idempotent consumer runs its handler once.",
-        ("streams", "records"),
+        ("streams", "records", "conditional_writes"),
         "seed test 3",
     ),
     Contract(
@@ -233,7 +233,10 @@ _CONTRACTS = [
         "cache",
         "Bypass refreshes the cache",
         "A read with bypass_cache=True replaces the cache entry with what the backend returned.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     Contract(
         "CACHE-002",
@@ -241,28 +244,40 @@ _CONTRACTS = [
         "cache_only never reads the backend",
         "A cache_only read of an uncached key raises CacheMissError without a backend call; "
         "after a read fills the cache it is served.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     Contract(
         "CACHE-003",
         "cache",
         "Writes purge the cache",
         "After a write, the writing client's cache holds no entry for the key.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     Contract(
         "CACHE-004",
         "cache",
         "Deletes purge the cache",
         "After a delete, the writing client's cache holds no entry for the key.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     Contract(
         "CACHE-005",
         "cache",
         "Entries expire",
         "A cache entry is not served once its TTL has passed on the facade clock.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     Contract(
         "CACHE-006",
@@ -276,14 +291,17 @@ _CONTRACTS = [
         "cache",
         "A shared cache is purged for everyone",
         "With a distributed cache, a write through one client purges the entry another client sees.",
-        ("cache", "distributed_cache"),
+        ("records", "cache", "distributed_cache"),
     ),
     Contract(
         "CACHE-008",
         "cache",
         "Fan-out purges other clients",
         "A local cache of another client drops the key when the invalidation is delivered.",
-        ("cache",),
+        (
+            "records",
+            "cache",
+        ),
     ),
     # -- consistency -----------------------------------------------------------------
     Contract(
@@ -357,6 +375,14 @@ _CONTRACTS = [
         "A strong read with a stale if_match raises PreconditionFailedError carrying the "
         "current etag.",
         ("records",),
+    ),
+    Contract(
+        "CONS-010",
+        "consistency",
+        "Strong reads across nodes",
+        "With the fan-out held, a strong read on another node neither returns its cached older "
+        "version once the entry is older than the budget, nor trusts a cached etag for if_match.",
+        ("blobs", "records", "cache", "read_after_write"),
     ),
     # -- errors ----------------------------------------------------------------------
     Contract(

@@ -1,0 +1,333 @@
+"""Cache layer contracts (CACHE-*): read-through fills, purges, expiry and fan-out.
+
+The cache is observed directly in the adapter's cache store, under the facade's cache key
+(``cache_key(Layer.RECORD, key)``), and through ``cache_only`` reads, which never reach
+the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.client import StorageClient
+from pytest_sanctum.clock import VirtualClock
+from pytest_sanctum.core import cache_key
+from pytest_sanctum.errors import CacheMissError
+from pytest_sanctum.fanout import QueuedFanout
+from pytest_sanctum.kit.backdoor import Backdoor
+from pytest_sanctum.kit.contracts import contract, explain
+from pytest_sanctum.kit.fixtures import ClientMaker
+from pytest_sanctum.kit.spy import SpyAdapter
+from pytest_sanctum.types import Blob, CacheEntry, InvalidationEvent, Layer, ReadLevel
+
+TTL_MS = 5000.0
+"""The cache TTL of the kit's clients (the facade maximum)."""
+
+
+def _cached(adapter: StorageAdapter, namespace: str, key: str) -> CacheEntry | None:
+    """The entry the adapter's cache holds for record ``key``."""
+    cache = adapter.cache
+    assert cache is not None, f"adapter {adapter.name!r} declares 'cache' but has no cache store"
+    return cache.get(namespace, cache_key(Layer.RECORD, key))
+
+
+def _poison(
+    adapter: StorageAdapter,
+    clock: VirtualClock,
+    namespace: str,
+    key: str,
+    state: tuple[bytes, int, str] = (b'{"poison": true}', 99, "poison-etag"),
+) -> CacheEntry:
+    """Put an entry for record ``key`` into the adapter's cache: by default, garbage."""
+    now = clock.now_ms()
+    entry = CacheEntry(*state, now, None, now + TTL_MS)
+    cache = adapter.cache
+    assert cache is not None, f"adapter {adapter.name!r} declares 'cache' but has no cache store"
+    cache.set(namespace, cache_key(Layer.RECORD, key), entry, TTL_MS)
+    return entry
+
+
+def _state(entry: CacheEntry | Blob | None) -> tuple[bytes, int, str] | None:
+    """Payload, version and etag of a cache entry or a stored record."""
+    return None if entry is None else (entry.data, entry.version, entry.etag)
+
+
+@contract("CACHE-001")
+@pytest.mark.parametrize(
+    "poison",
+    [(b'{"poison": true}', 99, "newer"), (b'{"n": 1}', 1, "older"), (b"\xff\x00", 2, "garbled")],
+    ids=["newer-version", "older-version", "same-version-garbled"],
+)
+def test_bypass_read_replaces_the_cache_entry(
+    sanctum_client: StorageClient,
+    sanctum_adapter: StorageAdapter,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    sanctum_backdoor: Backdoor,
+    poison: tuple[bytes, int, str],
+) -> None:
+    """A bypass read stores what the backend returned in the cache, whatever was there."""
+    sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
+    sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
+    _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k", poison)
+    sanctum_clock.advance(1)
+    read = sanctum_client.records.get(sanctum_namespace, "k", bypass_cache=True)
+    stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, "k")
+    entry = _cached(sanctum_adapter, sanctum_namespace, "k")
+    assert (read.value, read.version) == ({"n": 2}, 2), (
+        f"{explain('CACHE-001')} the bypass read returned {read}"
+    )
+    assert _state(entry) == _state(stored), (
+        f"{explain('CACHE-001')} after the bypass read the cache holds {entry}, "
+        f"the backend {stored}"
+    )
+    assert entry is not None, f"{explain('CACHE-001')} the bypass read left no cache entry"
+    assert entry.stored_at_ms == sanctum_clock.now_ms(), (
+        f"{explain('CACHE-001')} the refreshed entry is stamped {entry.stored_at_ms}, "
+        f"the read was at {sanctum_clock.now_ms()}"
+    )
+
+
+@contract("CACHE-002")
+@pytest.mark.parametrize("history", ["never-written", "written", "deleted"])
+def test_cache_only_miss_makes_no_backend_call(
+    sanctum_make_client: ClientMaker,
+    sanctum_adapter: StorageAdapter,
+    sanctum_namespace: str,
+    history: str,
+) -> None:
+    """An uncached key is a CacheMissError from a cache_only read, with zero backend calls."""
+    spy = SpyAdapter(sanctum_adapter)
+    client = sanctum_make_client(adapter=spy)
+    if history != "never-written":
+        client.records.put(sanctum_namespace, "k", {"n": 1})
+    if history == "deleted":
+        client.records.delete(sanctum_namespace, "k")
+    spy.calls.clear()
+    with pytest.raises(CacheMissError) as raised:
+        client.records.get(sanctum_namespace, "k", level="cache_only")
+    assert (raised.value.namespace, raised.value.key) == (sanctum_namespace, "k"), (
+        f"{explain('CACHE-002')} the miss names {raised.value}"
+    )
+    assert spy.backend_calls() == 0, (
+        f"{explain('CACHE-002')} the cache_only read called {dict(spy.calls)}"
+    )
+
+
+@contract("CACHE-002")
+@pytest.mark.parametrize("level", [ReadLevel.STRONG, ReadLevel.EVENTUAL])
+def test_cache_only_serves_what_a_read_filled(
+    sanctum_make_client: ClientMaker,
+    sanctum_adapter: StorageAdapter,
+    sanctum_namespace: str,
+    level: ReadLevel,
+) -> None:
+    """After a read fills the cache, a cache_only read serves it without a backend call."""
+    spy = SpyAdapter(sanctum_adapter)
+    client = sanctum_make_client(adapter=spy)
+    written = client.records.put(sanctum_namespace, "k", {"n": 1})
+    filled = client.records.get(sanctum_namespace, "k", level=level)
+    spy.calls.clear()
+    served = client.records.get(sanctum_namespace, "k", level="cache_only")
+    assert (served.value, served.version, served.etag) == ({"n": 1}, 1, written.etag), (
+        f"{explain('CACHE-002')} a {level} read returned {filled}, cache_only then {served}"
+    )
+    assert spy.backend_calls() == 0, (
+        f"{explain('CACHE-002')} the cache_only read called {dict(spy.calls)}"
+    )
+
+
+@contract("CACHE-003")
+@pytest.mark.parametrize("before", ["filled", "poisoned"])
+def test_write_purges_the_writers_cache(
+    sanctum_client: StorageClient,
+    sanctum_adapter: StorageAdapter,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    before: str,
+) -> None:
+    """After a write, the writing client's cache has no entry for the key."""
+    first = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
+    if before == "filled":
+        sanctum_client.records.get(sanctum_namespace, "k")
+    else:
+        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k")
+    held = _cached(sanctum_adapter, sanctum_namespace, "k")
+    sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
+    after = _cached(sanctum_adapter, sanctum_namespace, "k")
+    assert held is not None, f"{explain('CACHE-003')} the cache held nothing before the write"
+    assert held.version == (first.version if before == "filled" else 99), (
+        f"{explain('CACHE-003')} before the write the cache held {held}"
+    )
+    assert after is None, f"{explain('CACHE-003')} after the write the cache holds {after}"
+    with pytest.raises(CacheMissError):
+        sanctum_client.records.get(sanctum_namespace, "k", level="cache_only")
+
+
+@contract("CACHE-004")
+@pytest.mark.parametrize("before", ["filled", "poisoned"])
+def test_delete_purges_the_writers_cache(
+    sanctum_client: StorageClient,
+    sanctum_adapter: StorageAdapter,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    before: str,
+) -> None:
+    """After a delete, the deleting client's cache has no entry for the key."""
+    written = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
+    if before == "filled":
+        sanctum_client.records.get(sanctum_namespace, "k")
+    else:
+        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k")
+    held = _cached(sanctum_adapter, sanctum_namespace, "k")
+    sanctum_client.records.delete(sanctum_namespace, "k")
+    after = _cached(sanctum_adapter, sanctum_namespace, "k")
+    assert held is not None, f"{explain('CACHE-004')} the cache held nothing before the delete"
+    assert held.version == (written.version if before == "filled" else 99), (
+        f"{explain('CACHE-004')} before the delete the cache held {held}"
+    )
+    assert after is None, f"{explain('CACHE-004')} after the delete the cache holds {after}"
+    with pytest.raises(CacheMissError):
+        sanctum_client.records.get(sanctum_namespace, "k", level="cache_only")
+
+
+@contract("CACHE-005")
+@pytest.mark.parametrize("ttl_ms", [1000.0, TTL_MS])
+def test_entry_is_not_served_once_its_ttl_has_passed(
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    ttl_ms: float,
+) -> None:
+    """A filled entry is served until TTL - 1 ms and missed from the TTL on."""
+    client = sanctum_make_client(ttl_ms=ttl_ms)
+    written = client.records.put(sanctum_namespace, "k", {"n": 1})
+    client.records.get(sanctum_namespace, "k")
+    sanctum_clock.advance(ttl_ms - 1)
+    live = client.records.get(sanctum_namespace, "k", level="cache_only")
+    sanctum_clock.advance(1)
+    assert (live.version, live.etag) == (1, written.etag), (
+        f"{explain('CACHE-005')} 1 ms before the TTL the cache served {live}"
+    )
+    with pytest.raises(CacheMissError):
+        client.records.get(sanctum_namespace, "k", level="cache_only")
+
+
+@contract("CACHE-006")
+@pytest.mark.parametrize("ttl_ms", [None, 1000.0])
+def test_direct_cache_entry_lives_until_its_ttl(
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    ttl_ms: float | None,
+) -> None:
+    """cache.set then cache.get returns the latest bytes until the TTL (default: the namespace)."""
+    client = sanctum_client
+    client.cache.set(sanctum_namespace, "k", b"old", ttl_ms=ttl_ms)
+    client.cache.set(sanctum_namespace, "k", bytes(range(256)), ttl_ms=ttl_ms)
+    sanctum_clock.advance((ttl_ms or TTL_MS) - 1)
+    live = client.cache.get(sanctum_namespace, "k")
+    sanctum_clock.advance(1)
+    assert live == bytes(range(256)), f"{explain('CACHE-006')} 1 ms before the TTL got {live!r}"
+    with pytest.raises(CacheMissError):
+        client.cache.get(sanctum_namespace, "k")
+
+
+@contract("CACHE-006")
+def test_direct_cache_entry_is_gone_after_delete(
+    sanctum_client: StorageClient, sanctum_namespace: str
+) -> None:
+    """cache.delete removes the entry and leaves other keys alone."""
+    for key in ("k", "other"):
+        sanctum_client.cache.set(sanctum_namespace, key, key.encode())
+    sanctum_client.cache.delete(sanctum_namespace, "k")
+    sanctum_client.cache.delete(sanctum_namespace, "never-set")
+    other = sanctum_client.cache.get(sanctum_namespace, "other")
+    assert other == b"other", f"{explain('CACHE-006')} after deleting 'k', 'other' is {other!r}"
+    with pytest.raises(CacheMissError):
+        sanctum_client.cache.get(sanctum_namespace, "k")
+
+
+@contract("CACHE-007")
+@pytest.mark.parametrize("change", ["put", "delete"])
+def test_shared_cache_is_purged_for_every_client(
+    sanctum_make_client: ClientMaker, sanctum_namespace: str, change: str
+) -> None:
+    """With no fan-out between them, a write through A purges what B's cache serves."""
+    a, b = sanctum_make_client(), sanctum_make_client.node()
+    first = a.records.put(sanctum_namespace, "k", {"n": 1})
+    b.records.get(sanctum_namespace, "k")
+    served = b.records.get(sanctum_namespace, "k", level="cache_only")
+    if change == "put":
+        a.records.put(sanctum_namespace, "k", {"n": 2})
+    else:
+        a.records.delete(sanctum_namespace, "k")
+    assert (served.version, served.etag) == (1, first.etag), (
+        f"{explain('CACHE-007')} before the {change}, B's cache served {served}"
+    )
+    with pytest.raises(CacheMissError):
+        b.records.get(sanctum_namespace, "k", level="cache_only")
+
+
+@contract("CACHE-007")
+def test_shared_cache_fill_is_seen_by_every_client(
+    sanctum_make_client: ClientMaker, sanctum_namespace: str
+) -> None:
+    """A read through A fills the cache B reads from, and B then sees A's next write."""
+    a, b = sanctum_make_client(), sanctum_make_client.node()
+    first = a.records.put(sanctum_namespace, "k", {"n": 1})
+    a.records.get(sanctum_namespace, "k")
+    served = b.records.get(sanctum_namespace, "k", level="cache_only")
+    second = a.records.put(sanctum_namespace, "k", {"n": 2})
+    after = b.records.get(sanctum_namespace, "k", level="eventual")
+    assert (served.version, served.etag) == (1, first.etag), (
+        f"{explain('CACHE-007')} B's cache_only read of A's fill returned {served}"
+    )
+    assert (after.value, after.version, after.etag) == ({"n": 2}, 2, second.etag), (
+        f"{explain('CACHE-007')} after A's write B's eventual read returned {after}"
+    )
+
+
+@contract("CACHE-008")
+@pytest.mark.parametrize("change", ["put", "delete"])
+def test_delivered_invalidation_purges_another_clients_cache(
+    sanctum_make_client: ClientMaker,
+    sanctum_reopen: Callable[[], StorageAdapter],
+    sanctum_namespace: str,
+    change: str,
+) -> None:
+    """B drops the key, and only that key, from its cache when A's invalidation is delivered."""
+    fanout = QueuedFanout()
+    b_adapter = sanctum_reopen()
+    a, b = sanctum_make_client(fanout=fanout), sanctum_make_client(adapter=b_adapter, fanout=fanout)
+    for key in ("k", "other"):
+        a.records.put(sanctum_namespace, key, {"key": key})
+    fanout.deliver_all()
+    for key in ("k", "other"):
+        b.records.get(sanctum_namespace, key)
+    held = _cached(b_adapter, sanctum_namespace, "k")
+    if change == "put":
+        version = a.records.put(sanctum_namespace, "k", {"key": "k", "n": 2}).version
+    else:
+        a.records.delete(sanctum_namespace, "k")
+        version = 1  # the version the delete removed
+    published = fanout.pending
+    undelivered = _cached(b_adapter, sanctum_namespace, "k")
+    delivered = fanout.deliver_all()
+    after = _cached(b_adapter, sanctum_namespace, "k")
+    assert published == (
+        InvalidationEvent(Layer.RECORD, sanctum_namespace, "k", version, a.node_id),
+    ), f"{explain('CACHE-008')} A's {change} published {published}"
+    assert held is not None, f"{explain('CACHE-008')} B's read left nothing in its cache"
+    assert _state(undelivered) in (None, _state(held)), (
+        f"{explain('CACHE-008')} before delivery B's cache held {held}, then {undelivered}"
+    )
+    assert (delivered, after) == (1, None), (
+        f"{explain('CACHE-008')} after delivering {delivered} event(s) B's cache holds {after}"
+    )
+    assert _cached(b_adapter, sanctum_namespace, "other") is not None, (
+        f"{explain('CACHE-008')} the invalidation of 'k' also purged 'other' from B's cache"
+    )

@@ -1,0 +1,279 @@
+"""Stream layer contracts (STR-*): ordered appends, at-least-once groups, durable checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.client import StorageClient
+from pytest_sanctum.clock import VirtualClock
+from pytest_sanctum.consumer import IdempotentConsumer
+from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.kit.backdoor import Backdoor
+from pytest_sanctum.kit.contracts import contract, explain
+from pytest_sanctum.kit.fixtures import ClientMaker
+from pytest_sanctum.types import AppendResult, Delivery, JSONValue
+
+TIMEOUT_MS = 30_000.0
+"""The visibility timeout of the kit's clients (the facade default)."""
+
+
+def _seen(deliveries: list[Delivery]) -> list[tuple[str, int]]:
+    """(message id, delivery count) of each delivery, in delivery order."""
+    return [(d.message_id, d.delivery_count) for d in deliveries]
+
+
+@contract("STR-001")
+@pytest.mark.parametrize("count", [None, 1], ids=["one-read", "read-by-one"])
+def test_group_reads_appends_in_order(
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+    sanctum_backdoor: Backdoor,
+    count: int | None,
+) -> None:
+    """Appends get sequences 1, 2, 3 and a group reads them in that order, delivery_count 1."""
+    payloads: list[JSONValue] = [{"n": 1}, {"n": "two", "list": [2]}, {"n": None}]
+    appended = [sanctum_client.streams.append(sanctum_namespace, "s", p) for p in payloads]
+    stored = sanctum_backdoor.stream_messages(sanctum_namespace, "s")
+    read: list[Delivery] = []
+    while batch := sanctum_client.streams.read(sanctum_namespace, "s", "g", "c1", count=count):
+        read += batch
+    assert [(a.sequence, a.message_id, a.duplicate) for a in appended] == [
+        (1, "1", False),
+        (2, "2", False),
+        (3, "3", False),
+    ], f"{explain('STR-001')} appends returned {appended}"
+    assert [(m.sequence, json.loads(m.payload)) for m in stored] == list(
+        enumerate(payloads, start=1)
+    ), f"{explain('STR-001')} the backend holds {stored}"
+    assert [(d.message_id, d.sequence, d.payload, d.delivery_count) for d in read] == [
+        (a.message_id, a.sequence, p, 1) for a, p in zip(appended, payloads, strict=True)
+    ], f"{explain('STR-001')} the group read {read}"
+    assert {(d.stream, d.group, d.consumer) for d in read} == {("s", "g", "c1")}, (
+        f"{explain('STR-001')} the deliveries are {read}"
+    )
+
+
+@contract("STR-002")
+@pytest.mark.parametrize("second", ["c1", "c2"])
+def test_unacked_message_comes_again_with_delivery_count_2(
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    second: str,
+) -> None:
+    """An unacked message is delivered again after the visibility timeout, delivery_count 2."""
+    sent = sanctum_client.streams.append(sanctum_namespace, "s", {"order": 7})
+    first = sanctum_client.streams.read(sanctum_namespace, "s", "g", "c1")
+    sanctum_clock.advance(TIMEOUT_MS)
+    again = sanctum_client.streams.read(sanctum_namespace, "s", "g", second)
+    assert _seen(first) == [(sent.message_id, 1)], f"{explain('STR-002')} first read {first}"
+    assert [(d.message_id, d.delivery_count, d.payload, d.consumer) for d in again] == [
+        (sent.message_id, 2, {"order": 7}, second)
+    ], f"{explain('STR-002')} after the timeout the group read {again}"
+
+
+@contract("STR-002")
+@pytest.mark.parametrize("second", ["c1", "c2"])
+def test_idempotent_consumer_handles_a_redelivered_message_once(
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    second: str,
+) -> None:
+    """A message handled and marked by a consumer that died before acking is not handled again."""
+    handled: list[Delivery] = []
+    crashing, survivor = sanctum_make_client(), sanctum_make_client()
+    sent = crashing.streams.append(sanctum_namespace, "s", {"order": 7})
+
+    def lost_connection(*args: object, **kwargs: object) -> int:
+        raise BackendUnavailableError("connection lost before the ack")
+
+    monkeypatch.setattr(crashing.streams, "ack", lost_connection)
+    with pytest.raises(BackendUnavailableError):
+        IdempotentConsumer(crashing, sanctum_namespace, "s", "g", "c1", handled.append).poll()
+    consumer = IdempotentConsumer(survivor, sanctum_namespace, "s", "g", second, handled.append)
+    sanctum_clock.advance(TIMEOUT_MS)
+    redelivered = consumer.poll()
+    sanctum_clock.advance(TIMEOUT_MS)
+    later = consumer.poll()
+    assert _seen(handled) == [(sent.message_id, 1)], (
+        f"{explain('STR-002')} the handler ran for {handled}"
+    )
+    assert (redelivered, later) == ((0, 1), (0, 0)), (
+        f"{explain('STR-002')} polls after the crash returned (handled, skipped) = "
+        f"{redelivered}, then {later}"
+    )
+
+
+@contract("STR-003")
+@pytest.mark.parametrize("timeout_ms", [1_000.0, TIMEOUT_MS])
+def test_no_redelivery_before_the_visibility_timeout(
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    timeout_ms: float,
+) -> None:
+    """Nothing comes again at timeout - 1 ms; the message comes again at the timeout."""
+    client = sanctum_make_client(visibility_timeout_ms=timeout_ms)
+    sent = client.streams.append(sanctum_namespace, "s", {"n": 1})
+    client.streams.read(sanctum_namespace, "s", "g", "c1")
+    sanctum_clock.advance(timeout_ms - 1)
+    early = [client.streams.read(sanctum_namespace, "s", "g", c) for c in ("c1", "c2")]
+    sanctum_clock.advance(1)
+    due = client.streams.read(sanctum_namespace, "s", "g", "c2")
+    assert early == [[], []], f"{explain('STR-003')} 1 ms before the timeout: {early}"
+    assert _seen(due) == [(sent.message_id, 2)], f"{explain('STR-003')} at the timeout: {due}"
+
+
+@contract("STR-004")
+def test_acked_message_is_never_delivered_again(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """An acked message never comes again, and acking it again counts zero."""
+    streams = sanctum_client.streams
+    first, second = (streams.append(sanctum_namespace, "s", {"n": n}) for n in (1, 2))
+    streams.read(sanctum_namespace, "s", "g", "c1")
+    counts = [streams.ack(sanctum_namespace, "s", "g", [first.message_id]) for _ in range(2)]
+    sanctum_clock.advance(TIMEOUT_MS)
+    again = streams.read(sanctum_namespace, "s", "g", "c1")
+    both = streams.ack(sanctum_namespace, "s", "g", [first.message_id, second.message_id])
+    sanctum_clock.advance(TIMEOUT_MS)
+    later = streams.read(sanctum_namespace, "s", "g", "c1")
+    assert counts == [1, 0], f"{explain('STR-004')} acking twice counted {counts}"
+    assert _seen(again) == [(second.message_id, 2)], f"{explain('STR-004')} redelivered {again}"
+    assert (both, later) == (1, []), (
+        f"{explain('STR-004')} acking both counted {both}, then the group read {later}"
+    )
+
+
+@contract("STR-005")
+def test_group_resumes_after_an_abrupt_restart(
+    sanctum_make_client: ClientMaker,
+    sanctum_reopen: Callable[[], StorageAdapter],
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+) -> None:
+    """After a crash and restart, pending messages come again and acked ones never."""
+    before = sanctum_make_client()
+    sent = [before.streams.append(sanctum_namespace, "s", {"n": n}) for n in (1, 2, 3)]
+    before.streams.read(sanctum_namespace, "s", "g", "c1")
+    before.streams.ack(sanctum_namespace, "s", "g", [sent[0].message_id, sent[2].message_id])
+    after = sanctum_make_client(adapter=sanctum_reopen())  # `before` is abandoned, not closed
+    saved = after.streams.checkpoint(sanctum_namespace, "s", "g")
+    newer = after.streams.append(sanctum_namespace, "s", {"n": 4})
+    sanctum_clock.advance(TIMEOUT_MS)
+    resumed = after.streams.read(sanctum_namespace, "s", "g", "c2")
+    acked = after.streams.ack(sanctum_namespace, "s", "g", [d.message_id for d in resumed])
+    final = after.streams.checkpoint(sanctum_namespace, "s", "g")
+    assert (saved.floor, saved.cursor, set(saved.acked), set(saved.pending)) == (1, 3, {3}, {2}), (
+        f"{explain('STR-005')} the restarted adapter loaded {saved}"
+    )
+    assert _seen(resumed) == [(sent[1].message_id, 2), (newer.message_id, 1)], (
+        f"{explain('STR-005')} after the restart the group read {resumed}"
+    )
+    assert (acked, final.floor, set(final.pending)) == (2, 4, set()), (
+        f"{explain('STR-005')} acking the resumed messages counted {acked} and left {final}"
+    )
+
+
+@contract("STR-006")
+def test_repeated_idempotency_key_appends_once_per_window(
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    sanctum_backdoor: Backdoor,
+) -> None:
+    """A repeated key inside the window returns the original id; after the window it appends."""
+    window = 10_000.0
+    streams = sanctum_make_client(dedupe_window_ms=window).streams
+    original = streams.append(sanctum_namespace, "s", {"try": 1}, idempotency_key="pay-1")
+    sanctum_clock.advance(window - 1)
+    repeat = streams.append(sanctum_namespace, "s", {"try": 2}, idempotency_key="pay-1")
+    inside = sanctum_backdoor.stream_messages(sanctum_namespace, "s")
+    sanctum_clock.advance(2)
+    late = streams.append(sanctum_namespace, "s", {"try": 3}, idempotency_key="pay-1")
+    stored = sanctum_backdoor.stream_messages(sanctum_namespace, "s")
+    assert (original, repeat) == (
+        AppendResult("1", 1, duplicate=False),
+        AppendResult("1", 1, duplicate=True),
+    ), f"{explain('STR-006')} first append {original}, repeat inside the window {repeat}"
+    assert [json.loads(m.payload) for m in inside] == [{"try": 1}], (
+        f"{explain('STR-006')} inside the window the backend holds {inside}"
+    )
+    assert late == AppendResult("2", 2, duplicate=False), (
+        f"{explain('STR-006')} an append after the window returned {late}"
+    )
+    assert [json.loads(m.payload) for m in stored] == [{"try": 1}, {"try": 3}], (
+        f"{explain('STR-006')} after the window the backend holds {stored}"
+    )
+
+
+@contract("STR-006")
+def test_other_keys_and_keyless_appends_are_not_duplicates(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_backdoor: Backdoor
+) -> None:
+    """Only the same idempotency key on the same stream makes an append a duplicate."""
+    streams = sanctum_client.streams
+    results = [
+        streams.append(sanctum_namespace, "s", {"n": 1}, idempotency_key="a"),
+        streams.append(sanctum_namespace, "s", {"n": 2}, idempotency_key="b"),
+        streams.append(sanctum_namespace, "s", {"n": 3}),
+        streams.append(sanctum_namespace, "s", {"n": 3}),
+        streams.append(sanctum_namespace, "other", {"n": 1}, idempotency_key="a"),
+    ]
+    stored = sanctum_backdoor.stream_messages(sanctum_namespace, "s")
+    assert [(r.sequence, r.duplicate) for r in results] == [
+        (1, False),
+        (2, False),
+        (3, False),
+        (4, False),
+        (1, False),
+    ], f"{explain('STR-006')} appends returned {results}"
+    assert [m.sequence for m in stored] == [1, 2, 3, 4], (
+        f"{explain('STR-006')} the backend holds {stored}"
+    )
+
+
+@contract("STR-007")
+@pytest.mark.parametrize("count", [1, 2])
+def test_consumers_of_a_group_never_hold_the_same_message(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock, count: int
+) -> None:
+    """Two consumers of one group never both hold a message before its visibility timeout."""
+    streams = sanctum_client.streams
+    sent = [streams.append(sanctum_namespace, "s", {"n": n}).message_id for n in range(4)]
+    held: dict[str, list[Delivery]] = {"c1": [], "c2": []}
+    for _round in range(3):
+        for consumer, deliveries in held.items():
+            deliveries += streams.read(sanctum_namespace, "s", "g", consumer, count=count)
+    sanctum_clock.advance(TIMEOUT_MS - 1)
+    early = [streams.read(sanctum_namespace, "s", "g", consumer) for consumer in held]
+    ids = sorted((d.message_id for d in held["c1"] + held["c2"]), key=int)
+    assert ids == sent, f"{explain('STR-007')} {sent} were appended, the consumers held {held}"
+    assert all(held.values()), f"{explain('STR-007')} a consumer got nothing: {held}"
+    assert early == [[], []], f"{explain('STR-007')} before the timeout the consumers read {early}"
+
+
+@contract("STR-008")
+def test_every_group_receives_every_message(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """A group acking everything changes nothing for other groups, old or new."""
+    streams = sanctum_client.streams
+    sent = [streams.append(sanctum_namespace, "s", {"n": n}).message_id for n in range(3)]
+    shipping = streams.read(sanctum_namespace, "s", "shipping", "c1", count=1)
+    billing = streams.read(sanctum_namespace, "s", "billing", "c1")
+    streams.ack(sanctum_namespace, "s", "billing", sent)
+    sanctum_clock.advance(TIMEOUT_MS)
+    shipping += streams.read(sanctum_namespace, "s", "shipping", "c1")
+    audit = streams.read(sanctum_namespace, "s", "audit", "c1")
+    assert _seen(billing) == [(m, 1) for m in sent], f"{explain('STR-008')} billing read {billing}"
+    assert _seen(shipping) == [(sent[0], 1), (sent[0], 2), (sent[1], 1), (sent[2], 1)], (
+        f"{explain('STR-008')} after billing acked everything, shipping read {shipping}"
+    )
+    assert _seen(audit) == [(m, 1) for m in sent], f"{explain('STR-008')} a new group read {audit}"
