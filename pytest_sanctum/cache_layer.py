@@ -14,8 +14,8 @@ _PREFIX = "kv/"
 
 
 def _cache(route: Route, op: str) -> CacheStore:
-    cache = route.purge_cache
-    if cache is None or not route.capabilities.cache:
+    cache = route.purge_cache  # the route's cache store, possibly another adapter's
+    if cache is None:
         raise unsupported(route, op, "cache")
     return cache
 
@@ -41,7 +41,9 @@ class CacheLayer:
             if entry is None or not hit:
                 raise CacheMissError(f"no live cache entry for {key!r}")
         except Exception as error:
-            raise core.failed("cache.get", route, namespace, key, started, error, cid) from None
+            raise core.failed(
+                "cache.get", route, namespace, key, started, error, cid
+            ) from core.cause(error)
         core.succeeded("cache.get", route, started, len(entry.data))
         return entry.data
 
@@ -69,7 +71,9 @@ class CacheLayer:
                 ttl,
             )
         except Exception as error:
-            raise core.failed("cache.set", route, namespace, key, started, error, cid) from None
+            raise core.failed(
+                "cache.set", route, namespace, key, started, error, cid
+            ) from core.cause(error)
         core.succeeded("cache.set", route, started, len(data))
 
     def delete(self, namespace: str, key: str) -> None:
@@ -82,5 +86,7 @@ class CacheLayer:
             route = core.begin("cache.delete", namespace, self._principal, cid)
             _cache(route, "cache.delete").delete(route.namespace, _PREFIX + check_key(key))
         except Exception as error:
-            raise core.failed("cache.delete", route, namespace, key, started, error, cid) from None
+            raise core.failed(
+                "cache.delete", route, namespace, key, started, error, cid
+            ) from core.cause(error)
         core.succeeded("cache.delete", route, started, 0)

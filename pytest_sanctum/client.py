@@ -17,7 +17,7 @@ from pytest_sanctum.cache_layer import CacheLayer
 from pytest_sanctum.clock import Clock, SystemClock
 from pytest_sanctum.config import StorageConfigV1, default_config
 from pytest_sanctum.core import FacadeCore
-from pytest_sanctum.errors import ConfigError, InvalidRequestError
+from pytest_sanctum.errors import ConfigError
 from pytest_sanctum.fanout import InvalidationFanout, LocalFanout
 from pytest_sanctum.keyed import BlobLayer, RecordLayer
 from pytest_sanctum.observability import StorageMetrics, create_noop_metrics
@@ -108,6 +108,7 @@ def create_storage_client(
             f"pass parse_config(...) instead of a {type(config).__name__}",
             field=None,
         )
+    checked_principal = check_key(principal, "principal")  # before any adapter is built
     clock = clock if clock is not None else SystemClock()
     given = dict(adapters or {})
     unknown = sorted(set(given) - set(config.adapters))
@@ -132,8 +133,6 @@ def create_storage_client(
         for adapter in built.values():
             adapter.close()
         raise
-    if type(principal) is not str:
-        raise InvalidRequestError("principal must be a str", argument="principal")
 
     def close_built() -> None:
         for adapter in built.values():
@@ -148,4 +147,4 @@ def create_storage_client(
         node_id if node_id is not None else uuid.uuid4().hex[:12],
         close_built,
     )
-    return StorageClient(core, check_key(principal, "principal"))
+    return StorageClient(core, checked_principal)

@@ -229,6 +229,15 @@ class FacadeCore:
         """The caller's correlation id, else a fresh one for this operation."""
         return current_correlation_id() or new_correlation_id()
 
+    @staticmethod
+    def cause(error: Exception) -> Exception | None:
+        """What the error ``failed`` returns for ``error`` is chained to when raised.
+
+        An ``AdapterError`` keeps the unmapped exception it wraps as ``__cause__``; a
+        ``SanctumError`` raised as is gets no chain.
+        """
+        return None if isinstance(error, SanctumError) else error
+
     def succeeded(self, op: str, route: Route, started: float, nbytes: int) -> None:
         """Record a successful operation."""
         if self.metrics_enabled:
@@ -309,9 +318,11 @@ class FacadeCore:
     def remember_write(
         self, route: Route, layer: Layer, key: str, version: int, deleted: bool
     ) -> None:
-        """Remember this client's last write of a key when the adapter lacks read-after-write."""
-        if route.capabilities.read_after_write:
-            return
+        """Remember this client's last write (or delete) of a key.
+
+        Strong reads on an adapter without read-after-write wait for it, and every cache
+        fill checks it, so a read that raced this write never caches the older version.
+        """
         entry = (layer, route.namespace, key)
         with self._lock:
             self._written[entry] = (version, deleted)

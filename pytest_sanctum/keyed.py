@@ -104,28 +104,31 @@ class _VersionedLayer:
                     core.cache_lookup(op, route, True)
                     return _checked(_from_entry(key, entry), options.if_match)
             core.cache_lookup(op, route, False)
-        blob = self._backend_read(op, route, store, key, level is not _EVENTUAL, cid)
-        if cache is not None:
-            last = (
-                core.last_write(route, self._layer, key)
-                if not route.capabilities.read_after_write
-                else None
+        try:
+            blob = self._backend_read(op, route, store, key, level is not _EVENTUAL, cid)
+        except NotFoundError:
+            if cache is not None and options.bypass_cache:
+                # bypass refreshes the cache with what it read: here, that nothing is there.
+                cache.delete(route.namespace, cache_key)
+            raise
+        if cache is not None and not _superseded(blob, core.last_write(route, self._layer, key)):
+            now = core.clock.now_ms()
+            cache.set(
+                route.namespace,
+                cache_key,
+                CacheEntry(
+                    blob.data,
+                    blob.version,
+                    blob.etag,
+                    now,
+                    blob.content_type,
+                    now + route.ttl_ms,
+                ),
+                route.ttl_ms,
             )
-            if last is None or (blob.version > last[0] if last[1] else blob.version >= last[0]):
-                now = core.clock.now_ms()
-                cache.set(
-                    route.namespace,
-                    cache_key,
-                    CacheEntry(
-                        blob.data,
-                        blob.version,
-                        blob.etag,
-                        now,
-                        blob.content_type,
-                        now + route.ttl_ms,
-                    ),
-                    route.ttl_ms,
-                )
+            if _superseded(blob, core.last_write(route, self._layer, key)):
+                # A write of this client landed, and purged, between the check and the fill.
+                cache.delete(route.namespace, cache_key)
         return _checked(blob, options.if_match)
 
     def _backend_read(
@@ -198,7 +201,7 @@ class _VersionedLayer:
             core.remember_write(route, self._layer, checked_key, result.version, False)
             core.purge(route, self._layer, checked_key, result.version, cid)
         except Exception as error:
-            raise core.failed(op, route, namespace, key, started, error, cid) from None
+            raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
         core.succeeded(op, route, started, len(payload))
         return result
 
@@ -218,7 +221,7 @@ class _VersionedLayer:
             core.remember_write(route, self._layer, checked_key, version, True)
             core.purge(route, self._layer, checked_key, version, cid)
         except Exception as error:
-            raise core.failed(op, route, namespace, key, started, error, cid) from None
+            raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
         core.succeeded(op, route, started, 0)
 
     def _get(
@@ -244,12 +247,20 @@ class _VersionedLayer:
             )
             result = decode(blob)
         except Exception as error:
-            raise core.failed(op, route, namespace, key, started, error, cid) from None
+            raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
         core.succeeded(op, route, started, len(blob.data))
         return result
 
     def _encode(self, data: object) -> bytes:
         raise NotImplementedError
+
+
+def _superseded(blob: Blob, last: tuple[int, bool] | None) -> bool:
+    """Whether this client's last write or delete of the key is newer than ``blob``."""
+    if last is None:
+        return False
+    version, deleted = last
+    return blob.version <= version if deleted else blob.version < version
 
 
 def _as_blob(blob: Blob) -> Blob:
@@ -320,7 +331,9 @@ class BlobLayer(_VersionedLayer):
             store = route.versioned(Layer.BLOB, "blob.head")
             info = store.head(route.namespace, check_key(key))
         except Exception as error:
-            raise core.failed("blob.head", route, namespace, key, started, error, cid) from None
+            raise core.failed(
+                "blob.head", route, namespace, key, started, error, cid
+            ) from core.cause(error)
         core.succeeded("blob.head", route, started, 0)
         return info
 
@@ -353,7 +366,9 @@ class BlobLayer(_VersionedLayer):
                 limit=check_int(limit, "limit", 0, 10000),
             )
         except Exception as error:
-            raise core.failed("blob.list", route, namespace, None, started, error, cid) from None
+            raise core.failed(
+                "blob.list", route, namespace, None, started, error, cid
+            ) from core.cause(error)
         core.succeeded("blob.list", route, started, 0)
         return infos
 

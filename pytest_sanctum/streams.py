@@ -60,7 +60,12 @@ def _updated(
 
 
 def _message_sequence(message_id: object) -> int:
-    if type(message_id) is not str or not message_id.isdigit() or len(message_id) > 19:
+    if (
+        type(message_id) is not str
+        or not message_id.isascii()
+        or not message_id.isdigit()
+        or len(message_id) > 19
+    ):
         raise InvalidRequestError(
             f"message ids are decimal sequence strings, got {message_id!r}",
             argument="message_ids",
@@ -114,7 +119,7 @@ class StreamLayer:
         except Exception as error:
             raise core.failed(
                 "stream.append", route, namespace, stream, started, error, cid
-            ) from None
+            ) from core.cause(error)
         core.succeeded("stream.append", route, started, len(encoded))
         return result
 
@@ -165,7 +170,7 @@ class StreamLayer:
         except Exception as error:
             raise core.failed(
                 "stream.read", route, namespace, stream, started, error, cid
-            ) from None
+            ) from core.cause(error)
         core.succeeded("stream.read", route, started, 0)
         return deliveries
 
@@ -235,15 +240,17 @@ class StreamLayer:
             _, checkpoints = _stores(route, "stream.ack")
             name = check_key(stream, "stream")
             group_name = check_key(group, "group")
-            if isinstance(message_ids, str | bytes):
+            if isinstance(message_ids, str | bytes) or not isinstance(message_ids, Iterable):
                 raise InvalidRequestError(
-                    "message_ids must be an iterable of ids, not a single string",
+                    f"message_ids must be an iterable of id strings, got {message_ids!r}",
                     argument="message_ids",
                 )
             sequences = {_message_sequence(message_id) for message_id in message_ids}
             acked = self._ack(route, checkpoints, name, group_name, sequences)
         except Exception as error:
-            raise core.failed("stream.ack", route, namespace, stream, started, error, cid) from None
+            raise core.failed(
+                "stream.ack", route, namespace, stream, started, error, cid
+            ) from core.cause(error)
         core.succeeded("stream.ack", route, started, 0)
         return acked
 
@@ -300,6 +307,6 @@ class StreamLayer:
         except Exception as error:
             raise core.failed(
                 "stream.read", route, namespace, stream, started, error, cid
-            ) from None
+            ) from core.cause(error)
         core.succeeded("stream.read", route, started, 0)
         return state

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.config import StorageConfigV1, parse_config
 from pytest_sanctum.errors import NotFoundError
@@ -36,7 +37,7 @@ class MakeClient(Protocol):
         principal: str = "anonymous",
         node_id: str | None = None,
         metrics: Any = None,
-    ) -> Any: ...
+    ) -> StorageClient: ...
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,6 +192,36 @@ class Faulty:
             raise fault
 
         return failing
+
+
+class Hooked:
+    """Delegates to ``inner``; the next call of ``method`` also runs ``hook`` once.
+
+    ``before`` runs the hook before the call, else after it (before returning): this is
+    how a test lands a "concurrent" write at an exact point of a read.
+    """
+
+    def __init__(self, inner: Any, method: str, *, before: bool) -> None:
+        self.inner = inner
+        self.method = method
+        self.before = before
+        self.hook: Callable[[], object] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name != self.method:
+            return attribute
+
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            hook, self.hook = self.hook, None
+            if hook is not None and self.before:
+                hook()
+            result = attribute(*args, **kwargs)
+            if hook is not None and not self.before:
+                hook()
+            return result
+
+        return hooked
 
 
 class RaisingFanout:

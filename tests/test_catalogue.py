@@ -51,6 +51,8 @@ def test_every_contract_has_a_conformance_test() -> None:
 def test_contract_ids_are_well_formed_and_capabilities_known() -> None:
     for contract_id, found in CATALOG.items():
         prefix, _, number = contract_id.partition("-")
-        assert prefix.isupper() and len(number) == 3 and number.isdigit(), contract_id
+        assert prefix.isupper(), contract_id
+        assert len(number) == 3, contract_id
+        assert number.isdigit(), contract_id
         assert set(found.requires) <= set(Capabilities.field_names()), contract_id
         assert found.statement.endswith("."), contract_id

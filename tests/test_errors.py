@@ -70,9 +70,7 @@ def test_context_has_the_common_fields(cls: type[SanctumError]) -> None:
             {"current_etag": "e2", "current_version": 2},
         ),
         (
-            ConsistencyError(
-                "late", retry_after_ms=7.0, expected_version=3, observed_version=2
-            ),
+            ConsistencyError("late", retry_after_ms=7.0, expected_version=3, observed_version=2),
             {"retry_after_ms": 7.0, "expected_version": 3, "observed_version": 2},
         ),
         (AccessDeniedError("no", principal="bob"), {"principal": "bob"}),
@@ -82,9 +80,7 @@ def test_context_has_the_common_fields(cls: type[SanctumError]) -> None:
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, SanctumError) else "",
 )
-def test_context_carries_the_specific_fields(
-    error: SanctumError, extra: dict[str, object]
-) -> None:
+def test_context_carries_the_specific_fields(error: SanctumError, extra: dict[str, object]) -> None:
     context = error.context()
     assert {name: context[name] for name in extra} == extra
 

@@ -14,6 +14,7 @@ from facade_helpers import (
     put_value,
 )
 
+from pytest_sanctum import core
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.consumer import IdempotentConsumer
@@ -112,6 +113,49 @@ def test_adr001_acceptance_1_max_retries_caps_the_attempts(
 
     assert adapter.records.gets == 4
     assert metrics.value("retries_total", op="record.get") == 3
+
+
+def test_adr001_acceptance_1_runs_without_metrics(
+    make_client: MakeClient, open_adapter: OpenAdapter, clock: VirtualClock
+) -> None:
+    client = make_client(adapter=lagging_adapter(open_adapter(), clock, 30), metrics=None)
+    client.records.put(NS, "k", {"n": 1})
+    assert client.records.get(NS, "k").version == 1
+
+
+def test_a_strong_read_of_a_key_this_client_never_wrote_is_not_retried(
+    make_client: MakeClient, open_adapter: OpenAdapter, clock: VirtualClock
+) -> None:
+    adapter = lagging_adapter(open_adapter(), clock, 500)
+    writer = make_client(adapter=adapter)
+    reader = make_client(adapter=adapter)
+    writer.records.put(NS, "k", {"n": 1})
+    clock.advance(1000)
+    writer.records.put(NS, "k", {"n": 2})
+    before = clock.now_ms()
+
+    assert reader.records.get(NS, "k").version == 1  # another client's write: no wait
+
+    assert clock.now_ms() == before
+
+
+def test_only_the_most_recently_written_keys_are_tracked(
+    make_client: MakeClient,
+    open_adapter: OpenAdapter,
+    clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(core, "RAW_TRACKED_KEYS", 2)
+    client = make_client(adapter=lagging_adapter(open_adapter(), clock, 500))
+    client.records.put(NS, "a", {"n": 1})
+    clock.advance(1000)
+    client.records.put(NS, "a", {"n": 2})
+    client.records.put(NS, "b", {"n": 1})
+    with pytest.raises(ConsistencyError):
+        client.records.get(NS, "a")  # still tracked: waits, then raises
+    client.records.put(NS, "c", {"n": 1})  # evicts "a"
+
+    assert client.records.get(NS, "a").version == 1  # forgotten: returned as read
 
 
 # --- 2. write -> eventual read may return the previous version, never errors ----------
@@ -377,3 +421,19 @@ def test_seed_cache_bypass_returns_fresh_data_when_the_cache_is_poisoned(
 
     assert fresh == Blob("logo", b"real", 1, written.etag, "image/png")
     assert client.blobs.get(NS, "logo", level="eventual").data == b"real"
+
+
+def test_bypass_cache_read_of_a_missing_key_drops_the_poisoned_entry(
+    client: StorageClient, clock: VirtualClock
+) -> None:
+    cache = client.adapters["memory"].cache
+    assert cache is not None
+    now = clock.now_ms()
+    cache.set(NS, "record/ghost", CacheEntry(b'{"v":1}', 1, "e", now, None, now + 5000), 5000)
+
+    with pytest.raises(NotFoundError):
+        client.records.get(NS, "ghost", bypass_cache=True)
+
+    assert cache.get(NS, "record/ghost") is None
+    with pytest.raises(NotFoundError):
+        client.records.get(NS, "ghost", level="eventual")

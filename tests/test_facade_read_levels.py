@@ -88,7 +88,7 @@ def test_strong_read_within_budget_may_return_data_written_behind_the_facade(
 
 @pytest.mark.parametrize("level", ["strong", "eventual"])
 def test_bypass_cache_reads_the_backend_at_any_level_and_refreshes_the_entry(
-    make_client: MakeClient, open_adapter: OpenAdapter, clock: VirtualClock, level: str
+    make_client: MakeClient, open_adapter: OpenAdapter, clock: VirtualClock, level: Any
 ) -> None:
     adapter = counted(open_adapter)
     client = make_client({"cache": {"staleness_budget_ms": 1000}}, adapter=adapter)

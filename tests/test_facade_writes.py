@@ -10,6 +10,7 @@ from facade_helpers import (
     NS,
     AdapterDouble,
     Faulty,
+    Hooked,
     MakeClient,
     RaisingFanout,
     lagging_adapter,
@@ -31,11 +32,22 @@ from reference_adapters.memory import MemoryAdapter
 
 OpenAdapter = Callable[..., MemoryAdapter]
 
+
+def delete_record(client: StorageClient) -> int:
+    client.records.delete(NS, "k")
+    return 1  # the version deleted
+
+
+def delete_blob(client: StorageClient) -> int:
+    client.blobs.delete(NS, "k")
+    return 1
+
+
 WRITES: dict[str, Callable[[StorageClient], int]] = {
     "record.put": lambda c: c.records.put(NS, "k", {"v": 2}).version,
-    "record.delete": lambda c: (c.records.delete(NS, "k"), 1)[1],
+    "record.delete": delete_record,
     "blob.put": lambda c: c.blobs.put(NS, "k", b"2").version,
-    "blob.delete": lambda c: (c.blobs.delete(NS, "k"), 1)[1],
+    "blob.delete": delete_blob,
 }
 
 
@@ -258,3 +270,24 @@ def test_a_fill_never_stores_the_ghost_of_this_clients_own_delete(
     assert adapter.inner.cache.get(NS, "record/k") is None
     with pytest.raises(ConsistencyError):
         client.records.get(NS, "k")  # strong never returns the deleted version
+
+
+@pytest.mark.parametrize(
+    ("store", "method", "before"),
+    [("records", "get", False), ("cache", "set", True)],
+    ids=["write-after-backend-read", "write-between-check-and-fill"],
+)
+def test_a_read_racing_this_clients_write_never_caches_the_older_version(
+    make_client: MakeClient, open_adapter: OpenAdapter, store: str, method: str, before: bool
+) -> None:
+    inner = open_adapter()
+    hooked = Hooked(getattr(inner, store), method, before=before)
+    swaps: dict[str, Any] = {store: hooked}
+    client = make_client(adapter=AdapterDouble(inner, **swaps))
+    client.records.put(NS, "k", {"v": 1})
+    hooked.hook = lambda: client.records.put(NS, "k", {"v": 2})  # lands mid-read
+
+    assert client.records.get(NS, "k").version == 1  # read before the write: fine
+
+    assert inner.cache.get(NS, "record/k") is None
+    assert client.records.get(NS, "k").version == 2  # same instant, budget 0
