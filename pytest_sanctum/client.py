@@ -18,7 +18,7 @@ from pytest_sanctum.clock import Clock, SystemClock
 from pytest_sanctum.config import StorageConfigV1, default_config
 from pytest_sanctum.core import FacadeCore
 from pytest_sanctum.errors import ConfigError
-from pytest_sanctum.fanout import InvalidationFanout, LocalFanout
+from pytest_sanctum.fanout import InvalidationFanout
 from pytest_sanctum.keyed import BlobLayer, RecordLayer
 from pytest_sanctum.observability import StorageMetrics, create_noop_metrics
 from pytest_sanctum.streams import StreamLayer
@@ -143,7 +143,7 @@ def create_storage_client(
         clock,
         metrics if metrics is not None else create_noop_metrics(),
         MappingProxyType({**built, **given}),
-        fanout if fanout is not None else LocalFanout(),
+        fanout,
         node_id if node_id is not None else uuid.uuid4().hex[:12],
         close_built,
     )

@@ -52,6 +52,10 @@ RAW_TRACKED_KEYS = 65536
 """How many recently written keys a client remembers to check read-after-write (LRU)."""
 
 
+def _no_subscription() -> None:
+    """The unsubscribe of a client that has no fan-out."""
+
+
 def cache_key(layer: Layer, key: str) -> str:
     """The key under which the facade caches ``key`` of ``layer`` (``record/<key>``, ...)."""
     return f"{layer.value}/{key}"
@@ -64,12 +68,16 @@ class Route:
         "_labels",
         "adapter",
         "adapter_name",
+        "blob_store",
         "budget_ms",
         "capabilities",
+        "checkpoint_store",
         "namespace",
         "purge_cache",
         "read_cache",
+        "record_store",
         "shared_cache",
+        "stream_log",
         "ttl_ms",
     )
 
@@ -92,6 +100,11 @@ class Route:
         self.shared_cache = shared_cache
         self.ttl_ms = ttl_ms
         self.budget_ms = budget_ms
+        caps = self.capabilities
+        self.blob_store = adapter.blobs if caps.blobs else None
+        self.record_store = adapter.records if caps.records else None
+        self.stream_log = adapter.streams if caps.streams else None
+        self.checkpoint_store = adapter.checkpoints if caps.streams else None
         self._labels: dict[str, OperationLabels] = {}
 
     def ok_labels(self, op: str) -> OperationLabels:
@@ -105,14 +118,13 @@ class Route:
 
     def versioned(self, layer: Layer, op: str) -> VersionedStore:
         """The blob or record store, or ``UnsupportedOperationError`` when not declared."""
-        caps = self.capabilities
         if layer is Layer.BLOB:
-            store, declared, capability = self.adapter.blobs, caps.blobs, "blobs"
-        else:
-            store, declared, capability = self.adapter.records, caps.records, "records"
-        if store is None or not declared:
-            raise unsupported(self, op, capability)
-        return store
+            if self.blob_store is None:
+                raise unsupported(self, op, "blobs")
+            return self.blob_store
+        if self.record_store is None:
+            raise unsupported(self, op, "records")
+        return self.record_store
 
 
 def unsupported(route: Route, op: str, capability: str) -> UnsupportedOperationError:
@@ -133,7 +145,7 @@ class FacadeCore:
         clock: Clock,
         metrics: StorageMetrics,
         adapters: Mapping[str, StorageAdapter],
-        fanout: InvalidationFanout,
+        fanout: InvalidationFanout | None,
         node_id: str,
         on_close: Callable[[], None],
     ) -> None:
@@ -158,7 +170,9 @@ class FacadeCore:
         self.backoff_initial_ms = consistency.retry_initial_backoff_ms
         self.backoff_max_ms = consistency.retry_max_backoff_ms
         self.max_retries = consistency.max_retries
-        self._unsubscribe = fanout.subscribe(self._on_invalidation)
+        self._unsubscribe = (
+            fanout.subscribe(self._on_invalidation) if fanout is not None else _no_subscription
+        )
 
     # -- routing -------------------------------------------------------------------------
 
@@ -401,6 +415,8 @@ class FacadeCore:
                 cache.delete(route.namespace, cache_key(layer, key))
             except Exception as error:
                 self._fanout_error(route.namespace, key, cid, f"local purge failed: {error!r}")
+        if self.fanout is None:
+            return
         try:
             self.fanout.publish(
                 InvalidationEvent(layer, route.namespace, key, version, self.node_id)

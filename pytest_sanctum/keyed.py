@@ -6,7 +6,6 @@ payload is checked and decoded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from time import perf_counter
 from typing import TypeVar
@@ -39,6 +38,7 @@ from pytest_sanctum.validation import (
     check_int,
     check_key,
     check_read_level,
+    decode_json,
     encode_record,
 )
 
@@ -268,7 +268,7 @@ def _as_blob(blob: Blob) -> Blob:
 
 
 def _as_record(blob: Blob) -> RecordValue:
-    return RecordValue(blob.key, json.loads(blob.data), blob.version, blob.etag)
+    return RecordValue(blob.key, decode_json(blob.data), blob.version, blob.etag)
 
 
 def _from_entry(key: str, entry: CacheEntry) -> Blob:

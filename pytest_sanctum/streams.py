@@ -8,7 +8,6 @@ messages redelivered, with a higher delivery count, once the visibility timeout 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import replace
 from time import perf_counter
@@ -29,6 +28,7 @@ from pytest_sanctum.validation import (
     check_int,
     check_key,
     check_positive_ms,
+    decode_json,
     encode_json,
 )
 
@@ -40,8 +40,8 @@ MAX_VISIBILITY_TIMEOUT_MS = 86_400_000.0
 
 
 def _stores(route: Route, op: str) -> tuple[StreamLog, CheckpointStore]:
-    streams, checkpoints = route.adapter.streams, route.adapter.checkpoints
-    if streams is None or checkpoints is None or not route.capabilities.streams:
+    streams, checkpoints = route.stream_log, route.checkpoint_store
+    if streams is None or checkpoints is None:
         raise unsupported(route, op, "streams")
     return streams, checkpoints
 
@@ -222,7 +222,7 @@ class StreamLayer:
                 self._core.conflict_retry("stream.read", route)
                 continue
             return [
-                Delivery(stream, group, consumer, str(seq), seq, json.loads(payload), count)
+                Delivery(stream, group, consumer, str(seq), seq, decode_json(payload), count)
                 for seq, payload, count in picked
             ]
         raise ConflictError(

@@ -6,9 +6,11 @@ The checks are ordered cheapest first because they sit on every operation's path
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from pytest_sanctum.errors import InvalidRequestError
 from pytest_sanctum.types import ReadLevel
@@ -22,8 +24,22 @@ MAX_IDEMPOTENCY_KEY_BYTES = 256
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a namespace name looks like (the configuration uses the same rule)."""
 
+# The canonical JSON encoding: compact UTF-8 text, the encoder built once instead of per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-"""The canonical JSON encoding (compact, UTF-8 text); built once instead of per call."""
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:  # CPython: build the C encoder once instead of per call
+    _c_encode = _c_make_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+    def _encode(value: object) -> str:
+        return "".join(_c_encode(value, 0))
+
+else:  # pragma: no cover - interpreters without the C accelerator
+
+    def _encode(value: object) -> str:
+        return _ENCODER.encode(value)
+
 
 _isfinite = math.isfinite
 
@@ -41,8 +57,16 @@ def check_namespace(namespace: object) -> str:
     return namespace
 
 
+_VALID_KEYS: set[str] = set()
+"""Keys already checked (bounded): most operations reuse a few names, so skip re-checking."""
+
+_VALID_KEYS_MAX = 4096
+
+
 def check_key(key: object, argument: str = "key") -> str:
     """Return ``key`` if it is a non-empty printable string of at most 1024 UTF-8 bytes."""
+    if type(key) is str and key in _VALID_KEYS:
+        return key
     if type(key) is not str:
         raise InvalidRequestError(
             f"{argument} must be a str, got {type(key).__name__}", argument=argument
@@ -56,6 +80,9 @@ def check_key(key: object, argument: str = "key") -> str:
         raise InvalidRequestError(
             f"{argument} must be at most {MAX_KEY_BYTES} UTF-8 bytes", argument=argument
         )
+    if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
+        _VALID_KEYS.clear()
+    _VALID_KEYS.add(key)
     return key
 
 
@@ -146,7 +173,34 @@ def encode_json(value: object, argument: str) -> bytes:
         raise
     except RecursionError:
         raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
-    return _ENCODER.encode(value).encode("utf-8")
+    try:
+        return _encode(value).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidRequestError(
+            f"{argument} holds a string that is not valid Unicode ({error.reason}, "
+            f"e.g. a lone surrogate)",
+            argument=argument,
+        ) from None
+
+
+_DECODER = json.JSONDecoder()
+_scan: Any = getattr(_DECODER, "scan_once")  # noqa: B009 - not in the type stubs
+
+
+def decode_json(data: bytes) -> Any:
+    """Decode what ``encode_json`` produced (UTF-8 JSON) into fresh Python values.
+
+    Compact JSON decodes with one call of the scanner; anything else (whitespace,
+    trailing data, invalid text) goes through ``json.JSONDecoder.decode`` and its errors.
+    """
+    text = data.decode("utf-8")
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return _DECODER.decode(text)
+    return value
 
 
 def encode_record(value: object) -> bytes:

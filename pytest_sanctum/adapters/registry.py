@@ -6,9 +6,10 @@ loaded.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Mapping
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock
@@ -18,9 +19,15 @@ ENTRY_POINT_GROUP = "pytest_sanctum.adapters"
 """The entry-point group adapters register their factory under."""
 
 
+@functools.cache
+def _registered() -> tuple[EntryPoint, ...]:
+    """The group's entry points, read once per process (reading package metadata costs ms)."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def registered_adapters() -> tuple[str, ...]:
     """Names of every adapter registered under the entry-point group, sorted."""
-    return tuple(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
+    return tuple(sorted({ep.name for ep in _registered()}))
 
 
 def load_adapter_factory(kind: str, *, field: str = "kind") -> AdapterFactory:
@@ -39,7 +46,7 @@ def load_adapter_factory(kind: str, *, field: str = "kind") -> AdapterFactory:
         if factory is None:
             raise ConfigError(f"module {module_name!r} has no attribute {attribute!r}", field=field)
     else:
-        matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
+        matches = [ep for ep in _registered() if ep.name == kind]
         if not matches:
             known = ", ".join(registered_adapters()) or "none"
             raise ConfigError(

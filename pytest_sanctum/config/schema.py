@@ -13,6 +13,7 @@ Schema, ``--check`` to verify it is current.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -551,8 +552,12 @@ def parse_config(
         raise _config_error(exc) from None
 
 
+@functools.cache
 def default_config() -> StorageConfigV1:
-    """The configuration with every default: one in-memory adapter serving every namespace."""
+    """The configuration with every default: one in-memory adapter serving every namespace.
+
+    Parsed once: a config is deeply frozen, so every caller can share it.
+    """
     return parse_config({"schema_version": SCHEMA_VERSION})
 
 
