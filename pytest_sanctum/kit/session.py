@@ -175,7 +175,7 @@ class KitSession:
         return parse_config(
             {
                 "schema_version": 1,
-                "adapters": {"kit": {"kind": self.choice.spec}},
+                "adapters": {"kit": {"kind": self.choice.spec, "options": self.options}},
                 "namespaces": {"*": {"adapter": "kit"}},
                 "cache": {"ttl_ms": ttl_ms, "staleness_budget_ms": staleness_budget_ms},
                 "consistency": {"default_read_level": default_read_level},

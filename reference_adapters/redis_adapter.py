@@ -1,0 +1,1031 @@
+"""A Redis adapter (redis-py): every capability, on one Redis server (no cluster).
+
+Key layout: every key starts with ``key_prefix + namespace``, so ``reset`` finds a
+namespace's data with one ``SCAN MATCH``. Fields are separated by ``\\x1f`` (unit
+separator), which printable keys never contain::
+
+    {p}{ns}\\x1fblob\\x1fobj\\x1f{key}       hash: data, version, etag, ctype, live
+    {p}{ns}\\x1fblob\\x1findex              sorted set of live keys (score 0, lexical order)
+    {p}{ns}\\x1frecord\\x1f...              the same for records
+    {p}{ns}\\x1fstream\\x1flog\\x1f{stream}  list: message n is at index n - 1
+    {p}{ns}\\x1fstream\\x1fdedupe\\x1f{stream}  hash: idempotency key -> "seq:first_ms"
+    {p}{ns}\\x1fcheckpoint\\x1f{stream}\\x1f{group}  hash: revision, state (JSON)
+    {p}{ns}\\x1fcache\\x1f{key}             hash per cache entry, with PX = ttl
+
+A deleted object keeps its hash as a tombstone (``live`` 0, ``version`` kept) so versions
+continue. Every check-and-write (conditional put and delete, idempotent append,
+checkpoint compare-and-set) is one Lua script, so it is atomic on the server. The list
+script reads object hashes it builds names for, which is fine on a single node but not
+on Redis Cluster.
+
+Every redis-py error is mapped to a canonical error: connection errors, timeouts and
+"loading" to ``BackendUnavailableError``, ``WatchError`` to ``ConflictError``, anything
+else (``ResponseError`` included) to ``BackendUnavailableError`` with the server's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.exceptions import (
+    BusyLoadingError,
+    RedisError,
+    WatchError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+from redis.retry import Retry
+
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+    SanctumError,
+)
+from pytest_sanctum.types import (
+    AppendResult,
+    Blob,
+    BlobInfo,
+    CacheEntry,
+    Capabilities,
+    ETag,
+    GroupCheckpoint,
+    GroupPending,
+    Layer,
+    StoredMessage,
+    Version,
+    WriteResult,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_KEY_PREFIX",
+    "DEFAULT_URL",
+    "RedisAdapter",
+    "RedisBackdoor",
+    "RedisCacheStore",
+    "RedisCheckpointStore",
+    "RedisStreamLog",
+    "RedisVersionedStore",
+    "checkpoint_from_json",
+    "checkpoint_to_json",
+    "create_fakeredis_adapter",
+    "create_redis_adapter",
+    "create_redis_adapter_from_client",
+    "drop_fake_server",
+    "map_redis_error",
+    "scan_pattern",
+]
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_KEY_PREFIX = "sanctum:"
+DEFAULT_SOCKET_TIMEOUT_S = 5.0
+
+SEP = "\x1f"
+"""Separates the parts of a Redis key; printable keys and namespaces never contain it."""
+
+CAPABILITIES = Capabilities.all()
+"""One Redis server: reads follow acknowledged writes, the cache is shared, scripts are atomic."""
+
+_MAX_INDEX = 2**63 - 1
+"""The largest index or count Redis accepts (a signed 64-bit integer)."""
+
+_RESET_BATCH = 500
+"""Keys scanned and unlinked per round trip by ``reset``."""
+
+_PUT = """
+local cur = redis.call('HMGET', KEYS[1], 'version', 'etag', 'live')
+local version = tonumber(cur[1]) or 0
+if cur[3] == '1' then
+  if ARGV[8] == '1' then return {0, 'exists', cur[2], version} end
+  if ARGV[6] == '1' and ARGV[7] ~= cur[2] then return {0, 'mismatch', cur[2], version} end
+elseif ARGV[6] == '1' then
+  return {0, 'absent'}
+end
+version = version + 1
+local etag = string.format('%x-%s', version, ARGV[3])
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', string.format('%d', version),
+           'etag', etag, 'live', '1')
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 'ctype', ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], 'ctype')
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return {1, version, etag}
+"""
+"""KEYS: object hash, index. ARGV: key, data, digest, has_ctype, ctype, has_if_match,
+if_match, if_none_match. Returns {1, version, etag} or {0, reason[, etag, version]}."""
+
+_DELETE = """
+local cur = redis.call('HMGET', KEYS[1], 'version', 'etag', 'live')
+if cur[3] ~= '1' then return {0, 'absent'} end
+local version = tonumber(cur[1])
+if ARGV[2] == '1' and ARGV[3] ~= cur[2] then return {0, 'mismatch', cur[2], version} end
+redis.call('HSET', KEYS[1], 'live', '0')
+redis.call('HDEL', KEYS[1], 'data', 'etag', 'ctype')
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {1, version}
+"""
+"""KEYS: object hash, index. ARGV: key, has_if_match, if_match.
+Returns {1, version} or {0, reason[, etag, version]}; the hash stays as a tombstone."""
+
+_LIST = """
+local names = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, name in ipairs(names) do
+  local object = ARGV[4] .. name
+  local h = redis.call('HMGET', object, 'version', 'etag', 'ctype')
+  if h[1] and h[2] then
+    out[#out + 1] = name
+    out[#out + 1] = h[1]
+    out[#out + 1] = h[2]
+    if h[3] then
+      out[#out + 1] = '1'
+      out[#out + 1] = h[3]
+    else
+      out[#out + 1] = '0'
+      out[#out + 1] = ''
+    end
+    out[#out + 1] = redis.call('HSTRLEN', object, 'data')
+  end
+end
+return out
+"""
+"""KEYS: index. ARGV: lexical min, lexical max, limit, object key prefix.
+Returns name, version, etag, has_ctype, ctype, size for each live key, flattened."""
+
+_APPEND = """
+local seen = redis.call('HGET', KEYS[2], ARGV[2])
+if seen then
+  local sep = string.find(seen, ':', 1, true)
+  local first = tonumber(string.sub(seen, sep + 1))
+  if tonumber(ARGV[4]) - first < tonumber(ARGV[3]) then
+    return {tonumber(string.sub(seen, 1, sep - 1)), 1}
+  end
+end
+local sequence = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], string.format('%d:%s', sequence, ARGV[4]))
+return {sequence, 0}
+"""
+"""KEYS: stream list, dedupe hash. ARGV: payload, idempotency key, window ms, now ms.
+Returns {sequence, duplicate}."""
+
+_SAVE = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if stored ~= tonumber(ARGV[1]) then return {0, stored} end
+redis.call('HSET', KEYS[1], 'revision', ARGV[2], 'state', ARGV[3])
+return {1, stored}
+"""
+"""KEYS: checkpoint hash. ARGV: expected revision, new revision, state JSON.
+Returns {1, stored} or {0, stored revision}."""
+
+
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
+"""Errors that mean the server is not reachable right now (or did not answer in time)."""
+
+
+def map_redis_error(
+    error: BaseException, namespace: str | None = None, key: str | None = None
+) -> SanctumError:
+    """The canonical error for a redis-py (or socket) error."""
+    detail = f"{type(error).__name__}: {error}"
+    if isinstance(error, WatchError):
+        return ConflictError(f"redis: {detail}", namespace=namespace, key=key)
+    if isinstance(error, _UNAVAILABLE):
+        return BackendUnavailableError(f"redis unavailable: {detail}", namespace=namespace, key=key)
+    # ResponseError and the rest: the server refused the command (for a write: not applied,
+    # unless the connection broke mid-way, when the outcome is unknown).
+    return BackendUnavailableError(f"redis error: {detail}", namespace=namespace, key=key)
+
+
+_GLOB_SPECIAL = frozenset("*?[]\\")
+
+
+def scan_pattern(literal_prefix: str) -> str:
+    """A ``SCAN MATCH`` pattern matching every key that starts with ``literal_prefix``."""
+    return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in literal_prefix) + "*"
+
+
+def _number(value: float) -> str:
+    """``value`` as text Lua's ``tonumber`` reads back as the same double (inf included)."""
+    if math.isnan(value):
+        return "-1e999"  # every comparison with NaN is false, as with -inf in "x < window"
+    if math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    return repr(float(value))
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8")
+
+
+def _closed_error(namespace: str, key: str) -> BackendUnavailableError:
+    return BackendUnavailableError("the redis adapter is closed", namespace=namespace, key=key)
+
+
+def _check_limit(limit: int, namespace: str, key: str) -> None:
+    if limit < 0:
+        raise InvalidRequestError(
+            f"limit must be >= 0, got {limit}", argument="limit", namespace=namespace, key=key
+        )
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, for error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "<unparsable url>"
+
+
+def _sibling(client: redis.Redis) -> redis.Redis:
+    """A new client with its own connection pool, to the same server with the same settings."""
+    pool = client.connection_pool
+    settings = {
+        name: value
+        for name, value in pool.connection_kwargs.items()
+        if name != "maint_notifications_pool_handler"  # bound to the original pool
+    }
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **settings)
+    )
+
+
+# --- checkpoints as JSON -----------------------------------------------------------------
+
+
+def checkpoint_to_json(checkpoint: GroupCheckpoint) -> str:
+    """The checkpoint's state (everything but ``revision``) as compact JSON."""
+    return json.dumps(
+        {
+            "floor": checkpoint.floor,
+            "cursor": checkpoint.cursor,
+            "acked": sorted(checkpoint.acked),
+            "pending": {
+                str(sequence): [entry.consumer, entry.deliveries, entry.visible_at_ms]
+                for sequence, entry in sorted(checkpoint.pending.items())
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def checkpoint_from_json(text: str | bytes, revision: int) -> GroupCheckpoint:
+    """The checkpoint ``checkpoint_to_json`` wrote, with ``revision``."""
+    state = json.loads(text)
+    pending = {
+        int(sequence): GroupPending(str(consumer), int(deliveries), float(visible_at_ms))
+        for sequence, (consumer, deliveries, visible_at_ms) in state["pending"].items()
+    }
+    return GroupCheckpoint(
+        int(state["floor"]),
+        int(state["cursor"]),
+        frozenset(int(s) for s in state["acked"]),
+        MappingProxyType(pending),
+        revision,
+    )
+
+
+# --- the connection shared by the stores ---------------------------------------------------
+
+
+class _Link:
+    """The client, key prefix, scripts and closed flag shared by one adapter's stores."""
+
+    __slots__ = ("append", "client", "closed", "delete", "list", "prefix", "put", "save")
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.closed = False
+        self.put: Script = client.register_script(_PUT)
+        self.delete: Script = client.register_script(_DELETE)
+        self.list: Script = client.register_script(_LIST)
+        self.append: Script = client.register_script(_APPEND)
+        self.save: Script = client.register_script(_SAVE)
+
+    def key(self, namespace: str, *parts: str) -> str:
+        return self.prefix + namespace + SEP + SEP.join(parts)
+
+
+class RedisVersionedStore:
+    """A ``VersionedStore``: a hash per object (tombstone after delete) and a sorted-set index."""
+
+    __slots__ = ("_kind", "_link")
+
+    def __init__(self, link: _Link, layer: Layer) -> None:
+        self._link = link
+        self._kind = layer.value
+
+    def _object(self, namespace: str, key: str) -> str:
+        return self._link.key(namespace, self._kind, "obj", key)
+
+    def _index(self, namespace: str) -> str:
+        return self._link.key(namespace, self._kind, "index")
+
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+    ) -> WriteResult:
+        """Store ``data`` as the next version; the preconditions are checked in the script."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        if type(data) is not bytes:
+            data = bytes(data)
+        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+        try:
+            reply = link.put(
+                keys=[self._object(namespace, key), self._index(namespace)],
+                args=[
+                    key,
+                    data,
+                    digest,
+                    "0" if content_type is None else "1",
+                    content_type or "",
+                    "0" if if_match is None else "1",
+                    if_match or "",
+                    "1" if if_none_match else "0",
+                ],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        if reply[0] == 1:
+            return WriteResult(int(reply[1]), reply[2].decode())
+        raise _precondition_failed(reply, namespace, key, if_match)
+
+    def get(self, namespace: str, key: str) -> Blob:
+        """The current version, or ``NotFoundError`` (also for a tombstone)."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        try:
+            data, version, etag, ctype, live = cast(
+                list[bytes | None],
+                link.client.hmget(
+                    self._object(namespace, key), ["data", "version", "etag", "ctype", "live"]
+                ),
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        if live != b"1" or data is None or version is None or etag is None:
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        return Blob(key, data, int(version), etag.decode(), _text(ctype))
+
+    def head(self, namespace: str, key: str) -> BlobInfo:
+        """The current version's metadata (the payload is not transferred), or ``NotFoundError``."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        name = self._object(namespace, key)
+        try:
+            pipe = link.client.pipeline(transaction=True)
+            pipe.hmget(name, ["version", "etag", "ctype", "live"])
+            pipe.hstrlen(name, "data")
+            fields, size = cast(tuple[list[bytes | None], int], pipe.execute())
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        version, etag, ctype, live = fields
+        if live != b"1" or version is None or etag is None:
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        return BlobInfo(key, int(version), etag.decode(), int(size), _text(ctype))
+
+    def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
+        """Remove the key, keep its version in a tombstone and return that version."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        try:
+            reply = link.delete(
+                keys=[self._object(namespace, key), self._index(namespace)],
+                args=[key, "0" if if_match is None else "1", if_match or ""],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        if reply[0] == 1:
+            return int(reply[1])
+        if reply[1] == b"absent":
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        raise _precondition_failed(reply, namespace, key, if_match)
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        """Up to ``limit`` live keys with ``prefix``, greater than ``start_after``, sorted.
+
+        Redis orders the index by bytes; UTF-8 byte order is code point order, as Python's.
+        """
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, prefix)
+        _check_limit(limit, namespace, prefix)
+        if limit == 0:
+            return []
+        low_key = prefix.encode()
+        low = b"[" + low_key if low_key else b"-"
+        if start_after is not None and start_after.encode() >= low_key:
+            low = b"(" + start_after.encode()
+        # UTF-8 never contains 0xff, so every key starting with the prefix sorts below this.
+        high = b"(" + low_key + b"\xff" if low_key else b"+"
+        try:
+            flat = link.list(
+                keys=[self._index(namespace)],
+                args=[low, high, min(limit, _MAX_INDEX), self._object(namespace, "")],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, prefix) from error
+        result: list[BlobInfo] = []
+        for i in range(0, len(flat), 6):
+            name, version, etag, has_ctype, ctype, size = flat[i : i + 6]
+            result.append(
+                BlobInfo(
+                    name.decode(),
+                    int(version),
+                    etag.decode(),
+                    int(size),
+                    ctype.decode() if has_ctype == b"1" else None,
+                )
+            )
+        return result
+
+
+def _precondition_failed(
+    reply: Sequence[Any], namespace: str, key: str, if_match: ETag | None
+) -> PreconditionFailedError:
+    """The error for a script's ``{0, reason[, etag, version]}`` reply."""
+    reason = reply[1]
+    if reason == b"absent":
+        return PreconditionFailedError(
+            "if_match given but the key does not exist", namespace=namespace, key=key
+        )
+    message = (
+        "if_none_match given but the key exists"
+        if reason == b"exists"
+        else f"if_match {if_match!r} does not match the current etag"
+    )
+    return PreconditionFailedError(
+        message,
+        current_etag=reply[2].decode(),
+        current_version=int(reply[3]),
+        namespace=namespace,
+        key=key,
+    )
+
+
+class RedisStreamLog:
+    """A ``StreamLog``: a list per stream (``RPUSH`` returns the sequence), deduplicated in Lua."""
+
+    __slots__ = ("_link",)
+
+    def __init__(self, link: _Link) -> None:
+        self._link = link
+
+    def _log(self, namespace: str, stream: str) -> str:
+        return self._link.key(namespace, "stream", "log", stream)
+
+    def append(
+        self,
+        namespace: str,
+        stream: str,
+        payload: bytes,
+        *,
+        idempotency_key: str | None = None,
+        dedupe_window_ms: float = 0.0,
+        now_ms: float = 0.0,
+    ) -> AppendResult:
+        """Append ``payload``, or return the original message when the key is inside the window.
+
+        An idempotency key's window starts at its first append; once it has expired, the
+        next append with that key is a new message and starts a new window.
+        """
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        try:
+            if idempotency_key is None:
+                sequence = int(link.client.rpush(self._log(namespace, stream), payload))
+                return AppendResult(str(sequence), sequence)
+            reply = link.append(
+                keys=[
+                    self._log(namespace, stream),
+                    link.key(namespace, "stream", "dedupe", stream),
+                ],
+                args=[payload, idempotency_key, _number(dedupe_window_ms), _number(now_ms)],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
+        sequence = int(reply[0])
+        return AppendResult(str(sequence), sequence, duplicate=reply[1] == 1)
+
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages with sequence greater than ``after`` (one ``LRANGE``)."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        _check_limit(limit, namespace, stream)
+        if limit == 0:
+            return []
+        start = after if after > 0 else 0
+        if start >= _MAX_INDEX:
+            return []
+        stop = min(start + limit - 1, _MAX_INDEX)
+        try:
+            payloads = cast(
+                list[bytes], link.client.lrange(self._log(namespace, stream), start, stop)
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
+        return [StoredMessage(start + i, p) for i, p in enumerate(payloads, start=1)]
+
+    def last_sequence(self, namespace: str, stream: str) -> int:
+        """The highest sequence appended so far (the list's length), 0 when unknown."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        try:
+            return int(link.client.llen(self._log(namespace, stream)))
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
+
+
+class RedisCheckpointStore:
+    """A ``CheckpointStore``: a hash (revision, JSON state) per group, saved by a CAS script."""
+
+    __slots__ = ("_link",)
+
+    def __init__(self, link: _Link) -> None:
+        self._link = link
+
+    def _key(self, namespace: str, stream: str, group: str) -> str:
+        return self._link.key(namespace, "checkpoint", stream, group)
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        """The saved checkpoint, or a fresh one with revision 0."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        try:
+            revision, state = cast(
+                list[bytes | None],
+                link.client.hmget(self._key(namespace, stream, group), ["revision", "state"]),
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
+        if revision is None or state is None:
+            return GroupCheckpoint()
+        return checkpoint_from_json(state, int(revision))
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it.
+
+        Durable as far as the server is: with persistence off, a server restart loses it.
+        """
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        try:
+            reply = link.save(
+                keys=[self._key(namespace, stream, group)],
+                args=[
+                    str(checkpoint.revision),
+                    str(checkpoint.revision + 1),
+                    checkpoint_to_json(checkpoint),
+                ],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
+        if reply[0] != 1:
+            raise ConflictError(
+                f"group {group!r}: checkpoint revision {checkpoint.revision} is stale"
+                f" (stored revision {int(reply[1])})",
+                namespace=namespace,
+                key=stream,
+            )
+        return dataclasses.replace(checkpoint, revision=checkpoint.revision + 1)
+
+
+class RedisCacheStore:
+    """A ``CacheStore``: a hash per entry, evicted by Redis after the TTL (``PX``).
+
+    Entries also carry their deadline on the injected clock, so a virtual clock decides
+    expiry exactly as it does for the reference adapter.
+    """
+
+    __slots__ = ("_clock", "_link")
+
+    def __init__(self, link: _Link, clock: Clock) -> None:
+        self._link = link
+        self._clock = clock
+
+    def _key(self, namespace: str, key: str) -> str:
+        return self._link.key(namespace, "cache", key)
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        """The entry, or ``None`` when absent, evicted or past its deadline."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        try:
+            fields = cast(
+                list[bytes | None],
+                link.client.hmget(
+                    self._key(namespace, key),
+                    ["data", "version", "etag", "stored_at", "expires_at", "ctype", "deadline"],
+                ),
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        data, version, etag, stored_at, expires_at, ctype, deadline = fields
+        if (
+            data is None
+            or version is None
+            or etag is None
+            or stored_at is None
+            or expires_at is None
+            or deadline is None
+        ):
+            return None
+        if self._clock.now_ms() >= float(deadline):
+            return None
+        return CacheEntry(
+            data, int(version), etag.decode(), float(stored_at), _text(ctype), float(expires_at)
+        )
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        """Store ``entry`` for ``ttl_ms`` (Redis ``PX``, at least 1 ms); ``ttl_ms <= 0`` deletes."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        name = self._key(namespace, key)
+        try:
+            if not ttl_ms > 0:
+                link.client.delete(name)
+                return
+            fields: dict[str, bytes | str] = {
+                "data": entry.data,
+                "version": str(entry.version),
+                "etag": entry.etag,
+                "stored_at": repr(float(entry.stored_at_ms)),
+                "expires_at": repr(float(entry.expires_at_ms)),
+                "deadline": repr(self._clock.now_ms() + ttl_ms),
+            }
+            if entry.content_type is not None:
+                fields["ctype"] = entry.content_type
+            pipe = link.client.pipeline(transaction=True)
+            pipe.delete(name)
+            pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+            if math.isfinite(ttl_ms):
+                pipe.pexpire(name, max(1, math.ceil(ttl_ms)))
+            pipe.execute()
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+
+    def delete(self, namespace: str, key: str) -> None:
+        """Remove the entry if present."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        try:
+            link.client.delete(self._key(namespace, key))
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+
+
+class RedisBackdoor:
+    """Reads the stored hashes and lists with its own client, bypassing the stores."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    @property
+    def client(self) -> redis.Redis:
+        """The backdoor's own client (not the adapter's)."""
+        return self._client
+
+    def read_object(self, layer: Layer, namespace: str, key: str) -> Blob | None:
+        """The live blob or record, or ``None``."""
+        name = self._prefix + namespace + SEP + layer.value + SEP + "obj" + SEP + key
+        fields = cast(
+            list[bytes | None],
+            self._client.hmget(name, ["data", "version", "etag", "ctype", "live"]),
+        )
+        data, version, etag, ctype, live = fields
+        if live != b"1" or data is None or version is None or etag is None:
+            return None
+        return Blob(key, data, int(version), etag.decode(), _text(ctype))
+
+    def stream_messages(self, namespace: str, stream: str) -> list[StoredMessage]:
+        """Every stored message of the stream, in sequence order."""
+        name = self._prefix + namespace + SEP + "stream" + SEP + "log" + SEP + stream
+        payloads = cast(list[bytes], self._client.lrange(name, 0, -1))
+        return [StoredMessage(i, p) for i, p in enumerate(payloads, start=1)]
+
+    def close(self) -> None:
+        """Close the backdoor's own connections."""
+        self._client.close()
+        self._client.connection_pool.disconnect()
+
+
+class RedisAdapter:
+    """A ``StorageAdapter`` over one Redis server; every capability declared."""
+
+    __slots__ = (
+        "_backdoors",
+        "_blobs",
+        "_cache",
+        "_checkpoints",
+        "_link",
+        "_lock",
+        "_name",
+        "_records",
+        "_streams",
+    )
+
+    def __init__(
+        self, client: redis.Redis, clock: Clock, *, key_prefix: str, name: str = "redis"
+    ) -> None:
+        self._name = name
+        self._link = _Link(client, key_prefix)
+        self._blobs = RedisVersionedStore(self._link, Layer.BLOB)
+        self._records = RedisVersionedStore(self._link, Layer.RECORD)
+        self._streams = RedisStreamLog(self._link)
+        self._checkpoints = RedisCheckpointStore(self._link)
+        self._cache = RedisCacheStore(self._link, clock)
+        self._backdoors: list[RedisBackdoor] = []
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix of every Redis key this adapter writes."""
+        return self._link.prefix
+
+    @property
+    def client(self) -> redis.Redis:
+        """The redis-py client the stores use."""
+        return self._link.client
+
+    @property
+    def closed(self) -> bool:
+        return self._link.closed
+
+    @property
+    def blobs(self) -> RedisVersionedStore:
+        return self._blobs
+
+    @property
+    def records(self) -> RedisVersionedStore:
+        return self._records
+
+    @property
+    def streams(self) -> RedisStreamLog:
+        return self._streams
+
+    @property
+    def checkpoints(self) -> RedisCheckpointStore:
+        return self._checkpoints
+
+    @property
+    def cache(self) -> RedisCacheStore:
+        return self._cache
+
+    def ping(self) -> None:
+        """Check the server answers; ``BackendUnavailableError`` when it does not."""
+        if self._link.closed:
+            raise _closed_error("", "")
+        try:
+            self._link.client.ping()
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error) from error
+
+    def backdoor(self) -> RedisBackdoor:
+        """A probe with its own connection pool to the same server (closed with the adapter)."""
+        if self._link.closed:
+            raise _closed_error("", "")
+        probe = RedisBackdoor(_sibling(self._link.client), self._link.prefix)
+        with self._lock:
+            self._backdoors.append(probe)
+        return probe
+
+    def reset(self, namespace_prefix: str) -> None:
+        """Unlink every key of namespaces starting with the prefix (``SCAN MATCH`` in batches)."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace_prefix, "")
+        pattern = scan_pattern(link.prefix + namespace_prefix)
+        try:
+            cursor = 0
+            while True:
+                cursor, keys = cast(
+                    tuple[int, list[bytes]],
+                    link.client.scan(cursor, match=pattern, count=_RESET_BATCH),
+                )
+                if keys:
+                    link.client.unlink(*keys)
+                if cursor == 0:
+                    break
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace_prefix) from error
+
+    def close(self) -> None:
+        """Close the connection pool (and the backdoors'); afterwards every method raises
+        ``BackendUnavailableError``. The server's data stays."""
+        link = self._link
+        if link.closed:
+            return
+        link.closed = True
+        with self._lock:
+            probes, self._backdoors = self._backdoors, []
+        for probe in probes:
+            probe.close()
+        try:
+            link.client.close()
+            link.client.connection_pool.disconnect()
+        except (RedisError, OSError):
+            pass  # closing a broken connection: nothing left to release
+
+    def __repr__(self) -> str:
+        state = "closed" if self._link.closed else "open"
+        return f"RedisAdapter(prefix={self._link.prefix!r}, {state})"
+
+
+# --- factories -----------------------------------------------------------------------------
+
+
+def _string_option(name: str, value: object, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not empty):
+        raise ConfigError(
+            f"redis option {name!r} must be a non-empty string, got {value!r}",
+            field=f"options.{name}",
+        )
+    return value
+
+
+def _key_prefix(value: object) -> str:
+    prefix = _string_option("key_prefix", value)
+    if SEP in prefix:
+        raise ConfigError(
+            "redis option 'key_prefix' must not contain the unit separator \\x1f",
+            field="options.key_prefix",
+        )
+    return prefix
+
+
+def create_redis_adapter(options: Mapping[str, object], clock: Clock) -> RedisAdapter:
+    """The ``redis`` adapter factory (the ``redis`` entry point); connects and PINGs at once.
+
+    Options: ``url`` (default ``redis://127.0.0.1:6379/0``), ``key_prefix`` (non-empty,
+    default ``sanctum:``; every key starts with it, so runs sharing a database stay apart),
+    ``socket_timeout_s`` (positive number, default 5: connect and read timeout). Commands
+    are never retried by the client: a failure is ``BackendUnavailableError`` and, for a
+    write, an unknown outcome.
+    """
+    url = DEFAULT_URL
+    key_prefix = DEFAULT_KEY_PREFIX
+    timeout = DEFAULT_SOCKET_TIMEOUT_S
+    for name, value in options.items():
+        if name == "url":
+            url = _string_option("url", value)
+        elif name == "key_prefix":
+            key_prefix = _key_prefix(value)
+        elif name == "socket_timeout_s":
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ConfigError(
+                    f"redis option 'socket_timeout_s' must be a positive number, got {value!r}",
+                    field="options.socket_timeout_s",
+                )
+            timeout = float(value)
+        else:
+            raise ConfigError(
+                f"unknown redis option {name!r} (known: key_prefix, socket_timeout_s, url)",
+                field=f"options.{name}",
+            )
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=False,
+        )
+    except (ValueError, RedisError) as error:
+        raise ConfigError(
+            f"redis option 'url' is not a usable Redis URL ({_redact(url)}): {error}",
+            field="options.url",
+        ) from error
+    adapter = RedisAdapter(client, clock, key_prefix=key_prefix)
+    _ping_or_close(adapter, f"redis not reachable at {_redact(url)}")
+    return adapter
+
+
+def _ping_or_close(adapter: RedisAdapter, what: str) -> None:
+    try:
+        adapter.ping()
+    except BackendUnavailableError as error:
+        adapter.close()
+        raise BackendUnavailableError(f"{what}: {error.message}") from error
+
+
+def create_redis_adapter_from_client(
+    client: redis.Redis, clock: Clock, *, key_prefix: str = DEFAULT_KEY_PREFIX, name: str = "redis"
+) -> RedisAdapter:
+    """An adapter over an already-built client (``decode_responses`` must be off); PINGs it.
+
+    ``close()`` closes the client. Used with fakeredis, or to bring your own pool settings.
+    """
+    prefix = _key_prefix(key_prefix)
+    if client.get_encoder().decode_responses:
+        raise ConfigError(
+            "the redis client must return bytes (decode_responses=False)", field="client"
+        )
+    adapter = RedisAdapter(client, clock, key_prefix=prefix, name=name)
+    _ping_or_close(adapter, "redis not reachable")
+    return adapter
+
+
+_fake_servers: dict[str, Any] = {}
+_fake_servers_lock = threading.Lock()
+
+
+def create_fakeredis_adapter(options: Mapping[str, object], clock: Clock) -> RedisAdapter:
+    """The Redis adapter over an in-process fakeredis server (needs ``fakeredis[lua]``).
+
+    Options: ``server`` (non-empty str, default ``"default"``) names the fake server, so
+    adapters built with the same options share its data; ``key_prefix`` as for ``redis``.
+    """
+    import fakeredis  # a dev dependency: imported only when this factory is used
+
+    server_name = "default"
+    key_prefix = DEFAULT_KEY_PREFIX
+    for name, value in options.items():
+        if name == "server":
+            server_name = _string_option("server", value)
+        elif name == "key_prefix":
+            key_prefix = _key_prefix(value)
+        else:
+            raise ConfigError(
+                f"unknown fakeredis option {name!r} (known: key_prefix, server)",
+                field=f"options.{name}",
+            )
+    with _fake_servers_lock:
+        server = _fake_servers.get(server_name)
+        if server is None:
+            server = _fake_servers[server_name] = fakeredis.FakeServer()
+    client = fakeredis.FakeRedis(server=server)
+    return create_redis_adapter_from_client(client, clock, key_prefix=key_prefix, name="fakeredis")
+
+
+def drop_fake_server(name: str) -> None:
+    """Forget the fakeredis server registered under ``name`` (no-op when unknown)."""
+    with _fake_servers_lock:
+        _fake_servers.pop(name, None)
