@@ -7,8 +7,10 @@ Opening adapters, provisioning and the environment check happen here, once per w
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import secrets
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,7 @@ import pytest
 
 from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock, VirtualClock
-from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.errors import BackendUnavailableError, ConfigError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
 from pytest_sanctum.kit.masks import MaskedAdapter
 from pytest_sanctum.types import Capabilities
@@ -65,6 +67,7 @@ class KitSession:
         self.choice = choice
         self.factory = factory
         self.options = dict(options)
+        self._given_options = dict(options)
         self.mask = mask
         self.profile = profile
         self.seed = seed
@@ -82,14 +85,16 @@ class KitSession:
         if self._provisioned:
             return
         self._provisioned = True
-        options = self.config.hook.sanctum_provision(config=self.config, worker_id=self.worker_id)
+        options = self.config.hook.pytest_sanctum_provision(
+            config=self.config, worker_id=self.worker_id
+        )
         if options is not None:
             self.options = dict(options)
 
     def cleanup(self) -> None:
-        """Run the ``sanctum_cleanup`` hook if this worker was provisioned."""
+        """Run the ``pytest_sanctum_cleanup`` hook if this worker was provisioned."""
         if self._provisioned:
-            self.config.hook.sanctum_cleanup(
+            self.config.hook.pytest_sanctum_cleanup(
                 config=self.config, worker_id=self.worker_id, options=self.options
             )
 
@@ -102,6 +107,11 @@ class KitSession:
         except BackendUnavailableError as error:
             self._environment_error = f"{self.choice.spec}: {error.message}"
             return
+        except ConfigError as error:
+            raise pytest.UsageError(
+                f"{self.choice.source}={self.choice.spec!r}: the adapter refused its options "
+                f"{self.options!r}: {error.message}"
+            ) from None
         try:
             self._capabilities = adapter.capabilities
         finally:
@@ -148,12 +158,15 @@ class KitSession:
 
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""
-        found = self.config.hook.sanctum_backdoor(config=self.config, adapter=adapter)
+        found = self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
         return found if found is not None else AdapterProbe(adapter)
 
     def has_backdoor(self, adapter: StorageAdapter) -> bool:
         """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
-        return self.config.hook.sanctum_backdoor(config=self.config, adapter=adapter) is not None
+        return (
+            self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
+            is not None
+        )
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
@@ -201,18 +214,22 @@ class KitSession:
         )
 
     def run_machine(self, factory: Callable[[], Any]) -> None:
-        """Run a hypothesis state machine with the kit's seed and profile."""
+        """Run a hypothesis state machine with the kit's seed and profile.
+
+        ``factory`` itself is handed to hypothesis, so each property test keeps its own
+        entry in the example database.
+        """
         from hypothesis import seed
         from hypothesis.stateful import run_state_machine_as_test
 
-        def build() -> Any:
-            return factory()
-
-        run_state_machine_as_test(seed(self.seed)(build), settings=self.settings())  # type: ignore[arg-type]
+        run_state_machine_as_test(seed(self.seed)(factory), settings=self.settings())  # type: ignore[arg-type]
 
     def reproduce_command(self, contract_id: str) -> str:
         """The one-line command that reruns a contract's tests with this run's seed."""
         parts = ["pytest", f"--sanctum-adapter={self.choice.spec}"]
+        if self._given_options:
+            options = json.dumps(self._given_options, sort_keys=True)
+            parts.append(f"--sanctum-adapter-options={shlex.quote(options)}")
         if self.mask:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
         parts += [
