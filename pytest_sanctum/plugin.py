@@ -122,7 +122,7 @@ def _build_session(config: pytest.Config) -> KitSession:
     from pytest_sanctum.kit.session import PROFILES, KitSession
 
     choice = _choice(config)
-    factory = config.hook.sanctum_adapter_factory(config=config, spec=choice.spec)
+    factory = config.hook.pytest_sanctum_adapter_factory(config=config, spec=choice.spec)
     if factory is None:
         from pytest_sanctum.adapters.registry import load_adapter_factory
 
@@ -222,6 +222,13 @@ def _header(session: KitSession, baseline_path: str | None) -> dict[str, object]
         "seed": session.seed,
         "baseline": baseline_path,
     }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Open the selected adapter once before any test, so options it refuses are a usage
+    error (also under ``-q``, which prints no header) rather than an error in every test."""
+    if _selected(session.config):
+        kit_session(session.config).environment_error  # noqa: B018 - resolves the adapter
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -328,7 +335,7 @@ def pytest_terminal_summary(
 
 
 @pytest.hookimpl(trylast=True)
-def sanctum_backdoor(config: pytest.Config, adapter: object) -> object:
+def pytest_sanctum_backdoor(config: pytest.Config, adapter: object) -> object:
     """The default backdoor: the adapter's own ``backdoor()`` method, when it has one."""
     make = getattr(adapter, "backdoor", None)
     return make() if callable(make) else None

@@ -3,7 +3,8 @@
 A conformance test that checks a write through the adapter's read path alone cannot tell
 a correct adapter from one whose write and read are wrong in the same way. A backdoor
 reads the stored state directly (the zarr store-test idea), so the write is checked on
-its own. Adapters offer one with a ``backdoor()`` method or the ``sanctum_backdoor`` hook.
+its own. Adapters offer one with a ``backdoor()`` method or the
+``pytest_sanctum_backdoor`` hook.
 """
 
 from __future__ import annotations

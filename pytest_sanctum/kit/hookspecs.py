@@ -1,4 +1,8 @@
-"""Hooks adapter authors implement in a ``conftest.py`` or plugin to plug into the kit."""
+"""Hooks adapter authors implement in a ``conftest.py`` or plugin to plug into the kit.
+
+Their names start with ``pytest_`` because pytest registers no other function of a
+conftest or plugin as a hook implementation (not even a decorated one).
+"""
 
 from __future__ import annotations
 
@@ -13,23 +17,25 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec(firstresult=True)
-def sanctum_adapter_factory(config: pytest.Config, spec: str) -> AdapterFactory | None:
+def pytest_sanctum_adapter_factory(config: pytest.Config, spec: str) -> AdapterFactory | None:
     """Return the factory for the selected adapter ``spec``, or ``None`` to let the kit
     resolve it (a registered name or ``package.module:factory``)."""
 
 
 @pytest.hookspec(firstresult=True)
-def sanctum_provision(config: pytest.Config, worker_id: str) -> Mapping[str, object] | None:
+def pytest_sanctum_provision(config: pytest.Config, worker_id: str) -> Mapping[str, object] | None:
     """Prepare the backend for one worker (``"master"`` without xdist, else ``"gw0"``, ...)
     and return the adapter options to use, or ``None`` for the options given on the
     command line. Called once per worker before the first test."""
 
 
 @pytest.hookspec
-def sanctum_cleanup(config: pytest.Config, worker_id: str, options: Mapping[str, object]) -> None:
-    """Tear down what ``sanctum_provision`` set up, after the worker's last test."""
+def pytest_sanctum_cleanup(
+    config: pytest.Config, worker_id: str, options: Mapping[str, object]
+) -> None:
+    """Tear down what ``pytest_sanctum_provision`` set up, after the worker's last test."""
 
 
 @pytest.hookspec(firstresult=True)
-def sanctum_backdoor(config: pytest.Config, adapter: StorageAdapter) -> Backdoor | None:
+def pytest_sanctum_backdoor(config: pytest.Config, adapter: StorageAdapter) -> Backdoor | None:
     """Return a probe that reads ``adapter``'s backend directly, or ``None``."""
