@@ -160,7 +160,10 @@ def _build_session(config: pytest.Config) -> KitSession:
             seed = int(seed_text)
         except ValueError:
             raise pytest.UsageError(f"--sanctum-seed={seed_text!r}: must be an integer") from None
-    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "master")
+    # xdist's own record of the worker, not $PYTEST_XDIST_WORKER: a pytest run inside an
+    # xdist worker (pytester) inherits that variable without being a worker itself.
+    workerinput = getattr(config, "workerinput", None)
+    worker_id = str(workerinput["workerid"]) if workerinput is not None else "master"
     return KitSession(config, choice, factory, options, mask, str(profile), seed, worker_id)
 
 
