@@ -38,8 +38,8 @@ from pytest_sanctum.observability import (
     EVENT_OPERATION_ERROR,
     OperationLabels,
     StorageMetrics,
-    current_correlation_id,
     emit,
+    ensure_correlation_id,
     new_correlation_id,
 )
 from pytest_sanctum.types import InvalidationEvent, Layer
@@ -211,7 +211,9 @@ class FacadeCore:
 
     def begin(self, op: str, namespace: object, principal: str, cid: str) -> Route:
         """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
-        route = self.route(namespace)
+        route = self._routes.get(namespace) if type(namespace) is str else None
+        if route is None:
+            route = self.route(namespace)
         if self.closed:
             raise BackendUnavailableError("the storage client is closed")
         if self.acl_enabled:
@@ -238,10 +240,8 @@ class FacadeCore:
 
     # -- instrumentation -----------------------------------------------------------------
 
-    @staticmethod
-    def correlation_id() -> str:
-        """The caller's correlation id, else a fresh one for this operation."""
-        return current_correlation_id() or new_correlation_id()
+    correlation_id = staticmethod(ensure_correlation_id)
+    """The caller's correlation id, else a fresh one for this operation."""
 
     @staticmethod
     def cause(error: Exception) -> Exception | None:

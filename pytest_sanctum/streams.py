@@ -9,7 +9,6 @@ messages redelivered, with a higher delivery count, once the visibility timeout 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from time import perf_counter
 from types import MappingProxyType
 
@@ -44,19 +43,6 @@ def _stores(route: Route, op: str) -> tuple[StreamLog, CheckpointStore]:
     if streams is None or checkpoints is None:
         raise unsupported(route, op, "streams")
     return streams, checkpoints
-
-
-def _updated(
-    state: GroupCheckpoint,
-    floor: int,
-    cursor: int,
-    acked: frozenset[int],
-    pending: MappingProxyType[int, GroupPending],
-) -> GroupCheckpoint:
-    """``state`` with new group fields and the same revision (``dataclasses.replace``, faster)."""
-    if type(state) is GroupCheckpoint:
-        return GroupCheckpoint(floor, cursor, acked, pending, state.revision)
-    return replace(state, floor=floor, cursor=cursor, acked=acked, pending=pending)
 
 
 def _message_sequence(message_id: object) -> int:
@@ -120,7 +106,8 @@ class StreamLayer:
             raise core.failed(
                 "stream.append", route, namespace, stream, started, error, cid
             ) from core.cause(error)
-        core.succeeded("stream.append", route, started, len(encoded))
+        if core.metrics_enabled:
+            core.succeeded("stream.append", route, started, len(encoded))
         return result
 
     def read(
@@ -171,7 +158,8 @@ class StreamLayer:
             raise core.failed(
                 "stream.read", route, namespace, stream, started, error, cid
             ) from core.cause(error)
-        core.succeeded("stream.read", route, started, 0)
+        if core.metrics_enabled:
+            core.succeeded("stream.read", route, started, 0)
         return deliveries
 
     def _claim(
@@ -193,7 +181,10 @@ class StreamLayer:
             visible_at = now + timeout_ms
             pending = dict(state.pending)
             picked: list[tuple[int, bytes, int]] = []
-            for sequence in sorted(s for s, p in pending.items() if p.visible_at_ms <= now):
+            expired = (
+                sorted(s for s, p in pending.items() if p.visible_at_ms <= now) if pending else ()
+            )
+            for sequence in expired:
                 if len(picked) == limit:
                     break
                 found = log.read(ns, stream, after=sequence - 1, limit=1)
@@ -216,7 +207,9 @@ class StreamLayer:
                     ns,
                     stream,
                     group,
-                    _updated(state, state.floor, cursor, state.acked, MappingProxyType(pending)),
+                    GroupCheckpoint(
+                        state.floor, cursor, state.acked, MappingProxyType(pending), state.revision
+                    ),
                 )
             except ConflictError:
                 self._core.conflict_retry("stream.read", route)
@@ -240,18 +233,22 @@ class StreamLayer:
             _, checkpoints = _stores(route, "stream.ack")
             name = check_key(stream, "stream")
             group_name = check_key(group, "group")
-            if isinstance(message_ids, str | bytes) or not isinstance(message_ids, Iterable):
+            try:
+                if isinstance(message_ids, (str, bytes)):
+                    raise TypeError
+                sequences = {_message_sequence(message_id) for message_id in message_ids}
+            except TypeError:
                 raise InvalidRequestError(
                     f"message_ids must be an iterable of id strings, got {message_ids!r}",
                     argument="message_ids",
-                )
-            sequences = {_message_sequence(message_id) for message_id in message_ids}
+                ) from None
             acked = self._ack(route, checkpoints, name, group_name, sequences)
         except Exception as error:
             raise core.failed(
                 "stream.ack", route, namespace, stream, started, error, cid
             ) from core.cause(error)
-        core.succeeded("stream.ack", route, started, 0)
+        if core.metrics_enabled:
+            core.succeeded("stream.ack", route, started, 0)
         return acked
 
     def _ack(
@@ -265,7 +262,7 @@ class StreamLayer:
         ns = route.namespace
         for _attempt in range(CAS_ATTEMPTS):
             state = checkpoints.load(ns, stream, group)
-            done = [s for s in sequences if s in state.pending]
+            done = sequences & state.pending.keys()
             if not done:
                 return 0
             pending = dict(state.pending)
@@ -282,8 +279,12 @@ class StreamLayer:
                     ns,
                     stream,
                     group,
-                    _updated(
-                        state, floor, state.cursor, frozenset(acked), MappingProxyType(pending)
+                    GroupCheckpoint(
+                        floor,
+                        state.cursor,
+                        frozenset(acked),
+                        MappingProxyType(pending),
+                        state.revision,
                     ),
                 )
             except ConflictError:
@@ -308,5 +309,6 @@ class StreamLayer:
             raise core.failed(
                 "stream.read", route, namespace, stream, started, error, cid
             ) from core.cause(error)
-        core.succeeded("stream.read", route, started, 0)
+        if core.metrics_enabled:
+            core.succeeded("stream.read", route, started, 0)
         return state

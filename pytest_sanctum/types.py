@@ -1,7 +1,8 @@
 """Domain types shared by the facade, the adapters and the conformance kit.
 
-Values are frozen dataclasses with ``__slots__`` so they are cheap, hashable where it
-makes sense, and cannot be changed behind the facade's back.
+Values are immutable so they cannot be changed behind the facade's back: frozen
+dataclasses with ``__slots__``, and named tuples for the stream values and group state,
+which every stream operation builds several of (a named tuple is cheaper to create).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from types import MappingProxyType
+from typing import Literal, NamedTuple, TypeAlias
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 """Any value that ``json.dumps`` accepts without a custom encoder."""
@@ -101,8 +103,7 @@ class RecordValue:
     etag: ETag
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
     """A message as a stream log stores it: ``sequence`` is 1, 2, 3, ... per stream.
 
     ``payload`` is the message's canonical JSON encoding.
@@ -112,8 +113,7 @@ class StoredMessage:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class AppendResult(NamedTuple):
     """What a stream append returns.
 
     ``duplicate`` is true when an idempotency key matched an earlier append inside the
@@ -125,8 +125,7 @@ class AppendResult:
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """One delivery of a stream message to a consumer.
 
     ``delivery_count`` is 1 on first delivery and grows by one on every redelivery.
@@ -234,26 +233,29 @@ class Capabilities:
         raise KeyError(name)
 
 
-@dataclass(frozen=True, slots=True)
-class GroupPending:
-    """A delivered, not yet acknowledged message of a consumer group."""
+class GroupPending(NamedTuple):
+    """A delivered, not yet acknowledged message of a consumer group (immutable)."""
 
     consumer: str
     deliveries: int
     visible_at_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class GroupCheckpoint:
-    """The durable state of one consumer group on one stream.
+class GroupCheckpoint(NamedTuple):
+    """The durable state of one consumer group on one stream (immutable).
 
     ``floor``: every sequence up to it is acknowledged. ``acked``: acknowledged sequences
     above the floor. ``cursor``: the highest sequence ever delivered. ``pending``: delivered
     but unacknowledged sequences. ``revision`` increases on every save (compare-and-set).
+    A named tuple rather than a dataclass: the facade builds several per stream operation.
     """
 
     floor: int = 0
     cursor: int = 0
     acked: frozenset[int] = frozenset()
-    pending: Mapping[int, GroupPending] = field(default_factory=dict)
+    pending: Mapping[int, GroupPending] = MappingProxyType({})
     revision: int = 0
+
+    def saved(self) -> GroupCheckpoint:
+        """This checkpoint as a store keeps it after a successful save: ``revision + 1``."""
+        return GroupCheckpoint(self.floor, self.cursor, self.acked, self.pending, self.revision + 1)

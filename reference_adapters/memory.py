@@ -334,15 +334,6 @@ class MemoryStreamLog:
             log = streams.get(stream) if streams else None
             return log[start : start + limit] if log else []
 
-    def last_sequence(self, namespace: str, stream: str) -> int:
-        """The highest sequence appended so far, 0 for an empty or unknown stream."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
-        with self._lock:
-            streams = self._messages.get(namespace)
-            log = streams.get(stream) if streams else None
-            return len(log) if log else 0
-
 
 class MemoryCheckpointStore:
     """A ``CheckpointStore``: frozen checkpoints saved with compare-and-set on ``revision``."""
@@ -380,16 +371,13 @@ class MemoryCheckpointStore:
                     namespace=namespace,
                     key=stream,
                 )
-            if type(checkpoint) is GroupCheckpoint:  # what replace() does, without its overhead
-                stored = GroupCheckpoint(
-                    checkpoint.floor,
-                    checkpoint.cursor,
-                    checkpoint.acked,
-                    checkpoint.pending,
-                    checkpoint.revision + 1,
-                )
-            else:
-                stored = dataclasses.replace(checkpoint, revision=checkpoint.revision + 1)
+            stored = GroupCheckpoint(  # checkpoint.saved(), inlined on the hot path
+                checkpoint.floor,
+                checkpoint.cursor,
+                checkpoint.acked,
+                checkpoint.pending,
+                checkpoint.revision + 1,
+            )
             groups[(stream, group)] = stored
         return stored
 

@@ -25,7 +25,6 @@ else (``ResponseError`` included) to ``BackendUnavailableError`` with the server
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -572,16 +571,6 @@ class RedisStreamLog:
             raise map_redis_error(error, namespace, stream) from error
         return [StoredMessage(start + i, p) for i, p in enumerate(payloads, start=1)]
 
-    def last_sequence(self, namespace: str, stream: str) -> int:
-        """The highest sequence appended so far (the list's length), 0 when unknown."""
-        link = self._link
-        if link.closed:
-            raise _closed_error(namespace, stream)
-        try:
-            return int(link.client.llen(self._log(namespace, stream)))
-        except (RedisError, OSError) as error:
-            raise map_redis_error(error, namespace, stream) from error
-
 
 class RedisCheckpointStore:
     """A ``CheckpointStore``: a hash (revision, JSON state) per group, saved by a CAS script."""
@@ -638,7 +627,7 @@ class RedisCheckpointStore:
                 namespace=namespace,
                 key=stream,
             )
-        return dataclasses.replace(checkpoint, revision=checkpoint.revision + 1)
+        return checkpoint.saved()
 
 
 class RedisCacheStore:

@@ -14,7 +14,6 @@ it (``distributed_cache``). Every ``sqlite3`` error becomes a ``BackendUnavailab
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -509,17 +508,6 @@ class SqliteStreamLog:
         )
         return [StoredMessage(seq, payload) for seq, payload in rows]
 
-    def last_sequence(self, namespace: str, stream: str) -> int:
-        """The highest sequence appended so far, 0 for an empty or unknown stream."""
-        rows = self._db.query(
-            namespace,
-            stream,
-            "SELECT max(seq) FROM messages WHERE ns = ? AND stream = ?",
-            (namespace, stream),
-        )
-        last = rows[0][0]
-        return 0 if last is None else int(last)
-
 
 class SqliteCheckpointStore:
     """A ``CheckpointStore``: one JSON row per group, saved with compare-and-set on ``revision``."""
@@ -576,7 +564,7 @@ class SqliteCheckpointStore:
                 checkpoint.pending,
                 checkpoint.revision + 1,
             )
-        return dataclasses.replace(checkpoint, revision=checkpoint.revision + 1)
+        return checkpoint.saved()
 
 
 class SqliteCacheStore:

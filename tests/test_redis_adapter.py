@@ -435,7 +435,7 @@ def test_read_slices_the_list(adapter: RedisAdapter) -> None:
     streams = adapter.streams
     for i in range(1, 6):
         assert streams.append(NS, "s", f"m{i}".encode()).message_id == str(i)
-    assert streams.last_sequence(NS, "s") == 5
+    assert len(streams.read(NS, "s", after=0, limit=1_000_000)) == 5
     assert streams.read(NS, "s", after=1, limit=2) == [
         StoredMessage(2, b"m2"),
         StoredMessage(3, b"m3"),
@@ -443,7 +443,7 @@ def test_read_slices_the_list(adapter: RedisAdapter) -> None:
     assert [m.sequence for m in streams.read(NS, "s", after=-3, limit=1)] == [1]
     assert streams.read(NS, "s", after=5, limit=10) == []
     assert streams.read(NS, "s", after=0, limit=0) == []
-    assert streams.last_sequence(NS, "unknown") == 0
+    assert len(streams.read(NS, "unknown", after=0, limit=1_000_000)) == 0
     assert [m.sequence for m in streams.read(NS, "s", after=3, limit=2**70)] == [4, 5]
     assert streams.read(NS, "s", after=2**70, limit=1) == []
     with pytest.raises(InvalidRequestError):
@@ -487,7 +487,7 @@ def test_concurrent_idempotent_appends_store_one_message(adapter: RedisAdapter) 
     for worker in workers:
         worker.join()
     assert sorted(results) == [(1, False)] + [(1, True)] * (threads - 1)
-    assert adapter.streams.last_sequence(NS, "s") == 1
+    assert len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)) == 1
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -614,7 +614,7 @@ def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
     for namespace in ("run2-a", "run1"):
         assert adapter.blobs.get(namespace, "k").version == 1
         assert adapter.blobs.put(namespace, "gone", b"z").version == 2
-        assert adapter.streams.last_sequence(namespace, "s") == 1
+        assert len(adapter.streams.read(namespace, "s", after=0, limit=1_000_000)) == 1
         assert adapter.checkpoints.load(namespace, "s", "g").revision == 1
         assert adapter.cache.get(namespace, "k") is not None
 
@@ -693,7 +693,7 @@ def test_closed_adapter_raises_backend_unavailable(
         lambda: adapter.streams.append(NS, "s", b"m"),
         lambda: adapter.streams.append(NS, "s", b"m", idempotency_key="i"),
         lambda: adapter.streams.read(NS, "s", after=0, limit=1),
-        lambda: adapter.streams.last_sequence(NS, "s"),
+        lambda: len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)),
         lambda: adapter.checkpoints.load(NS, "s", "g"),
         lambda: adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint()),
         lambda: adapter.cache.get(NS, "k"),
@@ -744,7 +744,7 @@ def test_a_response_error_from_the_server_is_mapped(adapter: RedisAdapter) -> No
         lambda: adapter.streams.append(NS, "s", b"x"),
         lambda: adapter.streams.append(NS, "s", b"x", idempotency_key="i"),
         lambda: adapter.streams.read(NS, "s", after=0, limit=1),
-        lambda: adapter.streams.last_sequence(NS, "s"),
+        lambda: len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)),
     ]
     for call in calls:
         with pytest.raises(BackendUnavailableError) as caught:

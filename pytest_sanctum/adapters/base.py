@@ -117,10 +117,6 @@ class StreamLog(Protocol):
         """Up to ``limit`` messages with sequence greater than ``after``, in order."""
         ...
 
-    def last_sequence(self, namespace: str, stream: str) -> int:
-        """The highest sequence appended so far (0 for an empty or unknown stream)."""
-        ...
-
 
 @runtime_checkable
 class CheckpointStore(Protocol):

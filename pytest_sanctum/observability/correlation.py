@@ -59,7 +59,8 @@ def current_correlation_id() -> str | None:
 def ensure_correlation_id() -> str:
     """The current id, else a new one; the new one is not stored in the context."""
     current = _CURRENT.get()
-    return current if current is not None else new_correlation_id()
+    # new_correlation_id() inlined: the facade calls this on every operation.
+    return current if current is not None else f"{_prefix}-{next(_counter)}"
 
 
 @contextmanager
