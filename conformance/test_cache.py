@@ -26,6 +26,16 @@ from pytest_sanctum.types import Blob, CacheEntry, InvalidationEvent, Layer, Rea
 TTL_MS = 5000.0
 """The cache TTL of the kit's clients (the facade maximum)."""
 
+RAW_WINDOW_MS = 100.0
+"""ADR-001's read-after-write window. Before an eventual read or a read by another node,
+which the window's retries do not cover, a test advances the clock by it: an adapter
+without read_after_write has had the window to replicate the write; one with
+read_after_write needs no wait."""
+
+BUDGET_MS = 1000.0
+"""A staleness budget under which a strong read would serve a 1 ms old entry: only a read that
+really bypasses the cache reaches the backend."""
+
 
 def _cached(adapter: StorageAdapter, namespace: str, key: str) -> CacheEntry | None:
     """The entry the adapter's cache holds for record ``key``."""
@@ -62,7 +72,7 @@ def _state(entry: CacheEntry | Blob | None) -> tuple[bytes, int, str] | None:
     ids=["newer-version", "older-version", "same-version-garbled"],
 )
 def test_bypass_read_replaces_the_cache_entry(
-    sanctum_client: StorageClient,
+    sanctum_make_client: ClientMaker,
     sanctum_adapter: StorageAdapter,
     sanctum_namespace: str,
     sanctum_clock: VirtualClock,
@@ -70,11 +80,12 @@ def test_bypass_read_replaces_the_cache_entry(
     poison: tuple[bytes, int, str],
 ) -> None:
     """A bypass read stores what the backend returned in the cache, whatever was there."""
-    sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
-    sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
+    client = sanctum_make_client(staleness_budget_ms=BUDGET_MS)  # the entry is fresh enough
+    client.records.put(sanctum_namespace, "k", {"n": 1})
+    client.records.put(sanctum_namespace, "k", {"n": 2})
     _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k", poison)
     sanctum_clock.advance(1)
-    read = sanctum_client.records.get(sanctum_namespace, "k", bypass_cache=True)
+    read = client.records.get(sanctum_namespace, "k", bypass_cache=True)
     stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, "k")
     entry = _cached(sanctum_adapter, sanctum_namespace, "k")
     assert (read.value, read.version) == ({"n": 2}, 2), (
@@ -123,12 +134,14 @@ def test_cache_only_serves_what_a_read_filled(
     sanctum_make_client: ClientMaker,
     sanctum_adapter: StorageAdapter,
     sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
     level: ReadLevel,
 ) -> None:
     """After a read fills the cache, a cache_only read serves it without a backend call."""
     spy = SpyAdapter(sanctum_adapter)
     client = sanctum_make_client(adapter=spy)
     written = client.records.put(sanctum_namespace, "k", {"n": 1})
+    sanctum_clock.advance(RAW_WINDOW_MS)
     filled = client.records.get(sanctum_namespace, "k", level=level)
     spy.calls.clear()
     served = client.records.get(sanctum_namespace, "k", level="cache_only")
@@ -254,11 +267,15 @@ def test_direct_cache_entry_is_gone_after_delete(
 @contract("CACHE-007")
 @pytest.mark.parametrize("change", ["put", "delete"])
 def test_shared_cache_is_purged_for_every_client(
-    sanctum_make_client: ClientMaker, sanctum_namespace: str, change: str
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    change: str,
 ) -> None:
     """With no fan-out between them, a write through A purges what B's cache serves."""
     a, b = sanctum_make_client(), sanctum_make_client.node()
     first = a.records.put(sanctum_namespace, "k", {"n": 1})
+    sanctum_clock.advance(RAW_WINDOW_MS)
     b.records.get(sanctum_namespace, "k")
     served = b.records.get(sanctum_namespace, "k", level="cache_only")
     if change == "put":
@@ -274,7 +291,7 @@ def test_shared_cache_is_purged_for_every_client(
 
 @contract("CACHE-007")
 def test_shared_cache_fill_is_seen_by_every_client(
-    sanctum_make_client: ClientMaker, sanctum_namespace: str
+    sanctum_make_client: ClientMaker, sanctum_namespace: str, sanctum_clock: VirtualClock
 ) -> None:
     """A read through A fills the cache B reads from, and B then sees A's next write."""
     a, b = sanctum_make_client(), sanctum_make_client.node()
@@ -282,6 +299,7 @@ def test_shared_cache_fill_is_seen_by_every_client(
     a.records.get(sanctum_namespace, "k")
     served = b.records.get(sanctum_namespace, "k", level="cache_only")
     second = a.records.put(sanctum_namespace, "k", {"n": 2})
+    sanctum_clock.advance(RAW_WINDOW_MS)  # well within the TTL of the entry, if not purged
     after = b.records.get(sanctum_namespace, "k", level="eventual")
     assert (served.version, served.etag) == (1, first.etag), (
         f"{explain('CACHE-007')} B's cache_only read of A's fill returned {served}"
@@ -297,6 +315,7 @@ def test_delivered_invalidation_purges_another_clients_cache(
     sanctum_make_client: ClientMaker,
     sanctum_reopen: Callable[[], StorageAdapter],
     sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
     change: str,
 ) -> None:
     """B drops the key, and only that key, from its cache when A's invalidation is delivered."""
@@ -306,6 +325,7 @@ def test_delivered_invalidation_purges_another_clients_cache(
     for key in ("k", "other"):
         a.records.put(sanctum_namespace, key, {"key": key})
     fanout.deliver_all()
+    sanctum_clock.advance(RAW_WINDOW_MS)
     for key in ("k", "other"):
         b.records.get(sanctum_namespace, key)
     held = _cached(b_adapter, sanctum_namespace, "k")

@@ -287,6 +287,8 @@ class _LaggingRecords:
         self.inner = inner
         self.replica: dict[tuple[str, str], Blob | None] = {}
         """(namespace, key) -> what the replica still serves (``None``: not found)."""
+        self.written: dict[tuple[str, str], Blob] = {}
+        """(namespace, key) -> the newest write through this store."""
 
     def put(
         self,
@@ -298,10 +300,6 @@ class _LaggingRecords:
         if_match: ETag | None = None,
         if_none_match: bool = False,
     ) -> WriteResult:
-        try:
-            before: Blob | None = self.inner.get(namespace, key)
-        except NotFoundError:
-            before = None
         result = self.inner.put(
             namespace,
             key,
@@ -310,7 +308,10 @@ class _LaggingRecords:
             if_match=if_match,
             if_none_match=if_none_match,
         )
-        self.replica[(namespace, key)] = before
+        self.replica[(namespace, key)] = self.written.get((namespace, key))
+        self.written[(namespace, key)] = Blob(
+            key, bytes(data), result.version, result.etag, content_type
+        )
         return result
 
     def get(self, namespace: str, key: str) -> Blob:

@@ -11,6 +11,7 @@ from pytest_sanctum.kit.contracts import contract
 from pytest_sanctum.kit.machines import (
     BypassMachine,
     ConsistencyMachine,
+    IdempotentConsumerMachine,
     PreconditionMachine,
     StreamMachine,
 )
@@ -31,7 +32,7 @@ def test_etag_preconditions(sanctum_kit: KitSession) -> None:
 
 @contract("PROP-003")
 def test_stream_duplicates_and_crashes(sanctum_kit: KitSession) -> None:
-    """No acknowledged append is lost or invented; the idempotent consumer handles each once."""
+    """No acknowledged append is lost or invented, and each message is acknowledged once."""
     sanctum_kit.run_machine(lambda: StreamMachine(sanctum_kit))
 
 
@@ -39,3 +40,9 @@ def test_stream_duplicates_and_crashes(sanctum_kit: KitSession) -> None:
 def test_cache_bypass(sanctum_kit: KitSession) -> None:
     """Whatever is poisoned into the cache, a bypass read returns the backend's current value."""
     sanctum_kit.run_machine(lambda: BypassMachine(sanctum_kit))
+
+
+@contract("PROP-005")
+def test_idempotent_consumer_under_crashes(sanctum_kit: KitSession) -> None:
+    """The idempotent consumer runs its handler once per message through crashes and retries."""
+    sanctum_kit.run_machine(lambda: IdempotentConsumerMachine(sanctum_kit))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from types import MappingProxyType
 
 import pytest
 
@@ -11,14 +13,17 @@ from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.consumer import IdempotentConsumer
-from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.errors import BackendUnavailableError, ConflictError
 from pytest_sanctum.kit.backdoor import Backdoor
 from pytest_sanctum.kit.contracts import contract, explain
 from pytest_sanctum.kit.fixtures import ClientMaker
-from pytest_sanctum.types import AppendResult, Delivery, JSONValue
+from pytest_sanctum.types import AppendResult, Delivery, GroupPending, JSONValue
 
 TIMEOUT_MS = 30_000.0
 """The visibility timeout of the kit's clients (the facade default)."""
+
+RACE_ROUNDS = 5
+"""Rounds of the STR-007 race: a read-then-blind-save may win one round, rarely all of them."""
 
 
 def _seen(deliveries: list[Delivery]) -> list[tuple[str, int]]:
@@ -38,9 +43,12 @@ def test_group_reads_appends_in_order(
     payloads: list[JSONValue] = [{"n": 1}, {"n": "two", "list": [2]}, {"n": None}]
     appended = [sanctum_client.streams.append(sanctum_namespace, "s", p) for p in payloads]
     stored = sanctum_backdoor.stream_messages(sanctum_namespace, "s")
-    read: list[Delivery] = []
-    while batch := sanctum_client.streams.read(sanctum_namespace, "s", "g", "c1", count=count):
-        read += batch
+    # One read more than it takes to drain: bounded, so a group that keeps delivering fails.
+    batches = [
+        sanctum_client.streams.read(sanctum_namespace, "s", "g", "c1", count=count)
+        for _ in range(len(payloads) + 1)
+    ]
+    read = [delivery for batch in batches for delivery in batch]
     assert [(a.sequence, a.message_id, a.duplicate) for a in appended] == [
         (1, "1", False),
         (2, "2", False),
@@ -257,6 +265,77 @@ def test_consumers_of_a_group_never_hold_the_same_message(
     assert ids == sent, f"{explain('STR-007')} {sent} were appended, the consumers held {held}"
     assert all(held.values()), f"{explain('STR-007')} a consumer got nothing: {held}"
     assert early == [[], []], f"{explain('STR-007')} before the timeout the consumers read {early}"
+
+
+@contract("STR-007")
+def test_checkpoint_save_with_a_stale_revision_is_refused(
+    sanctum_adapter: StorageAdapter, sanctum_namespace: str
+) -> None:
+    """Saving a checkpoint loaded before another save raises ConflictError and changes nothing."""
+    store = sanctum_adapter.checkpoints
+    assert store is not None, f"{explain('STR-007')} the adapter has no checkpoint store"
+    loaded = store.load(sanctum_namespace, "s", "g")
+    mine, theirs = (
+        loaded._replace(cursor=1, pending=MappingProxyType({1: GroupPending(c, 1, TIMEOUT_MS)}))
+        for c in ("c1", "c2")
+    )
+    saved = store.save(sanctum_namespace, "s", "g", mine)
+    with pytest.raises(ConflictError):
+        store.save(sanctum_namespace, "s", "g", theirs)
+    stored = store.load(sanctum_namespace, "s", "g")
+    assert saved.revision == loaded.revision + 1, (
+        f"{explain('STR-007')} saving revision {loaded.revision} returned {saved}"
+    )
+    assert (stored.cursor, dict(stored.pending), stored.revision) == (
+        1,
+        {1: ("c1", 1, TIMEOUT_MS)},
+        saved.revision,
+    ), f"{explain('STR-007')} after a refused stale save the store holds {stored}"
+
+
+def _read_together(
+    readers: dict[str, StorageClient], namespace: str
+) -> dict[str, list[Delivery] | BaseException]:
+    """Each consumer reads one message of group ``g`` through its client, all at one moment."""
+    barrier = threading.Barrier(len(readers), timeout=30)
+    outcomes: dict[str, list[Delivery] | BaseException] = {}
+
+    def read(consumer: str, client: StorageClient) -> None:
+        try:
+            barrier.wait()
+            outcomes[consumer] = client.streams.read(namespace, "s", "g", consumer, count=1)
+        except BaseException as error:
+            outcomes[consumer] = error
+
+    threads = [threading.Thread(target=read, args=item) for item in readers.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@contract("STR-007")
+def test_consumers_racing_on_two_nodes_get_different_messages(
+    sanctum_make_client: ClientMaker, sanctum_namespace: str
+) -> None:
+    """Consumers on two nodes reading one group at the same moment never get the same message."""
+    readers = {"c1": sanctum_make_client(), "c2": sanctum_make_client.node()}
+    sent = [
+        readers["c1"].streams.append(sanctum_namespace, "s", {"n": n}).message_id
+        for n in range(2 * RACE_ROUNDS)
+    ]
+    rounds = [_read_together(readers, sanctum_namespace) for _ in range(RACE_ROUNDS)]
+    got = [
+        (consumer, [d.message_id for d in outcome] if isinstance(outcome, list) else outcome)
+        for outcome_by_consumer in rounds
+        for consumer, outcome in sorted(outcome_by_consumer.items())
+    ]
+    ids = sorted((mid for _, held in got if isinstance(held, list) for mid in held), key=int)
+    assert all(isinstance(held, list) and len(held) == 1 for _, held in got), (
+        f"{explain('STR-007')} each racing read should get one message: {got}"
+    )
+    assert ids == sent, f"{explain('STR-007')} {sent} were appended, the racing reads got {got}"
 
 
 @contract("STR-008")

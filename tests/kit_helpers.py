@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,11 +98,14 @@ def run_kit(
     return KitRun(result, data)
 
 
-def declared(options: Mapping[str, object] | None = None) -> frozenset[str]:
-    """The capabilities the reference declares with ``options``."""
+def declared(
+    options: Mapping[str, object] | None = None,
+    factory: Callable[..., Any] = create_memory_adapter,
+) -> frozenset[str]:
+    """The capabilities the adapter ``factory`` builds (the reference) declares with ``options``."""
     from pytest_sanctum.clock import VirtualClock
 
-    adapter = create_memory_adapter(options or {}, VirtualClock())
+    adapter = factory(options or {}, VirtualClock())
     try:
         return frozenset(adapter.capabilities.names())
     finally:

@@ -11,7 +11,9 @@ must then report as ``fail``; ``test_kit_mutants.py`` runs the kit against each 
   ``MonkeyPatch``; this module is also a pytest plugin applying one of them for a run:
   ``--sanctum-adapter=memory -p mutants --facade-mutant=<name>``.
 
-Every contract of the catalogue is killed by at least one mutant.
+Every contract of the catalogue is killed by at least one mutant. One factory here is no
+mutant: ``honest_lagging_replica`` is a correct adapter without ``read_after_write``, which
+the kit must pass (``test_kit_masks.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import dataclasses
 import json
 import math
 import struct
+import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import pytest
 from facade_helpers import AdapterDouble, LaggingStore
@@ -67,12 +70,7 @@ class Mutant(NamedTuple):
 MUTANTS: dict[str, Mutant] = {}
 """Every mutant by name: the adapter factory or facade patch, the contracts it must fail."""
 
-KNOWN_GAPS: dict[str, str] = {
-    "checkpoint_without_cas": "STR-007 (conformance/test_stream.py) reads with its consumers "
-    "one after the other, so a checkpoint store without compare-and-set is never caught",
-    "stream_last_sequence_off_by_one": "no conformance test calls StreamLog.last_sequence "
-    "(the facade never does), so a wrong answer is never caught",
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Mutants the kit does not catch yet, and why: each is a test to sharpen. Their runs are
 strict expected failures, so a sharpened test makes them fail until removed from here."""
 
@@ -458,6 +456,48 @@ def stale_reads_undeclared(options: Mapping[str, object], clock: Clock) -> Mutat
     )
 
 
+HONEST_LAG_MS = 30.0
+"""The lag of the honest replica: well inside the facade's 100 ms read-after-write window."""
+
+
+class _SharedReplica(LaggingStore):
+    """A ``LaggingStore`` whose replica is shared by every adapter instance of one memory
+    server, as a replicated backend's is: another node reads the same lagging state, and
+    catches up at the same time. Calls are serialised, so threads see one order of writes."""
+
+    _replicas: ClassVar[dict[tuple[str, str], tuple[Any, Any, threading.RLock]]] = {}
+
+    def __init__(self, inner: Any, clock: Clock, lag_ms: float, server: str, store: str) -> None:
+        super().__init__(inner, clock, lag_ms)
+        shared = self._replicas.setdefault((server, store), ({}, {}, threading.RLock()))
+        self._replica, self._pending, self._lock = shared
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        with self._lock:
+            return super().put(namespace, key, data, **options)
+
+    def delete(self, namespace: str, key: str, *, if_match: str | None = None) -> int:
+        with self._lock:
+            return super().delete(namespace, key, if_match=if_match)
+
+    def get(self, namespace: str, key: str) -> Blob:
+        with self._lock:
+            return super().get(namespace, key)
+
+
+def honest_lagging_replica(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Not a mutant: honestly lacks ``read_after_write``, and reads come from a replica
+    lagging ``HONEST_LAG_MS`` behind writes. A correct adapter: the kit must pass it."""
+    inner = create_memory_adapter(options, clock)
+    server = str(options.get("server", "default"))
+    return Mutated(
+        inner,
+        capabilities={"read_after_write": False},
+        blobs=_SharedReplica(inner.blobs, clock, HONEST_LAG_MS, server, "blobs"),
+        records=_SharedReplica(inner.records, clock, HONEST_LAG_MS, server, "records"),
+    )
+
+
 class _MissingRaises(Wrap):
     error: Callable[[str, str], Exception]
 
@@ -537,11 +577,6 @@ class _ReadOffByOne(Wrap):
         return self.inner.read(namespace, stream, after=max(after - 1, 0), limit=limit)  # type: ignore[no-any-return]
 
 
-class _LastSequenceOffByOne(Wrap):
-    def last_sequence(self, namespace: str, stream: str) -> int:
-        return max(self.inner.last_sequence(namespace, stream) - 1, 0)  # type: ignore[no-any-return]
-
-
 @adapter_mutant("STR-001")
 def stream_read_reversed(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Stream reads return a batch newest first."""
@@ -560,16 +595,10 @@ def stream_read_duplicates(options: Mapping[str, object], clock: Clock) -> Mutat
     return _swap(options, clock, _ReadDuplicates, "streams")
 
 
-@adapter_mutant("STR-002", "STR-004")
+@adapter_mutant("STR-001", "STR-002", "STR-004")
 def stream_read_after_off_by_one(options: Mapping[str, object], clock: Clock) -> Mutated:
     """``read(after=n)`` starts at sequence ``n`` instead of ``n + 1``."""
     return _swap(options, clock, _ReadOffByOne, "streams")
-
-
-@adapter_mutant("STR-001")
-def stream_last_sequence_off_by_one(options: Mapping[str, object], clock: Clock) -> Mutated:
-    """``last_sequence`` reports one less than the highest sequence."""
-    return _swap(options, clock, _LastSequenceOffByOne, "streams")
 
 
 class _IgnoresIdempotency(Wrap):
@@ -612,10 +641,6 @@ def dedupe_window_never_expires(options: Mapping[str, object], clock: Clock) -> 
 # -- checkpoints -----------------------------------------------------------------------
 
 
-def _with(checkpoint: GroupCheckpoint, **changes: Any) -> GroupCheckpoint:
-    return dataclasses.replace(checkpoint, **changes)
-
-
 class _NoCompareAndSet(Wrap):
     """Saves whatever revision it is given; loads take a network round trip."""
 
@@ -628,14 +653,15 @@ class _NoCompareAndSet(Wrap):
         self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
     ) -> GroupCheckpoint:
         stored = self.inner.load(namespace, stream, group).revision
-        return self.inner.save(namespace, stream, group, _with(checkpoint, revision=stored))  # type: ignore[no-any-return]
+        return self.inner.save(namespace, stream, group, checkpoint._replace(revision=stored))  # type: ignore[no-any-return]
 
 
 class _DropsPending(Wrap):
     def save(
         self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
     ) -> GroupCheckpoint:
-        return self.inner.save(namespace, stream, group, _with(checkpoint, pending={}))  # type: ignore[no-any-return]
+        emptied = checkpoint._replace(pending=MappingProxyType({}))
+        return self.inner.save(namespace, stream, group, emptied)  # type: ignore[no-any-return]
 
 
 class _VisibleAtOnce(Wrap):
@@ -647,7 +673,7 @@ class _VisibleAtOnce(Wrap):
             for sequence, entry in checkpoint.pending.items()
         }
         return self.inner.save(  # type: ignore[no-any-return]
-            namespace, stream, group, _with(checkpoint, pending=MappingProxyType(pending))
+            namespace, stream, group, checkpoint._replace(pending=MappingProxyType(pending))
         )
 
 
@@ -660,7 +686,7 @@ class _ForgetsAcks(Wrap):
         stored = self.inner.load(namespace, stream, group)
         pending = {**stored.pending, **checkpoint.pending}
         return self.inner.save(  # type: ignore[no-any-return]
-            namespace, stream, group, _with(checkpoint, pending=MappingProxyType(pending))
+            namespace, stream, group, checkpoint._replace(pending=MappingProxyType(pending))
         )
 
 
@@ -923,7 +949,7 @@ def _eventual_reads_backend(mp: pytest.MonkeyPatch) -> None:
     _patch_read_options(mp, strong)
 
 
-@facade_mutant("CONS-004", "PROP-004")
+@facade_mutant("CACHE-001", "CONS-004", "PROP-004")
 def _bypass_ignored(mp: pytest.MonkeyPatch) -> None:
     """``bypass_cache=True`` is ignored."""
     _patch_read_options(mp, lambda options: dataclasses.replace(options, bypass_cache=False))
@@ -947,6 +973,14 @@ def _eventual_raises_when_stale(mp: pytest.MonkeyPatch) -> None:
         return read(self, op, route, key, options, cid)
 
     mp.setattr(_VersionedLayer, "_read", strict)
+
+
+@facade_mutant("STR-002", "PROP-005")
+def _consumer_ignores_markers(mp: pytest.MonkeyPatch) -> None:
+    """The idempotent consumer never finds a marker: every delivery runs the handler again."""
+    from pytest_sanctum.consumer import IdempotentConsumer
+
+    mp.setattr(IdempotentConsumer, "handled", lambda self, delivery: False)
 
 
 @facade_mutant("CACHE-002")

@@ -217,7 +217,8 @@ _CONTRACTS = [
         "STR-007",
         "stream",
         "Consumers share a group",
-        "Two consumers of one group never both hold the same message before its timeout.",
+        "Two consumers of one group, even on two nodes reading at the same moment, never both "
+        "hold the same message before its timeout: checkpoints are saved by compare-and-set.",
         ("streams",),
     ),
     Contract(
@@ -487,8 +488,8 @@ _CONTRACTS = [
         "property",
         "Stream duplicates and crashes",
         "Random appends, reads, acks, clock advances and consumer crash-restarts lose no "
-        "acknowledged append, invent no message, and the idempotent consumer handles each once.",
-        ("streams", "records", "durable_checkpoints"),
+        "acknowledged append, invent no message, and acknowledge every message once.",
+        ("streams", "durable_checkpoints"),
     ),
     Contract(
         "PROP-004",
@@ -496,6 +497,15 @@ _CONTRACTS = [
         "Cache bypass",
         "Whatever is poisoned into the cache, a bypass read returns the backend's current value.",
         ("blobs", "cache"),
+    ),
+    Contract(
+        "PROP-005",
+        "property",
+        "Idempotent consumer under crashes",
+        "Through random appends, polls, clock advances and consumers dying between marking and "
+        "acking, the idempotent consumer runs its handler exactly once per message: a marker "
+        "one client records is read at once by the next.",
+        ("streams", "records", "conditional_writes", "read_after_write", "durable_checkpoints"),
     ),
 ]
 

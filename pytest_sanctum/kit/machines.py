@@ -1,4 +1,4 @@
-"""Hypothesis state machines behind the property contracts PROP-001 to PROP-004.
+"""Hypothesis state machines behind the property contracts PROP-001 to PROP-005.
 
 Each machine builds a fresh world per example (a virtual clock, a namespace, adapter
 instances, facade clients), drives it with random operations and checks every answer
@@ -1183,14 +1183,14 @@ class StreamMachine(KitMachine):
     """PROP-003: at-least-once delivery under duplicates, timeouts and crash-restarts.
 
     Consumers c1 and c2 of group ``g`` read and ack by hand, and the model does Jepsen
-    total-queue accounting; an ``IdempotentConsumer`` on group ``h`` counts handler calls
-    per message id (when the adapter declares ``conditional_writes``, which its create-only
-    markers need). At teardown the machine waits out the visibility timeout and drains
-    both groups: nothing acknowledged is lost, nothing unexpected arrives, every message is
-    acknowledged once and handled once.
+    total-queue accounting. At teardown the machine waits out the visibility timeout and
+    drains the group: nothing acknowledged is lost, nothing unexpected arrives, every
+    message is acknowledged once. ``IdempotentConsumerMachine`` adds the consumer helper.
     """
 
     contract = "PROP-003"
+    WITH_CONSUMER: ClassVar[bool] = False
+    """Whether an ``IdempotentConsumer`` on group ``h`` also runs (PROP-005)."""
     STREAM = "s"
     GROUP = "g"
     IDEMPOTENT_GROUP = "h"
@@ -1202,8 +1202,7 @@ class StreamMachine(KitMachine):
         self.adapter = self.open_adapter()
         caps = self.adapter.capabilities
         self.idempotent_append = caps.idempotent_append
-        self.markers = caps.conditional_writes
-        """IdempotentConsumer records markers create-only, which needs conditional_writes."""
+        self.markers = self.WITH_CONSUMER
         self.client = self._connect()
         self.queue = QueueModel()
         self.handled: Counter[str] = Counter()
@@ -1499,3 +1498,11 @@ class StreamMachine(KitMachine):
             all(n == 1 for n in calls.values()) and set(self.handled) <= set(queue.appended),
             f"the idempotent consumer must handle every message once; handler calls: {calls}",
         )
+
+
+class IdempotentConsumerMachine(StreamMachine):
+    """PROP-005: the stream machine plus an ``IdempotentConsumer`` on group ``h`` whose
+    handler must run once per message id through crashes between handling and acking."""
+
+    contract = "PROP-005"
+    WITH_CONSUMER = True
