@@ -361,7 +361,9 @@ class MemoryCheckpointStore:
         if self._closed:
             raise _closed_error(namespace, stream)
         with self._lock:
-            groups = self._checkpoints.setdefault(namespace, {})
+            groups = self._checkpoints.get(namespace)
+            if groups is None:
+                groups = self._checkpoints[namespace] = {}
             saved = groups.get((stream, group))
             stored_revision = 0 if saved is None else saved.revision
             if stored_revision != checkpoint.revision:
