@@ -26,11 +26,9 @@ else (``ResponseError`` included) to ``BackendUnavailableError`` with the server
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +48,7 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -68,7 +67,6 @@ from pytest_sanctum.types import (
     Capabilities,
     ETag,
     GroupCheckpoint,
-    GroupPending,
     Layer,
     StoredMessage,
     Version,
@@ -274,41 +272,6 @@ def _sibling(client: redis.Redis) -> redis.Redis:
     }
     return redis.Redis(
         connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **settings)
-    )
-
-
-# --- checkpoints as JSON -----------------------------------------------------------------
-
-
-def checkpoint_to_json(checkpoint: GroupCheckpoint) -> str:
-    """The checkpoint's state (everything but ``revision``) as compact JSON."""
-    return json.dumps(
-        {
-            "floor": checkpoint.floor,
-            "cursor": checkpoint.cursor,
-            "acked": sorted(checkpoint.acked),
-            "pending": {
-                str(sequence): [entry.consumer, entry.deliveries, entry.visible_at_ms]
-                for sequence, entry in sorted(checkpoint.pending.items())
-            },
-        },
-        separators=(",", ":"),
-    )
-
-
-def checkpoint_from_json(text: str | bytes, revision: int) -> GroupCheckpoint:
-    """The checkpoint ``checkpoint_to_json`` wrote, with ``revision``."""
-    state = json.loads(text)
-    pending = {
-        int(sequence): GroupPending(str(consumer), int(deliveries), float(visible_at_ms))
-        for sequence, (consumer, deliveries, visible_at_ms) in state["pending"].items()
-    }
-    return GroupCheckpoint(
-        int(state["floor"]),
-        int(state["cursor"]),
-        frozenset(int(s) for s in state["acked"]),
-        MappingProxyType(pending),
-        revision,
     )
 
 

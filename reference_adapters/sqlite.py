@@ -15,15 +15,14 @@ it (``distributed_cache``). Every ``sqlite3`` error becomes a ``BackendUnavailab
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import closing, suppress
-from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
+from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -41,7 +40,6 @@ from pytest_sanctum.types import (
     Capabilities,
     ETag,
     GroupCheckpoint,
-    GroupPending,
     Layer,
     StoredMessage,
     Version,
@@ -132,42 +130,6 @@ def _check_limit(limit: int, namespace: str, key: str) -> None:
         raise InvalidRequestError(
             f"limit must be >= 0, got {limit}", argument="limit", namespace=namespace, key=key
         )
-
-
-# --- checkpoint JSON ---------------------------------------------------------------------
-
-
-def checkpoint_to_json(checkpoint: GroupCheckpoint) -> str:
-    """The group fields of ``checkpoint`` (not its revision) as a JSON object."""
-    return json.dumps(
-        {
-            "floor": checkpoint.floor,
-            "cursor": checkpoint.cursor,
-            "acked": sorted(checkpoint.acked),
-            "pending": {
-                str(sequence): [p.consumer, p.deliveries, p.visible_at_ms]
-                for sequence, p in sorted(checkpoint.pending.items())
-            },
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
-def checkpoint_from_json(state: str, revision: int) -> GroupCheckpoint:
-    """The ``GroupCheckpoint`` that ``checkpoint_to_json`` wrote, with ``revision``."""
-    fields: dict[str, Any] = json.loads(state)
-    pending = {
-        int(sequence): GroupPending(consumer, deliveries, visible_at_ms)
-        for sequence, (consumer, deliveries, visible_at_ms) in fields["pending"].items()
-    }
-    return GroupCheckpoint(
-        fields["floor"],
-        fields["cursor"],
-        frozenset(fields["acked"]),
-        MappingProxyType(pending),
-        revision,
-    )
 
 
 # --- the connection ------------------------------------------------------------------------
