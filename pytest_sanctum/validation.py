@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from pytest_sanctum.errors import InvalidRequestError
 from pytest_sanctum.types import ReadLevel
 
@@ -24,21 +26,39 @@ MAX_IDEMPOTENCY_KEY_BYTES = 256
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a namespace name looks like (the configuration uses the same rule)."""
 
-# The canonical JSON encoding: compact UTF-8 text, the encoder built once instead of per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# The canonical JSON encoding is compact UTF-8 text. orjson writes and reads it about ten
+# times faster than the stdlib for payloads of a few KiB; the stdlib encoder (built once,
+# C-accelerated) takes over for what orjson refuses: integers beyond 64 bits, nesting
+# deeper than 255 levels, and strings that are not valid Unicode (which it reports).
+_STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 if _c_make_encoder is not None:  # CPython: build the C encoder once instead of per call
     _c_encode = _c_make_encoder(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        None,
+        _STDLIB_ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
     )
 
-    def _encode(value: object) -> str:
+    def _stdlib_encode(value: object) -> str:
         return "".join(_c_encode(value, 0))
 
 else:  # pragma: no cover - interpreters without the C accelerator
 
-    def _encode(value: object) -> str:
-        return _ENCODER.encode(value)
+    def _stdlib_encode(value: object) -> str:
+        return _STDLIB_ENCODER.encode(value)
+
+
+_orjson_dumps = orjson.dumps
+_orjson_loads = orjson.loads
+
+_INT64_SPAN = 2.0**63
+"""orjson decodes an integer outside 64 bits as a float at least this large in magnitude."""
 
 
 _isfinite = math.isfinite
@@ -174,7 +194,13 @@ def encode_json(value: object, argument: str) -> bytes:
     except RecursionError:
         raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
     try:
-        return _encode(value).encode("utf-8")
+        return _orjson_dumps(value)
+    except TypeError:
+        pass  # a big integer, deep nesting or a lone surrogate: let the stdlib decide
+    try:
+        return _stdlib_encode(value).encode("utf-8")
+    except RecursionError:
+        raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
     except UnicodeEncodeError as error:
         raise InvalidRequestError(
             f"{argument} holds a string that is not valid Unicode ({error.reason}, "
@@ -183,24 +209,50 @@ def encode_json(value: object, argument: str) -> bytes:
         ) from None
 
 
-_DECODER = json.JSONDecoder()
-_scan: Any = getattr(_DECODER, "scan_once")  # noqa: B009 - not in the type stubs
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON: the canonical encoding has no NaN or infinity")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _has_huge_float(value: object) -> bool:
+    """Whether a decoded value holds a float of magnitude 2**63 or more (walks containers)."""
+    kind = type(value)
+    if kind is dict:
+        items = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        items = value
+    else:
+        return kind is float and not -_INT64_SPAN < value < _INT64_SPAN  # type: ignore[operator]
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            continue
+        if item_kind is float:
+            if not -_INT64_SPAN < item < _INT64_SPAN:
+                return True
+        elif _has_huge_float(item):
+            return True
+    return False
 
 
 def decode_json(data: bytes) -> Any:
     """Decode what ``encode_json`` produced (UTF-8 JSON) into fresh Python values.
 
-    Compact JSON decodes with one call of the scanner; anything else (whitespace,
-    trailing data, invalid text) goes through ``json.JSONDecoder.decode`` and its errors.
+    orjson decodes first. It turns an integer beyond 64 bits into a float, so a result
+    holding a float of magnitude 2**63 or more is decoded again by the stdlib, which keeps
+    big integers exact; so is text orjson refuses. Invalid text (``NaN`` and
+    ``Infinity`` included, which ``encode_json`` never writes) raises ``ValueError``.
     """
-    text = data.decode("utf-8")
     try:
-        value, end = _scan(text, 0)
-    except StopIteration:
-        end = -1
-    if end != len(text):
-        return _DECODER.decode(text)
-    return value
+        value = _orjson_loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _has_huge_float(value):
+            return value
+    return _DECODER.decode(data.decode("utf-8"))
 
 
 def encode_record(value: object) -> bytes:
