@@ -36,10 +36,12 @@ from pytest_sanctum.observability import (
     EVENT_CONSISTENCY_RETRY,
     EVENT_FANOUT_ERROR,
     EVENT_OPERATION_ERROR,
+    CorrelationRef,
     OperationLabels,
     StorageMetrics,
+    correlation_ref,
+    correlation_text,
     emit,
-    ensure_correlation_id,
     new_correlation_id,
 )
 from pytest_sanctum.types import InvalidationEvent, Layer
@@ -209,7 +211,7 @@ class FacadeCore:
         with self._lock:
             return self._routes.setdefault(name, route)
 
-    def begin(self, op: str, namespace: object, principal: str, cid: str) -> Route:
+    def begin(self, op: str, namespace: object, principal: str, cid: CorrelationRef) -> Route:
         """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
         route = self._routes.get(namespace) if type(namespace) is str else None
         if route is None:
@@ -228,7 +230,7 @@ class FacadeCore:
                         "namespace": route.namespace,
                         "principal": principal,
                         "decision": "allow" if allowed else "deny",
-                        "correlation_id": cid,
+                        "correlation_id": correlation_text(cid),
                     },
                 )
             if not allowed:
@@ -240,8 +242,9 @@ class FacadeCore:
 
     # -- instrumentation -----------------------------------------------------------------
 
-    correlation_id = staticmethod(ensure_correlation_id)
-    """The caller's correlation id, else a fresh one for this operation."""
+    correlation_id = staticmethod(correlation_ref)
+    """The caller's correlation id, else a fresh one for this operation (as a
+    ``CorrelationRef``: log events and errors get its text)."""
 
     @staticmethod
     def cause(error: Exception) -> Exception | None:
@@ -274,7 +277,7 @@ class FacadeCore:
         key: object,
         started: float,
         error: Exception,
-        cid: str,
+        cid: CorrelationRef,
     ) -> SanctumError:
         """Turn ``error`` into a canonical error with context, record it, and return it."""
         if isinstance(error, SanctumError):
@@ -292,7 +295,7 @@ class FacadeCore:
         if canonical.key is None and type(key) is str:
             canonical.key = key
         if canonical.correlation_id is None:
-            canonical.correlation_id = cid
+            canonical.correlation_id = correlation_text(cid)
         latency_ms = (perf_counter() - started) * 1000.0
         adapter_label = route.adapter_name if route is not None else ""
         if self.metrics_enabled:
@@ -354,7 +357,7 @@ class FacadeCore:
         op: str,
         route: Route,
         key: str,
-        cid: str,
+        cid: CorrelationRef,
         attempt: int,
         expected: int,
         observed: int | None,
@@ -387,7 +390,7 @@ class FacadeCore:
                 "op": op,
                 "namespace": route.namespace,
                 "key": key,
-                "correlation_id": cid,
+                "correlation_id": correlation_text(cid),
                 "attempt": attempt,
                 "expected_version": expected,
                 "observed_version": observed,
@@ -403,7 +406,9 @@ class FacadeCore:
 
     # -- purge and fan-out ---------------------------------------------------------------
 
-    def purge(self, route: Route, layer: Layer, key: str, version: int, cid: str) -> None:
+    def purge(
+        self, route: Route, layer: Layer, key: str, version: int, cid: CorrelationRef
+    ) -> None:
         """Purge the local cache now, then hand the invalidation to the fan-out.
 
         The write is already acknowledged, so a failing purge or fan-out is logged (and
@@ -441,12 +446,17 @@ class FacadeCore:
                 event.namespace, event.key, new_correlation_id(), f"remote purge failed: {error!r}"
             )
 
-    def _fanout_error(self, namespace: str, key: str, cid: str, message: str) -> None:
+    def _fanout_error(self, namespace: str, key: str, cid: CorrelationRef, message: str) -> None:
         emit(
             self.logger,
             logging.ERROR,
             EVENT_FANOUT_ERROR,
-            {"namespace": namespace, "key": key, "correlation_id": cid, "message": message},
+            {
+                "namespace": namespace,
+                "key": key,
+                "correlation_id": correlation_text(cid),
+                "message": message,
+            },
         )
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     UnsupportedOperationError,
 )
+from pytest_sanctum.observability.correlation import CorrelationRef
 from pytest_sanctum.types import (
     Blob,
     BlobInfo,
@@ -67,7 +68,9 @@ class _VersionedLayer:
             check_etag(if_match),
         )
 
-    def _read(self, op: str, route: Route, key: str, options: ReadOptions, cid: str) -> Blob:
+    def _read(
+        self, op: str, route: Route, key: str, options: ReadOptions, cid: CorrelationRef
+    ) -> Blob:
         """ADR-001 read: cache per level and budget, else the backend, then fill the cache."""
         core = self._core
         store = route.versioned(self._layer, op)
@@ -132,7 +135,7 @@ class _VersionedLayer:
         return _checked(blob, options.if_match)
 
     def _backend_read(
-        self, op: str, route: Route, store: object, key: str, strong: bool, cid: str
+        self, op: str, route: Route, store: object, key: str, strong: bool, cid: CorrelationRef
     ) -> Blob:
         """Read the backend; a strong read retries until it sees this client's last write."""
         core = self._core

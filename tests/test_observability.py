@@ -38,7 +38,9 @@ from pytest_sanctum.observability import (
     StorageMetrics,
     capture_logs,
     correlation,
+    correlation_ref,
     correlation_scope,
+    correlation_text,
     create_noop_metrics,
     current_correlation_id,
     emit,
@@ -313,6 +315,20 @@ def test_ensure_returns_the_current_id_or_a_new_one_without_setting_it() -> None
     assert ensure_correlation_id() != generated
     with correlation_scope("caller-set"):
         assert ensure_correlation_id() == "caller-set"
+
+
+def test_a_ref_is_the_scoped_id_or_a_number_that_becomes_an_id_only_when_asked() -> None:
+    first, second = correlation_ref(), correlation_ref()
+    assert type(first) is int
+    assert type(second) is int
+    assert first != second
+    assert correlation_text(first) == correlation_text(first)
+    assert ID_PATTERN.fullmatch(correlation_text(first))
+    assert correlation_text(first) != correlation_text(second)
+    assert correlation_text(first).split("-")[0] == new_correlation_id().split("-")[0]
+    with correlation_scope("caller-set"):
+        assert correlation_ref() == "caller-set"
+        assert correlation_text(correlation_ref()) == "caller-set"
 
 
 def test_new_ids_share_the_process_prefix_and_are_unique() -> None:

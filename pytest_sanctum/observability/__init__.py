@@ -6,7 +6,10 @@ shared no-op and a log event costs one level check when its level is disabled. S
 """
 
 from pytest_sanctum.observability.correlation import (
+    CorrelationRef,
+    correlation_ref,
     correlation_scope,
+    correlation_text,
     current_correlation_id,
     ensure_correlation_id,
     new_correlation_id,
@@ -49,6 +52,7 @@ __all__ = [
     "OTEL_ATTRIBUTES",
     "OTEL_NAMES",
     "PROMETHEUS_NAMES",
+    "CorrelationRef",
     "Counter",
     "Histogram",
     "JsonFormatter",
@@ -57,7 +61,9 @@ __all__ = [
     "RecordingMetrics",
     "StorageMetrics",
     "capture_logs",
+    "correlation_ref",
     "correlation_scope",
+    "correlation_text",
     "create_noop_metrics",
     "current_correlation_id",
     "emit",

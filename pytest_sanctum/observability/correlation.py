@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 __all__ = [
+    "CorrelationRef",
+    "correlation_ref",
     "correlation_scope",
+    "correlation_text",
     "current_correlation_id",
     "ensure_correlation_id",
     "new_correlation_id",
@@ -58,9 +61,24 @@ def current_correlation_id() -> str | None:
 
 def ensure_correlation_id() -> str:
     """The current id, else a new one; the new one is not stored in the context."""
+    return correlation_text(correlation_ref())
+
+
+CorrelationRef = str | int
+"""An operation's correlation id as the facade carries it: the caller's id (a ``str``),
+or this process's next counter value, which becomes ``"<prefix>-<n>"`` only when a log
+event or an error needs the text (most operations never do)."""
+
+
+def correlation_ref() -> CorrelationRef:
+    """The current id, else the next counter value: ``correlation_text`` makes it an id."""
     current = _CURRENT.get()
-    # new_correlation_id() inlined: the facade calls this on every operation.
-    return current if current is not None else f"{_prefix}-{next(_counter)}"
+    return current if current is not None else next(_counter)
+
+
+def correlation_text(ref: CorrelationRef) -> str:
+    """The id a ``correlation_ref()`` stands for (the same text for the same ref in a process)."""
+    return ref if type(ref) is str else f"{_prefix}-{ref}"
 
 
 @contextmanager
