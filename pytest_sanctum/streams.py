@@ -8,7 +8,7 @@ messages redelivered, with a higher delivery count, once the visibility timeout 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from time import perf_counter
 from types import MappingProxyType
 
@@ -37,12 +37,17 @@ CAS_ATTEMPTS = 16
 MAX_VISIBILITY_TIMEOUT_MS = 86_400_000.0
 """Longest visibility timeout a read may ask for (one day)."""
 
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``: the
+stream path builds several per operation."""
 
-def _stores(route: Route, op: str) -> tuple[StreamLog, CheckpointStore]:
-    streams, checkpoints = route.stream_log, route.checkpoint_store
-    if streams is None or checkpoints is None:
-        raise unsupported(route, op, "streams")
-    return streams, checkpoints
+
+_NOTHING_PENDING: Mapping[int, GroupPending] = MappingProxyType({})
+
+
+def _frozen(pending: dict[int, GroupPending]) -> Mapping[int, GroupPending]:
+    """A read-only view of a group's new pending map (one shared view when it is empty)."""
+    return MappingProxyType(pending) if pending else _NOTHING_PENDING
 
 
 def _message_sequence(message_id: object) -> int:
@@ -65,6 +70,10 @@ class StreamLayer:
     def __init__(self, core: FacadeCore, principal: str) -> None:
         self._core = core
         self._principal = principal
+        settings = core.config.streams  # frozen: read once, not on every operation
+        self._max_batch = settings.max_batch
+        self._visibility_timeout_ms = settings.visibility_timeout_ms
+        self._dedupe_window_ms = settings.dedupe_window_ms
 
     def append(
         self,
@@ -82,7 +91,9 @@ class StreamLayer:
         route = None
         try:
             route = core.begin("stream.append", namespace, self._principal, cid)
-            log, _ = _stores(route, "stream.append")
+            log = route.stream_log
+            if log is None:
+                raise unsupported(route, "stream.append", "streams")
             name = check_key(stream, "stream")
             encoded = encode_json(payload, "payload")
             if idempotency_key is not None:
@@ -99,7 +110,7 @@ class StreamLayer:
                 name,
                 encoded,
                 idempotency_key=idempotency_key,
-                dedupe_window_ms=core.config.streams.dedupe_window_ms,
+                dedupe_window_ms=self._dedupe_window_ms,
                 now_ms=core.clock.now_ms(),
             )
         except Exception as error:
@@ -132,18 +143,17 @@ class StreamLayer:
         route = None
         try:
             route = core.begin("stream.read", namespace, self._principal, cid)
-            log, checkpoints = _stores(route, "stream.read")
+            log, checkpoints = route.stream_log, route.checkpoint_store
+            if log is None or checkpoints is None:
+                raise unsupported(route, "stream.read", "streams")
             name = check_key(stream, "stream")
             group_name = check_key(group, "group")
             consumer_name = check_key(consumer, "consumer")
-            settings = core.config.streams
             limit = (
-                settings.max_batch
-                if count is None
-                else check_int(count, "count", 1, settings.max_batch)
+                self._max_batch if count is None else check_int(count, "count", 1, self._max_batch)
             )
             timeout = (
-                settings.visibility_timeout_ms
+                self._visibility_timeout_ms
                 if visibility_timeout_ms is None
                 else (
                     check_positive_ms(
@@ -175,31 +185,33 @@ class StreamLayer:
     ) -> list[Delivery]:
         """Pick expired pending messages, then new ones, and save the group by compare-and-set."""
         ns = route.namespace
+        clock = self._core.clock
         for _attempt in range(CAS_ATTEMPTS):
             state = checkpoints.load(ns, stream, group)
-            now = self._core.clock.now_ms()
+            now = clock.now_ms()
             visible_at = now + timeout_ms
             pending = dict(state.pending)
             picked: list[tuple[int, bytes, int]] = []
-            expired = (
-                sorted(s for s, p in pending.items() if p.visible_at_ms <= now) if pending else ()
-            )
-            for sequence in expired:
-                if len(picked) == limit:
-                    break
-                found = log.read(ns, stream, after=sequence - 1, limit=1)
-                if not found or found[0].sequence != sequence:
-                    del pending[sequence]
-                    continue
-                deliveries = pending[sequence].deliveries + 1
-                pending[sequence] = GroupPending(consumer, deliveries, visible_at)
-                picked.append((sequence, found[0].payload, deliveries))
+            if pending:
+                for sequence in sorted(s for s, p in pending.items() if p.visible_at_ms <= now):
+                    if len(picked) == limit:
+                        break
+                    found = log.read(ns, stream, after=sequence - 1, limit=1)
+                    if not found or found[0].sequence != sequence:
+                        del pending[sequence]
+                        continue
+                    deliveries = pending[sequence].deliveries + 1
+                    pending[sequence] = _new(GroupPending, (consumer, deliveries, visible_at))
+                    picked.append((sequence, found[0].payload, deliveries))
             cursor = state.cursor
             if len(picked) < limit:
-                for message in log.read(ns, stream, after=cursor, limit=limit - len(picked)):
-                    pending[message.sequence] = GroupPending(consumer, 1, visible_at)
-                    picked.append((message.sequence, message.payload, 1))
-                    cursor = message.sequence
+                fresh = _new(GroupPending, (consumer, 1, visible_at))
+                for sequence, payload in log.read(
+                    ns, stream, after=cursor, limit=limit - len(picked)
+                ):
+                    pending[sequence] = fresh
+                    picked.append((sequence, payload, 1))
+                    cursor = sequence
             if not picked and len(pending) == len(state.pending):
                 return []
             try:
@@ -207,16 +219,23 @@ class StreamLayer:
                     ns,
                     stream,
                     group,
-                    GroupCheckpoint(
-                        state.floor, cursor, state.acked, MappingProxyType(pending), state.revision
+                    _new(
+                        GroupCheckpoint,
+                        (
+                            state.floor,
+                            cursor,
+                            state.acked,
+                            _frozen(pending),
+                            state.revision,
+                        ),
                     ),
                 )
             except ConflictError:
                 self._core.conflict_retry("stream.read", route)
                 continue
             return [
-                Delivery(stream, group, consumer, str(seq), seq, decode_json(payload), count)
-                for seq, payload, count in picked
+                _new(Delivery, (stream, group, consumer, str(seq), seq, decode_json(data), count))
+                for seq, data, count in picked
             ]
         raise ConflictError(
             f"group {group!r} changed under {CAS_ATTEMPTS} consecutive reads; retry"
@@ -230,7 +249,9 @@ class StreamLayer:
         route = None
         try:
             route = core.begin("stream.ack", namespace, self._principal, cid)
-            _, checkpoints = _stores(route, "stream.ack")
+            checkpoints = route.checkpoint_store
+            if checkpoints is None:
+                raise unsupported(route, "stream.ack", "streams")
             name = check_key(stream, "stream")
             group_name = check_key(group, "group")
             try:
@@ -266,25 +287,22 @@ class StreamLayer:
             if not done:
                 return 0
             pending = dict(state.pending)
-            acked = set(state.acked)
             for sequence in done:
                 del pending[sequence]
-                acked.add(sequence)
+            acked = state.acked.union(done)
             floor = state.floor
             while floor + 1 in acked:
                 floor += 1
-                acked.discard(floor)
+            if floor != state.floor:
+                acked = acked.difference(range(state.floor + 1, floor + 1))
             try:
                 checkpoints.save(
                     ns,
                     stream,
                     group,
-                    GroupCheckpoint(
-                        floor,
-                        state.cursor,
-                        frozenset(acked),
-                        MappingProxyType(pending),
-                        state.revision,
+                    _new(
+                        GroupCheckpoint,
+                        (floor, state.cursor, acked, _frozen(pending), state.revision),
                     ),
                 )
             except ConflictError:
@@ -301,7 +319,9 @@ class StreamLayer:
         route = None
         try:
             route = core.begin("stream.read", namespace, self._principal, cid)
-            _, checkpoints = _stores(route, "stream.read")
+            checkpoints = route.checkpoint_store
+            if checkpoints is None:
+                raise unsupported(route, "stream.read", "streams")
             state = checkpoints.load(
                 route.namespace, check_key(stream, "stream"), check_key(group, "group")
             )

@@ -3,8 +3,10 @@
 A ``MemoryServer`` holds the "durable" state (versioned objects, stream logs, idempotency
 index, checkpoints, shared cache) and outlives the adapters built on it, so reopening an
 adapter (a new instance with the same options) sees the same data. All values stored are
-immutable (``bytes`` and frozen dataclasses), so nothing is copied on the hot path; one
-re-entrant lock per server makes every check-and-write atomic.
+immutable (``bytes``, frozen dataclasses and named tuples), so nothing is copied on the
+hot path; one re-entrant lock per server makes every check-and-write atomic. Stream reads
+and checkpoint loads take no lock: each looks up one stored value or slices one list,
+which CPython does atomically.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ _CacheTable = dict[str, dict[str, tuple[CacheEntry, float]]]
 """namespace -> cache key -> (entry, expires_at_ms)."""
 
 
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
+
+
 def _drop_prefix(table: dict[str, _V], prefix: str) -> None:
     """Remove every namespace of ``table`` that starts with ``prefix``."""
     for namespace in [ns for ns in table if ns.startswith(prefix)]:
@@ -68,11 +74,10 @@ def _closed_error(namespace: str, key: str) -> BackendUnavailableError:
     return BackendUnavailableError("the memory adapter is closed", namespace=namespace, key=key)
 
 
-def _check_limit(limit: int, namespace: str, key: str) -> None:
-    if limit < 0:
-        raise InvalidRequestError(
-            f"limit must be >= 0, got {limit}", argument="limit", namespace=namespace, key=key
-        )
+def _limit_error(limit: int, namespace: str, key: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"limit must be >= 0, got {limit}", argument="limit", namespace=namespace, key=key
+    )
 
 
 class _Keyspace:
@@ -258,7 +263,8 @@ class MemoryVersionedStore:
         """Up to ``limit`` live keys with ``prefix``, greater than ``start_after``, sorted."""
         if self._closed:
             raise _closed_error(namespace, prefix)
-        _check_limit(limit, namespace, prefix)
+        if limit < 0:
+            raise _limit_error(limit, namespace, prefix)
         with self._lock:
             objects = self._keyspace.live.get(namespace)
             if not objects or limit == 0:
@@ -317,22 +323,22 @@ class MemoryStreamLog:
             if log is None:
                 log = streams[stream] = []
             sequence = len(log) + 1
-            log.append(StoredMessage(sequence, payload))
+            log.append(_new(StoredMessage, (sequence, payload)))
             if idempotency_key is not None:
                 seen = self._idempotency.setdefault(namespace, {})
                 seen[(stream, idempotency_key)] = (sequence, now_ms)
-        return AppendResult(str(sequence), sequence)
+        return _new(AppendResult, (str(sequence), sequence, False))
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with sequence greater than ``after``, by slicing (O(limit))."""
         if self._closed:
             raise _closed_error(namespace, stream)
-        _check_limit(limit, namespace, stream)
+        if limit < 0:
+            raise _limit_error(limit, namespace, stream)
         start = after if after > 0 else 0
-        with self._lock:
-            streams = self._messages.get(namespace)
-            log = streams.get(stream) if streams else None
-            return log[start : start + limit] if log else []
+        streams = self._messages.get(namespace)
+        log = streams.get(stream) if streams else None
+        return log[start : start + limit] if log else []
 
 
 class MemoryCheckpointStore:
@@ -349,9 +355,8 @@ class MemoryCheckpointStore:
         """The saved checkpoint, or a fresh one with revision 0."""
         if self._closed:
             raise _closed_error(namespace, stream)
-        with self._lock:
-            groups = self._checkpoints.get(namespace)
-            saved = groups.get((stream, group)) if groups else None
+        groups = self._checkpoints.get(namespace)
+        saved = groups.get((stream, group)) if groups else None
         return GroupCheckpoint() if saved is None else saved
 
     def save(
@@ -360,27 +365,24 @@ class MemoryCheckpointStore:
         """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it."""
         if self._closed:
             raise _closed_error(namespace, stream)
+        revision = checkpoint.revision
         with self._lock:
             groups = self._checkpoints.get(namespace)
             if groups is None:
                 groups = self._checkpoints[namespace] = {}
             saved = groups.get((stream, group))
             stored_revision = 0 if saved is None else saved.revision
-            if stored_revision != checkpoint.revision:
+            if stored_revision != revision:
                 raise ConflictError(
-                    f"group {group!r}: checkpoint revision {checkpoint.revision} is stale"
+                    f"group {group!r}: checkpoint revision {revision} is stale"
                     f" (stored revision {stored_revision})",
                     namespace=namespace,
                     key=stream,
                 )
-            stored = GroupCheckpoint(  # checkpoint.saved(), inlined on the hot path
-                checkpoint.floor,
-                checkpoint.cursor,
-                checkpoint.acked,
-                checkpoint.pending,
-                checkpoint.revision + 1,
+            # checkpoint.saved(), built without the named tuple's Python-level __new__
+            stored = groups[(stream, group)] = _new(
+                GroupCheckpoint, (*checkpoint[:4], revision + 1)
             )
-            groups[(stream, group)] = stored
         return stored
 
 
