@@ -194,7 +194,9 @@ def encode_json(value: object, argument: str) -> bytes:
     except RecursionError:
         raise InvalidRequestError(f"{argument} is nested too deeply", argument=argument) from None
     try:
-        return _orjson_dumps(value)
+        # The copy matters: orjson returns its whole output buffer (several KiB) behind a
+        # shorter bytes object, and stored payloads would each keep that buffer alive.
+        return memoryview(_orjson_dumps(value)).tobytes()
     except TypeError:
         pass  # a big integer, deep nesting or a lone surrogate: let the stdlib decide
     try:

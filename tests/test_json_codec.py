@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -68,6 +69,20 @@ def test_edge_values_round_trip_exactly(value: Any) -> None:
     encoded = encode_json(value, "payload")
     assert same(decode_json(encoded), value)
     assert same(json.loads(encoded), value)  # it is plain JSON any decoder reads
+
+
+def test_an_encoding_holds_no_more_memory_than_its_length() -> None:
+    # orjson's own result keeps its whole output buffer alive (about 8 KiB for 1 KiB of
+    # JSON); what the facade stores must cost its size.
+    value = {"event": "order.paid", "data": "d" * 1000}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [encode_json(value, "payload") for _ in range(200)]
+        per_item = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert per_item < 1.5 * len(kept[0])
 
 
 def test_the_encoding_is_compact_utf8() -> None:
