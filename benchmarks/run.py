@@ -2,15 +2,16 @@
 
 Run from the repository root::
 
-    python -m benchmarks.run               # full run (20-45 s on two cores)
+    python -m benchmarks.run               # full run (15-20 s on two cores)
     python -m benchmarks.run --quick       # smoke run (a few seconds)
     python -m benchmarks.run --json out.json --check
 
-Every number is the median of several repeats; each repeat times many iterations of one
-operation with ``time.perf_counter_ns`` while the garbage collector is disabled. The
-subjects and baselines of a group are timed in turn inside every repeat (A, B, C, A, B,
-C, ...), so a slow spell of a shared machine hits all of them alike and the ratios stay
-meaningful even when the absolute times move. See ``benchmarks/README.md``.
+Each repeat times many iterations of one operation with ``time.perf_counter_ns`` while
+the garbage collector is disabled. The subjects and baselines of a group are timed in
+turn inside every repeat (A, B, C, A, B, C, ...), each for a few tens of milliseconds, and
+a target's ratio is the median over repeats of the ratio within the repeat: the two sides
+of a pair ran moments apart, so a slow spell of a shared machine hits both alike. See
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -147,18 +148,40 @@ def _time_once(op: Op, iterations: int) -> float:
     return elapsed / iterations
 
 
+def paired_ratios(numerator: Subject, denominator: Subject) -> list[float]:
+    """``numerator / denominator`` per repeat; both must come from one ``measure`` call."""
+    return [a / b for a, b in zip(numerator.samples_ns, denominator.samples_ns, strict=True)]
+
+
+def middle_half(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles of ``values`` (both the value itself for one value)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, high
+
+
 def measure(subjects: list[Subject], repeats: int) -> None:
-    """Warm every subject up, then time them in turn ``repeats`` times."""
+    """Warm every subject up, then time them in turn ``repeats`` times.
+
+    The objects alive after the warm-up (imports, clients, stored data) are frozen out of
+    the garbage collector's reach, so the collection before each repeat costs little.
+    """
     for subject in subjects:
         if subject.reset is not None:
             subject.reset()
         for _ in range(max(1, subject.iterations // 10)):
             subject.op()
-    for _ in range(repeats):
-        for subject in subjects:
-            if subject.reset is not None:
-                subject.reset()
-            subject.samples_ns.append(_time_once(subject.op, subject.iterations))
+    gc.collect()
+    gc.freeze()
+    try:
+        for _ in range(repeats):
+            for subject in subjects:
+                if subject.reset is not None:
+                    subject.reset()
+                subject.samples_ns.append(_time_once(subject.op, subject.iterations))
+    finally:
+        gc.unfreeze()
 
 
 # --- facade clients ---------------------------------------------------------------------
@@ -209,8 +232,13 @@ class Target:
     at_most: bool
     """True: the ratio must be at most ``bound``; false: at least ``bound``."""
 
+    def ratios(self, results: dict[str, Subject]) -> list[float]:
+        """One ratio per repeat: the two sides were timed back to back in that repeat."""
+        return paired_ratios(results[self.numerator], results[self.denominator])
+
     def ratio(self, results: dict[str, Subject]) -> float:
-        return results[self.numerator].median_us / results[self.denominator].median_us
+        """The median of the per-repeat ratios."""
+        return statistics.median(self.ratios(results))
 
     def passed(self, results: dict[str, Subject]) -> bool:
         ratio = self.ratio(results)
@@ -330,7 +358,7 @@ def record_group(scale: float) -> Iterator[list[Subject]]:
         acl_metrics.reset()
         acl_handler.clear()
 
-    n = max(50, int(5_000 * scale))
+    n = max(50, int(2_000 * scale))
     try:
         yield [
             Subject("record.put/dict", "record put, plain dict baseline", dict_put, n),
@@ -387,8 +415,8 @@ def blob_group(scale: float) -> Iterator[list[Subject]]:
             data: bytes = s3.get_object(Bucket="benchmarks", Key="blob-1")["Body"].read()
             return data
 
-        n = max(50, int(10_000 * scale))
-        n_moto = max(10, int(100 * scale))
+        n = max(50, int(5_000 * scale))
+        n_moto = max(5, int(20 * scale))
         try:
             yield [
                 Subject(
@@ -426,8 +454,8 @@ def cache_group(scale: float) -> Iterator[list[Subject]]:
     cache.set(NS, "cached-1", BLOB)
     redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     redis.set("cached-1", BLOB)
-    n = max(100, int(30_000 * scale))
-    n_redis = max(50, int(3_000 * scale))
+    n = max(100, int(20_000 * scale))
+    n_redis = max(50, int(1_000 * scale))
     try:
         yield [
             Subject(
@@ -464,8 +492,8 @@ def stream_group(scale: float) -> Iterator[list[Subject]]:
         ((_, entries),) = reply
         redis.xack("orders", "billing", entries[0][0])
 
-    n = max(50, int(3_000 * scale))
-    n_redis = max(20, int(500 * scale))
+    n = max(50, int(1_000 * scale))
+    n_redis = max(10, int(100 * scale))
     try:
         yield [
             Subject("stream.cycle/facade", "stream append+read+ack via facade", facade_cycle, n),
@@ -514,9 +542,8 @@ def fresh_group(scale: float) -> Iterator[list[Subject]]:
         redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
         redis.set("k", b"1")
 
-    n_fast = max(20, int(1_000 * scale))  # about 0.1 ms each
-    n_slow = max(5, int(50 * scale))  # a few ms each: the entry-point lookup
-    n_redis = max(10, int(200 * scale))
+    n_fast = max(20, int(300 * scale))  # about 0.1 ms each
+    n_redis = max(10, int(50 * scale))  # about 0.8 ms each
     try:
         yield [
             Subject(
@@ -529,13 +556,13 @@ def fresh_group(scale: float) -> Iterator[list[Subject]]:
                 "fresh/facade-config",
                 "fresh client (adapter from config) + put",
                 facade_fresh_config,
-                n_slow,
+                n_fast,
             ),
             Subject(
                 "fresh/facade-default",
                 "fresh create_storage_client() + put",
                 facade_fresh_default,
-                n_slow,
+                n_fast,
             ),
             Subject("fresh/fakeredis", "fakeredis FakeServer+FakeRedis+SET", redis_fresh, n_redis),
         ]
@@ -561,9 +588,9 @@ def render(results: dict[str, Subject], repeats: int, elapsed_s: float) -> str:
         "pytest-sanctum benchmarks",
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
         f"moto {_version('moto')}, boto3 {_version('boto3')}, fakeredis {_version('fakeredis')}",
-        f"median of {repeats} repeats, payloads {PAYLOAD_BYTES} B, run took {elapsed_s:.1f} s",
+        f"{repeats} repeats, payloads {PAYLOAD_BYTES} B, run took {elapsed_s:.1f} s",
         "",
-        f"{'measured':<46} {'µs/op':>11} {'spread':>7} {'iters':>7}",
+        f"{'measured (median of the repeats)':<46} {'µs/op':>11} {'spread':>7} {'iters':>7}",
         "-" * 74,
     ]
     for subject in results.values():
@@ -573,15 +600,16 @@ def render(results: dict[str, Subject], repeats: int, elapsed_s: float) -> str:
         )
     lines += [
         "",
-        f"{'#':<3} {'target':<68} {'ratio':>8} {'need':>8}  result",
-        "-" * 98,
+        f"{'#':<3} {'target':<68} {'ratio':>8} {'middle half':>14} {'need':>8}  result",
+        "-" * 113,
     ]
     for target in TARGETS:
         need = f"{'<=' if target.at_most else '>='}{target.bound:g}"
         verdict = "PASS" if target.passed(results) else "FAIL"
+        low, high = middle_half(target.ratios(results))
         lines.append(
             f"{target.id:<3} {target.description:<68} {target.ratio(results):>7.2f}x "
-            f"{need:>8}  {verdict}"
+            f"{f'{low:.2f}-{high:.2f}':>14} {need:>8}  {verdict}"
         )
     info = [
         ("record.put/acl-debug", "record.put/facade", "ACL on, allows logged at DEBUG, vs no-op"),
@@ -591,7 +619,7 @@ def render(results: dict[str, Subject], repeats: int, elapsed_s: float) -> str:
     ]
     lines += ["", "informational (no target):"]
     for numerator, denominator, text in info:
-        ratio = results[numerator].median_us / results[denominator].median_us
+        ratio = statistics.median(paired_ratios(results[numerator], results[denominator]))
         lines.append(f"    {text:<68} {ratio:>7.2f}x")
     return "\n".join(lines)
 
@@ -624,6 +652,7 @@ def to_json(
                 "id": t.id,
                 "description": t.description,
                 "ratio": t.ratio(results),
+                "repeat_ratios": t.ratios(results),
                 "bound": t.bound,
                 "comparison": "<=" if t.at_most else ">=",
                 "passed": t.passed(results),
@@ -644,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="repeats per subject")
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 7)
+    repeats = args.repeats if args.repeats is not None else (5 if args.quick else 15)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
 
