@@ -8,6 +8,7 @@ messages redelivered, with a higher delivery count, once the visibility timeout 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from time import perf_counter
 from types import MappingProxyType
@@ -48,6 +49,51 @@ _NOTHING_PENDING: Mapping[int, GroupPending] = MappingProxyType({})
 def _frozen(pending: dict[int, GroupPending]) -> Mapping[int, GroupPending]:
     """A read-only view of a group's new pending map (one shared view when it is empty)."""
     return MappingProxyType(pending) if pending else _NOTHING_PENDING
+
+
+def _thaw(pending: Mapping[int, GroupPending]) -> dict[int, GroupPending]:
+    """A private, mutable copy of a loaded pending map (a C-level copy for the usual types)."""
+    if type(pending) is MappingProxyType or type(pending) is dict:
+        return pending.copy()
+    return dict(pending)
+
+
+def _redeliver(
+    log: StreamLog,
+    namespace: str,
+    stream: str,
+    consumer: str,
+    pending: dict[int, GroupPending],
+    picked: list[tuple[int, bytes, int]],
+    limit: int,
+    now_ms: float,
+    visible_at_ms: float,
+) -> float:
+    """Hand expired entries of ``pending`` to ``consumer``, lowest sequences first.
+
+    Updates ``pending`` in place and appends ``(sequence, payload, deliveries)`` to
+    ``picked``, up to ``limit``; an entry whose message is gone from the log is dropped.
+    Returns the group's new ``next_visible_ms``: exact, from the full scan.
+    """
+    expired: list[int] = []
+    next_visible = math.inf
+    for sequence, held in pending.items():
+        if held.visible_at_ms <= now_ms:
+            expired.append(sequence)
+        elif held.visible_at_ms < next_visible:
+            next_visible = held.visible_at_ms
+    expired.sort()
+    for sequence in expired:
+        if len(picked) == limit:
+            return now_ms  # the expired entries left over are still due
+        found = log.read(namespace, stream, after=sequence - 1, limit=1)
+        if not found or found[0].sequence != sequence:
+            del pending[sequence]
+            continue
+        deliveries = pending[sequence].deliveries + 1
+        pending[sequence] = _new(GroupPending, (consumer, deliveries, visible_at_ms))
+        picked.append((sequence, found[0].payload, deliveries))
+    return min(next_visible, visible_at_ms) if picked else next_visible
 
 
 def _message_sequence(message_id: object) -> int:
@@ -190,19 +236,13 @@ class StreamLayer:
             state = checkpoints.load(ns, stream, group)
             now = clock.now_ms()
             visible_at = now + timeout_ms
-            pending = dict(state.pending)
+            pending = _thaw(state.pending)
             picked: list[tuple[int, bytes, int]] = []
-            if pending:
-                for sequence in sorted(s for s, p in pending.items() if p.visible_at_ms <= now):
-                    if len(picked) == limit:
-                        break
-                    found = log.read(ns, stream, after=sequence - 1, limit=1)
-                    if not found or found[0].sequence != sequence:
-                        del pending[sequence]
-                        continue
-                    deliveries = pending[sequence].deliveries + 1
-                    pending[sequence] = _new(GroupPending, (consumer, deliveries, visible_at))
-                    picked.append((sequence, found[0].payload, deliveries))
+            next_visible = state.next_visible_ms if pending else math.inf
+            if next_visible <= now:
+                next_visible = _redeliver(
+                    log, ns, stream, consumer, pending, picked, limit, now, visible_at
+                )
             cursor = state.cursor
             if len(picked) < limit:
                 fresh = _new(GroupPending, (consumer, 1, visible_at))
@@ -212,6 +252,8 @@ class StreamLayer:
                     pending[sequence] = fresh
                     picked.append((sequence, payload, 1))
                     cursor = sequence
+                if cursor != state.cursor and visible_at < next_visible:
+                    next_visible = visible_at
             if not picked and len(pending) == len(state.pending):
                 return []
             try:
@@ -227,6 +269,7 @@ class StreamLayer:
                             state.acked,
                             _frozen(pending),
                             state.revision,
+                            next_visible if pending else math.inf,
                         ),
                     ),
                 )
@@ -286,7 +329,7 @@ class StreamLayer:
             done = sequences & state.pending.keys()
             if not done:
                 return 0
-            pending = dict(state.pending)
+            pending = _thaw(state.pending)
             for sequence in done:
                 del pending[sequence]
             acked = state.acked.union(done)
@@ -302,7 +345,14 @@ class StreamLayer:
                     group,
                     _new(
                         GroupCheckpoint,
-                        (floor, state.cursor, acked, _frozen(pending), state.revision),
+                        (
+                            floor,
+                            state.cursor,
+                            acked,
+                            _frozen(pending),
+                            state.revision,
+                            state.next_visible_ms if pending else math.inf,
+                        ),
                     ),
                 )
             except ConflictError:

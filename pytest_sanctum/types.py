@@ -7,6 +7,7 @@ which every stream operation builds several of (a named tuple is cheaper to crea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -247,7 +248,11 @@ class GroupCheckpoint(NamedTuple):
     ``floor``: every sequence up to it is acknowledged. ``acked``: acknowledged sequences
     above the floor. ``cursor``: the highest sequence ever delivered. ``pending``: delivered
     but unacknowledged sequences. ``revision`` increases on every save (compare-and-set).
-    A named tuple rather than a dataclass: the facade builds several per stream operation.
+    ``next_visible_ms``: no pending message becomes visible again before this time. It is
+    a lower bound the facade keeps so that a read scans ``pending`` for expired messages
+    only when one may be due; ``-inf`` (the default) means unknown, and the next read with
+    pending messages scans. A named tuple rather than a dataclass: the facade builds
+    several per stream operation.
     """
 
     floor: int = 0
@@ -255,7 +260,8 @@ class GroupCheckpoint(NamedTuple):
     acked: frozenset[int] = frozenset()
     pending: Mapping[int, GroupPending] = MappingProxyType({})
     revision: int = 0
+    next_visible_ms: float = -math.inf
 
     def saved(self) -> GroupCheckpoint:
         """This checkpoint as a store keeps it after a successful save: ``revision + 1``."""
-        return GroupCheckpoint(self.floor, self.cursor, self.acked, self.pending, self.revision + 1)
+        return self._replace(revision=self.revision + 1)

@@ -380,8 +380,9 @@ class MemoryCheckpointStore:
                     key=stream,
                 )
             # checkpoint.saved(), built without the named tuple's Python-level __new__
+            floor, cursor, acked, pending, _, next_visible_ms = checkpoint
             stored = groups[(stream, group)] = _new(
-                GroupCheckpoint, (*checkpoint[:4], revision + 1)
+                GroupCheckpoint, (floor, cursor, acked, pending, revision + 1, next_visible_ms)
             )
         return stored
 

@@ -518,14 +518,6 @@ class SqliteCheckpointStore:
             )
 
         self._db.write(namespace, stream, work)
-        if type(checkpoint) is GroupCheckpoint:
-            return GroupCheckpoint(
-                checkpoint.floor,
-                checkpoint.cursor,
-                checkpoint.acked,
-                checkpoint.pending,
-                checkpoint.revision + 1,
-            )
         return checkpoint.saved()
 
 

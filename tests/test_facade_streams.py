@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from facade_helpers import NS, AdapterDouble, Faulty, MakeClient
 
+from pytest_sanctum import streams as streams_module
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.errors import ConflictError, InvalidRequestError, UnsupportedOperationError
@@ -69,6 +71,67 @@ def test_redelivery_happens_exactly_at_the_visibility_timeout(
     assert {d.consumer for d in again} == {"c2"}
     clock.advance(TIMEOUT)
     assert [d.delivery_count for d in client.streams.read(NS, "s", "g", "c1")] == [3, 3]
+
+
+def test_the_group_keeps_a_lower_bound_on_its_next_redelivery(
+    client: StorageClient, clock: VirtualClock
+) -> None:
+    start = clock.now_ms()
+    append_all(client, 2)
+    client.streams.read(NS, "s", "g", "c", count=1)
+    assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == start + TIMEOUT
+    clock.advance(10)
+    client.streams.read(NS, "s", "g", "c", count=1)
+    client.streams.ack(NS, "s", "g", ["1"])
+    # still a lower bound (message 2 is due at start + TIMEOUT + 10); no rescan on ack
+    assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == start + TIMEOUT
+    client.streams.ack(NS, "s", "g", ["2"])
+    assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == math.inf
+
+
+def test_pending_is_scanned_only_once_something_may_be_due(
+    client: StorageClient, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans: list[float] = []
+    real = streams_module._redeliver
+
+    def counting(*args: Any) -> float:
+        scans.append(clock.now_ms())
+        return real(*args)
+
+    monkeypatch.setattr(streams_module, "_redeliver", counting)
+    append_all(client, 3)
+    client.streams.read(NS, "s", "g", "c", count=1)
+    clock.advance(TIMEOUT - 1)
+    assert ids(client.streams.read(NS, "s", "g", "c", count=1)) == ["2"]
+    assert scans == []
+    clock.advance(1)
+    assert ids(client.streams.read(NS, "s", "g", "c", count=5)) == ["1", "3"]
+    assert scans == [clock.now_ms()]
+    assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == clock.now_ms() - 1 + TIMEOUT
+
+
+def test_redeliveries_beyond_count_stay_due(client: StorageClient, clock: VirtualClock) -> None:
+    append_all(client, 3)
+    client.streams.read(NS, "s", "g", "c")
+    clock.advance(TIMEOUT)
+    assert ids(client.streams.read(NS, "s", "g", "c", count=1)) == ["1"]
+    assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == clock.now_ms()
+    again = client.streams.read(NS, "s", "g", "c", count=5)
+    assert [(d.message_id, d.delivery_count) for d in again] == [("2", 2), ("3", 2)]
+
+
+def test_a_checkpoint_without_the_bound_is_scanned(
+    client: StorageClient, clock: VirtualClock
+) -> None:
+    # A store may drop next_visible_ms (it loads as -inf): reads then scan every time.
+    append_all(client, 1)
+    checkpoints = client.adapters["memory"].checkpoints
+    assert checkpoints is not None
+    due = GroupCheckpoint(cursor=1, pending=MappingProxyType({1: GroupPending("c", 1, 0.0)}))
+    checkpoints.save(NS, "s", "g", due)
+    [delivery] = client.streams.read(NS, "s", "g", "c2")
+    assert (delivery.message_id, delivery.delivery_count) == ("1", 2)
 
 
 def test_a_custom_visibility_timeout(client: StorageClient, clock: VirtualClock) -> None:

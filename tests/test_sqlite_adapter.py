@@ -366,7 +366,10 @@ def test_checkpoint_json_round_trip_is_exact() -> None:
         "cursor": 0,
         "acked": [],
         "pending": {},
+        "next_visible_ms": -math.inf,
     }
+    without_bound = '{"floor":1,"cursor":2,"acked":[],"pending":{}}'
+    assert checkpoint_from_json(without_bound, 3) == GroupCheckpoint(1, 2, revision=3)
 
 
 def test_checkpoints_are_compare_and_set_across_connections(open_adapter: Open) -> None:
