@@ -138,6 +138,33 @@ def test_no_redelivery_before_the_visibility_timeout(
     assert _seen(due) == [(sent.message_id, 2)], f"{explain('STR-003')} at the timeout: {due}"
 
 
+@contract("STR-003")
+def test_each_delivery_keeps_its_own_timeout(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """Messages delivered at different times come again each at its own timeout."""
+    streams = sanctum_client.streams
+    first, second = (streams.append(sanctum_namespace, "s", {"n": n}) for n in (1, 2))
+    streams.read(sanctum_namespace, "s", "g", "c1", count=1)
+    sanctum_clock.advance(TIMEOUT_MS / 2)
+    streams.read(sanctum_namespace, "s", "g", "c1", count=1)
+    sanctum_clock.advance(TIMEOUT_MS / 2)
+    at_first = streams.read(sanctum_namespace, "s", "g", "c2")
+    sanctum_clock.advance(TIMEOUT_MS / 2 - 1)
+    before_second = streams.read(sanctum_namespace, "s", "g", "c2")
+    sanctum_clock.advance(1)
+    at_second = streams.read(sanctum_namespace, "s", "g", "c2")
+    assert _seen(at_first) == [(first.message_id, 2)], (
+        f"{explain('STR-003')} at the first delivery's timeout the group read {at_first}"
+    )
+    assert before_second == [], (
+        f"{explain('STR-003')} 1 ms before the second delivery's timeout: {before_second}"
+    )
+    assert _seen(at_second) == [(second.message_id, 2)], (
+        f"{explain('STR-003')} at the second delivery's timeout the group read {at_second}"
+    )
+
+
 @contract("STR-004")
 def test_acked_message_is_never_delivered_again(
     sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock

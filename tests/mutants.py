@@ -677,6 +677,14 @@ class _VisibleAtOnce(Wrap):
         )
 
 
+class _NeverDue(Wrap):
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        never = checkpoint._replace(next_visible_ms=math.inf)
+        return self.inner.save(namespace, stream, group, never)  # type: ignore[no-any-return]
+
+
 class _ForgetsAcks(Wrap):
     """Merges saved pending deliveries into every save, so acked ones come back."""
 
@@ -723,6 +731,13 @@ def checkpoint_drops_pending(options: Mapping[str, object], clock: Clock) -> Mut
 def checkpoint_visible_at_once(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Checkpoint saves drop the visibility timeouts: pending messages are due at once."""
     return _swap(options, clock, _VisibleAtOnce, "checkpoints")
+
+
+@adapter_mutant("STR-002", "STR-005")
+def checkpoint_never_due(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves store ``next_visible_ms`` as infinity: the facade never looks for
+    expired deliveries, so nothing is redelivered."""
+    return _swap(options, clock, _NeverDue, "checkpoints")
 
 
 @adapter_mutant("STR-004")
