@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import threading
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -98,6 +99,43 @@ class _Keyspace:
         _drop_prefix(self.tombstones, prefix)
 
 
+class _DedupeIndex:
+    """The idempotency keys of one server, oldest first, each forgotten once no window needs it.
+
+    Each append brings its client's dedupe window. A key is dropped only when it is older
+    than the longest window any append has brought, so a client with a short window
+    never makes one with a long window lose a key; dropping from the oldest end keeps the
+    cost per append constant.
+    """
+
+    __slots__ = ("entries", "longest_window_ms")
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[str, str, str], tuple[int, float]] = OrderedDict()
+        """(namespace, stream, idempotency key) -> (sequence, first appended at ms)."""
+        self.longest_window_ms = 0.0
+
+    def remember(
+        self, entry: tuple[str, str, str], sequence: int, now_ms: float, window_ms: float
+    ) -> None:
+        """Record a key's first append (or a new window for it), then forget expired keys."""
+        entries = self.entries
+        entries[entry] = (sequence, now_ms)
+        entries.move_to_end(entry)
+        if window_ms > self.longest_window_ms:
+            self.longest_window_ms = window_ms
+        horizon = now_ms - self.longest_window_ms
+        while entries:
+            oldest = next(iter(entries))
+            if entries[oldest][1] > horizon:
+                break
+            del entries[oldest]
+
+    def reset(self, namespace_prefix: str) -> None:
+        for entry in [e for e in self.entries if e[0].startswith(namespace_prefix)]:
+            del self.entries[entry]
+
+
 class MemoryServer:
     """The shared durable state of every adapter built with the same ``server`` option.
 
@@ -122,8 +160,7 @@ class MemoryServer:
         self.records = _Keyspace()
         self.messages: dict[str, dict[str, list[StoredMessage]]] = {}
         """namespace -> stream -> messages; sequence n is at index n - 1."""
-        self.idempotency: dict[str, dict[tuple[str, str], tuple[int, float]]] = {}
-        """namespace -> (stream, idempotency key) -> (sequence, first appended at ms)."""
+        self.idempotency = _DedupeIndex()
         self.checkpoints: dict[str, dict[tuple[str, str], GroupCheckpoint]] = {}
         """namespace -> (stream, group) -> saved checkpoint."""
         self.shared_cache: _CacheTable = {}
@@ -134,7 +171,7 @@ class MemoryServer:
             self.blobs.reset(namespace_prefix)
             self.records.reset(namespace_prefix)
             _drop_prefix(self.messages, namespace_prefix)
-            _drop_prefix(self.idempotency, namespace_prefix)
+            self.idempotency.reset(namespace_prefix)
             _drop_prefix(self.checkpoints, namespace_prefix)
             _drop_prefix(self.shared_cache, namespace_prefix)
 
@@ -313,7 +350,7 @@ class MemoryStreamLog:
             payload = bytes(payload)  # a mutable buffer would let the stored message change
         with self._lock:
             if idempotency_key is not None:
-                original = self._idempotency.get(namespace, {}).get((stream, idempotency_key))
+                original = self._idempotency.entries.get((namespace, stream, idempotency_key))
                 if original is not None and now_ms - original[1] < dedupe_window_ms:
                     return AppendResult(str(original[0]), original[0], duplicate=True)
             streams = self._messages.get(namespace)
@@ -325,8 +362,9 @@ class MemoryStreamLog:
             sequence = len(log) + 1
             log.append(_new(StoredMessage, (sequence, payload)))
             if idempotency_key is not None:
-                seen = self._idempotency.setdefault(namespace, {})
-                seen[(stream, idempotency_key)] = (sequence, now_ms)
+                self._idempotency.remember(
+                    (namespace, stream, idempotency_key), sequence, now_ms, dedupe_window_ms
+                )
         return _new(AppendResult, (str(sequence), sequence, False))
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:

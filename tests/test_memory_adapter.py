@@ -383,6 +383,43 @@ def test_zero_dedupe_window_never_deduplicates(adapter: MemoryAdapter) -> None:
         assert (result.sequence, result.duplicate) == (sequence, False)
 
 
+def test_keys_older_than_every_window_are_forgotten(
+    adapter: MemoryAdapter, server_name: str
+) -> None:
+    index = get_server(server_name).idempotency
+    for n in range(100):
+        adapter.streams.append(NS, "s", b"x", idempotency_key=f"k{n}", dedupe_window_ms=1000)
+    assert len(index.entries) == 100
+    adapter.streams.append(
+        NS, "s", b"x", idempotency_key="late", dedupe_window_ms=1000, now_ms=1000
+    )
+    assert list(index.entries) == [(NS, "s", "late")]
+
+
+def test_a_short_window_does_not_forget_keys_a_long_window_needs(adapter: MemoryAdapter) -> None:
+    streams = adapter.streams
+    first = streams.append(NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000)
+    streams.append(NS, "s", b"b", idempotency_key="other", dedupe_window_ms=10_000, now_ms=20_000)
+    again = streams.append(
+        NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000, now_ms=30_000
+    )
+    assert (again.sequence, again.duplicate) == (first.sequence, True)
+
+
+def test_a_key_appended_again_after_its_window_starts_a_new_one(
+    adapter: MemoryAdapter, server_name: str
+) -> None:
+    streams = adapter.streams
+    streams.append(NS, "s", b"a", idempotency_key="k", dedupe_window_ms=1000)
+    streams.append(NS, "s", b"b", idempotency_key="j", dedupe_window_ms=1000, now_ms=500)
+    renewed = streams.append(NS, "s", b"c", idempotency_key="k", dedupe_window_ms=1000, now_ms=1200)
+    streams.append(NS, "s", b"d", idempotency_key="i", dedupe_window_ms=1000, now_ms=1600)
+    # "j" (500) expired at 1500; "k" now dates from 1200 and is kept
+    assert list(get_server(server_name).idempotency.entries) == [(NS, "s", "k"), (NS, "s", "i")]
+    repeat = streams.append(NS, "s", b"c", idempotency_key="k", dedupe_window_ms=1000, now_ms=2100)
+    assert (repeat.sequence, repeat.duplicate) == (renewed.sequence, True)
+
+
 # --- checkpoints -----------------------------------------------------------------------
 
 
