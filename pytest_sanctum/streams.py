@@ -73,7 +73,8 @@ def _redeliver(
 
     Updates ``pending`` in place and appends ``(sequence, payload, deliveries)`` to
     ``picked``, up to ``limit``; an entry whose message is gone from the log is dropped.
-    Returns the group's new ``next_visible_ms``: exact, from the full scan.
+    Returns the group's new ``next_visible_ms``: exact from the full scan, or ``now_ms``
+    when ``limit`` left expired entries over (they are still due).
     """
     expired: list[int] = []
     next_visible = math.inf
