@@ -61,8 +61,10 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 1
-"""Stored in ``PRAGMA user_version`` once the tables exist."""
+SCHEMA_VERSION: Final = 2
+"""Stored in ``PRAGMA user_version`` once the tables exist. Version 2 added the
+``settings`` table and the index of idempotency keys by age; opening a version 1 file
+adds them."""
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS objects (
@@ -77,6 +79,9 @@ _SCHEMA: Final = (
         ns TEXT NOT NULL, stream TEXT NOT NULL, idem_key TEXT NOT NULL,
         seq INTEGER NOT NULL, first_ms REAL NOT NULL,
         PRIMARY KEY (ns, stream, idem_key)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (first_ms)",
+    """CREATE TABLE IF NOT EXISTS settings (
+        name TEXT NOT NULL PRIMARY KEY, value REAL NOT NULL) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS checkpoints (
         ns TEXT NOT NULL, stream TEXT NOT NULL, grp TEXT NOT NULL,
         revision INTEGER NOT NULL, state TEXT NOT NULL,
@@ -87,14 +92,34 @@ _SCHEMA: Final = (
         expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
         PRIMARY KEY (ns, key)) WITHOUT ROWID""",
 )
-"""``cache.expires_at_ms`` is the entry's own field; ``evict_at_ms`` is when the adapter drops it."""
+"""``cache.expires_at_ms`` is the entry's own field; ``evict_at_ms`` is when the adapter drops it.
+``settings`` holds ``longest_dedupe_window_ms``, the longest window any append has brought."""
 
 _TABLES: Final = ("objects", "messages", "idempotency", "checkpoints", "cache")
+"""The tables whose rows belong to a namespace (``reset`` clears them)."""
 
 _MAX_INT: Final = 2**63 - 1
 """SQLite integers are 64-bit; larger ``after``/``limit`` values mean "no bound"."""
 
 _SYNCHRONOUS: Final = ("FULL", "NORMAL")
+
+
+def _forget_expired_keys(conn: sqlite3.Connection, now_ms: float, window_ms: float) -> None:
+    """Delete idempotency keys older than the longest dedupe window any append has brought.
+
+    A client with a short window thus never makes one with a long window lose a key; the
+    index on ``first_ms`` keeps the delete proportional to what it removes.
+    """
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES ('longest_dedupe_window_ms', ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+        (window_ms,),
+    )
+    conn.execute(
+        "DELETE FROM idempotency WHERE first_ms <= ? - (SELECT value FROM settings"
+        " WHERE name = 'longest_dedupe_window_ms')",
+        (now_ms,),
+    )
 
 
 def _prefix_end(prefix: str) -> str | None:
@@ -451,6 +476,7 @@ class SqliteStreamLog:
                     " VALUES (?, ?, ?, ?, ?)",
                     (namespace, stream, idempotency_key, sequence, now_ms),
                 )
+                _forget_expired_keys(conn, now_ms, dedupe_window_ms)
             return AppendResult(str(sequence), sequence)
 
         return self._db.write(namespace, stream, work)

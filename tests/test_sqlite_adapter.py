@@ -53,6 +53,7 @@ from pytest_sanctum.types import (
 )
 from reference_adapters.memory import create_memory_adapter, drop_server
 from reference_adapters.sqlite import (
+    SCHEMA_VERSION,
     SqliteAdapter,
     SqliteBackdoor,
     checkpoint_from_json,
@@ -155,7 +156,8 @@ def test_the_database_runs_in_wal_mode_with_the_schema(
 ) -> None:
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
     tables = {row[0] for row in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"objects", "messages", "idempotency", "checkpoints", "cache"}
+    assert tables == {"objects", "messages", "idempotency", "checkpoints", "cache", "settings"}
+    assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 # --- options ---------------------------------------------------------------------------
@@ -341,6 +343,47 @@ def test_reset_treats_like_wildcards_literally(adapter: SqliteAdapter, db_path: 
     adapter.reset("")
     for table in ("objects", "messages", "idempotency", "checkpoints", "cache"):
         assert raw(db_path, f"SELECT count(*) FROM {table}") == [(0,)], table
+
+
+def keys_stored(db_path: str) -> list[str]:
+    return [row[0] for row in raw(db_path, "SELECT idem_key FROM idempotency ORDER BY idem_key")]
+
+
+def test_keys_older_than_every_window_are_forgotten(adapter: SqliteAdapter, db_path: str) -> None:
+    for n in range(50):
+        adapter.streams.append(NS, "s", b"x", idempotency_key=f"k{n}", dedupe_window_ms=1000)
+    assert len(keys_stored(db_path)) == 50
+    adapter.streams.append(
+        "other-ns", "s", b"x", idempotency_key="late", dedupe_window_ms=1000, now_ms=1000
+    )
+    assert keys_stored(db_path) == ["late"]
+
+
+def test_a_short_window_does_not_forget_keys_a_long_window_needs(
+    open_adapter: Open, db_path: str
+) -> None:
+    one, two = open_adapter(), open_adapter()
+    first = one.streams.append(NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000)
+    two.streams.append(NS, "s", b"b", idempotency_key="j", dedupe_window_ms=10_000, now_ms=20_000)
+    again = one.streams.append(
+        NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000, now_ms=30_000
+    )
+    assert (again.sequence, again.duplicate) == (first.sequence, True)
+    assert keys_stored(db_path) == ["j", "k"]
+
+
+def test_a_version_1_file_is_upgraded_on_open(open_adapter: Open, db_path: str) -> None:
+    open_adapter().close()
+    raw(db_path, "DROP TABLE settings")
+    raw(db_path, "DROP INDEX idempotency_by_age")
+    raw(db_path, "PRAGMA user_version = 1")
+    adapter = open_adapter()
+    adapter.streams.append(NS, "s", b"x", idempotency_key="k", dedupe_window_ms=1000)
+    assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'idempotency_by_age'") == [
+        ("idempotency_by_age",)
+    ]
+    assert keys_stored(db_path) == ["k"]
 
 
 # --- checkpoints -----------------------------------------------------------------------
