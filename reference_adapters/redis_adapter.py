@@ -9,6 +9,8 @@ separator), which printable keys never contain::
     {p}{ns}\\x1frecord\\x1f...              the same for records
     {p}{ns}\\x1fstream\\x1flog\\x1f{stream}  list: message n is at index n - 1
     {p}{ns}\\x1fstream\\x1fdedupe\\x1f{stream}  hash: idempotency key -> "seq:first_ms"
+    {p}{ns}\\x1fstream\\x1fdedupe-age\\x1f{stream}  sorted set: idempotency key, score first_ms
+    {p}{ns}\\x1fstream\\x1fdedupe-longest  string: the longest dedupe window an append brought
     {p}{ns}\\x1fcheckpoint\\x1f{stream}\\x1f{group}  hash: revision, state (JSON)
     {p}{ns}\\x1fcache\\x1f{key}             hash per cache entry, with PX = ttl
 
@@ -182,10 +184,27 @@ if seen then
 end
 local sequence = redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[2], string.format('%d:%s', sequence, ARGV[4]))
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+local longest = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tonumber(ARGV[3]) > longest then
+  longest = tonumber(ARGV[3])
+  redis.call('SET', KEYS[4], ARGV[3])
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf',
+  string.format('%.17g', tonumber(ARGV[4]) - longest), 'LIMIT', 0, 256)
+if #expired > 0 then
+  redis.call('HDEL', KEYS[2], unpack(expired))
+  redis.call('ZREM', KEYS[3], unpack(expired))
+end
 return {sequence, 0}
 """
-"""KEYS: stream list, dedupe hash. ARGV: payload, idempotency key, window ms, now ms.
-Returns {sequence, duplicate}."""
+"""KEYS: stream list, dedupe hash, dedupe ages (sorted set), longest window.
+ARGV: payload, idempotency key, window ms, now ms. Returns {sequence, duplicate}.
+
+After a new key is recorded, up to 256 keys of the stream older than the longest window
+any append to the namespace has brought are forgotten, oldest first: more than each
+append adds, so the index stays bounded, and a client with a short window never makes
+one with a long window lose a key."""
 
 _SAVE = """
 local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
@@ -506,6 +525,8 @@ class RedisStreamLog:
                 keys=[
                     self._log(namespace, stream),
                     link.key(namespace, "stream", "dedupe", stream),
+                    link.key(namespace, "stream", "dedupe-age", stream),
+                    link.key(namespace, "stream", "dedupe-longest"),
                 ],
                 args=[payload, idempotency_key, _number(dedupe_window_ms), _number(now_ms)],
             )

@@ -341,6 +341,8 @@ def test_every_key_starts_with_prefix_and_namespace(adapter: RedisAdapter) -> No
             p + SEP.join(("record", "index")),
             p + SEP.join(("stream", "log", "s")),
             p + SEP.join(("stream", "dedupe", "s")),
+            p + SEP.join(("stream", "dedupe-age", "s")),
+            p + SEP.join(("stream", "dedupe-longest")),
             p + SEP.join(("checkpoint", "s", "g")),
             p + SEP.join(("cache", "c")),
         ]
@@ -469,6 +471,40 @@ def test_dedupe_window_compares_exact_float_times(adapter: RedisAdapter) -> None
         NS, "s", b"z", idempotency_key="f", dedupe_window_ms=math.inf, now_ms=start * 1e6
     )
     assert (again.sequence, again.duplicate) == (forever.sequence, True)
+
+
+def dedupe_keys(adapter: RedisAdapter, stream: str = "s") -> tuple[list[bytes], list[bytes]]:
+    """The idempotency keys in the stream's hash and in its age index, sorted."""
+    p = adapter.key_prefix + NS + SEP
+    client = adapter.client
+    return (
+        sorted(client.hkeys(p + SEP.join(("stream", "dedupe", stream)))),
+        sorted(client.zrange(p + SEP.join(("stream", "dedupe-age", stream)), 0, -1)),
+    )
+
+
+def test_keys_older_than_every_window_are_forgotten(adapter: RedisAdapter) -> None:
+    for n in range(300):
+        adapter.streams.append(NS, "s", b"x", idempotency_key=f"k{n:03}", dedupe_window_ms=1000)
+    assert [len(keys) for keys in dedupe_keys(adapter)] == [300, 300]
+    late = {"idempotency_key": "late", "dedupe_window_ms": 1000, "now_ms": 1000}
+    adapter.streams.append(NS, "s", b"x", **late)  # type: ignore[arg-type]
+    assert [len(keys) for keys in dedupe_keys(adapter)] == [45, 45]  # 256 at most per append
+    adapter.streams.append(
+        NS, "s", b"x", idempotency_key="later", dedupe_window_ms=1000, now_ms=1000
+    )
+    assert dedupe_keys(adapter) == ([b"late", b"later"], [b"late", b"later"])
+
+
+def test_a_short_window_does_not_forget_keys_a_long_window_needs(adapter: RedisAdapter) -> None:
+    streams = adapter.streams
+    first = streams.append(NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000)
+    streams.append(NS, "s", b"b", idempotency_key="j", dedupe_window_ms=10_000, now_ms=20_000)
+    again = streams.append(
+        NS, "s", b"a", idempotency_key="k", dedupe_window_ms=120_000, now_ms=30_000
+    )
+    assert (again.sequence, again.duplicate) == (first.sequence, True)
+    assert dedupe_keys(adapter) == ([b"j", b"k"], [b"j", b"k"])
 
 
 def test_concurrent_idempotent_appends_store_one_message(adapter: RedisAdapter) -> None:
