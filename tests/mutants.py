@@ -733,7 +733,7 @@ def checkpoint_visible_at_once(options: Mapping[str, object], clock: Clock) -> M
     return _swap(options, clock, _VisibleAtOnce, "checkpoints")
 
 
-@adapter_mutant("STR-002", "STR-005")
+@adapter_mutant("STR-002", "STR-003", "STR-005")
 def checkpoint_never_due(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Checkpoint saves store ``next_visible_ms`` as infinity: the facade never looks for
     expired deliveries, so nothing is redelivered."""
