@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import pytest
 
-from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.adapters.base import CheckpointStore, GroupStore, StorageAdapter
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.consumer import IdempotentConsumer
@@ -301,6 +301,11 @@ def test_checkpoint_save_with_a_stale_revision_is_refused(
     """Saving a checkpoint loaded before another save raises ConflictError and changes nothing."""
     store = sanctum_adapter.checkpoints
     assert store is not None, f"{explain('STR-007')} the adapter has no checkpoint store"
+    if not isinstance(store, CheckpointStore):
+        pytest.skip(
+            "unsupported: the adapter keeps groups per delivery (GroupStore), which has no "
+            "save to refuse; test_group_store_claims_never_share_a_message covers it"
+        )
     loaded = store.load(sanctum_namespace, "s", "g")
     mine, theirs = (
         loaded._replace(cursor=1, pending=MappingProxyType({1: GroupPending(c, 1, TIMEOUT_MS)}))
@@ -318,6 +323,56 @@ def test_checkpoint_save_with_a_stale_revision_is_refused(
         {1: ("c1", 1, TIMEOUT_MS)},
         saved.revision,
     ), f"{explain('STR-007')} after a refused stale save the store holds {stored}"
+
+
+@contract("STR-007")
+def test_group_store_claims_never_share_a_message(
+    sanctum_adapter: StorageAdapter, sanctum_make_client: ClientMaker, sanctum_namespace: str
+) -> None:
+    """Claims made at one instant from several threads hand each message to one consumer."""
+    store = sanctum_adapter.checkpoints
+    if not isinstance(store, GroupStore):
+        pytest.skip(
+            "unsupported: the adapter keeps groups in a CheckpointStore; "
+            "test_checkpoint_save_with_a_stale_revision_is_refused covers it"
+        )
+    writer = sanctum_make_client()
+    sent = [writer.streams.append(sanctum_namespace, "s", {"n": n}).sequence for n in range(8)]
+    barrier = threading.Barrier(4, timeout=30)
+    claimed: dict[str, list[int]] = {}
+
+    def claim(consumer: str) -> None:
+        barrier.wait()
+        got: list[int] = []
+        for _ in range(3):
+            got += [
+                c.sequence
+                for c in store.claim(
+                    sanctum_namespace,
+                    "s",
+                    "g",
+                    consumer,
+                    limit=1,
+                    now_ms=0.0,
+                    visible_at_ms=TIMEOUT_MS,
+                )
+            ]
+        claimed[consumer] = got
+
+    threads = [threading.Thread(target=claim, args=(f"c{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    everything = sorted(s for got in claimed.values() for s in got)
+    state = store.load(sanctum_namespace, "s", "g")
+    assert everything == sent, (
+        f"{explain('STR-007')} {sent} were appended; four consumers claiming at one instant "
+        f"got {claimed}"
+    )
+    assert {s: p.consumer for s, p in state.pending.items()} == {
+        s: consumer for consumer, got in claimed.items() for s in got
+    }, f"{explain('STR-007')} consumers claimed {claimed}, the store records {state}"
 
 
 def _read_together(

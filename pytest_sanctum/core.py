@@ -15,7 +15,16 @@ from collections.abc import Callable, Mapping
 from time import perf_counter
 
 from pytest_sanctum.acl import AccessPolicy
-from pytest_sanctum.adapters.base import CacheStore, StorageAdapter, VersionedStore
+from pytest_sanctum.adapters.base import (
+    BatchStreamLog,
+    CacheStore,
+    CachingVersionedStore,
+    CheckpointStore,
+    GroupStore,
+    StorageAdapter,
+    StreamLog,
+    VersionedStore,
+)
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.config import StorageConfigV1
 from pytest_sanctum.errors import (
@@ -70,16 +79,20 @@ class Route:
         "_labels",
         "adapter",
         "adapter_name",
+        "batch_log",
         "blob_store",
         "budget_ms",
         "capabilities",
         "checkpoint_store",
+        "coupled",
+        "group_store",
         "namespace",
         "purge_cache",
         "read_cache",
         "record_store",
         "shared_cache",
         "stream_log",
+        "tracks_writes",
         "ttl_ms",
     )
 
@@ -92,6 +105,7 @@ class Route:
         ttl_ms: float,
         budget_ms: float,
         shared_cache: bool,
+        own_cache: bool,
     ) -> None:
         self.namespace = namespace
         self.adapter = adapter
@@ -105,8 +119,36 @@ class Route:
         caps = self.capabilities
         self.blob_store = adapter.blobs if caps.blobs else None
         self.record_store = adapter.records if caps.records else None
-        self.stream_log = adapter.streams if caps.streams else None
-        self.checkpoint_store = adapter.checkpoints if caps.streams else None
+        self.stream_log: StreamLog | None = adapter.streams if caps.streams else None
+        self.checkpoint_store: CheckpointStore | GroupStore | None = (
+            adapter.checkpoints if caps.streams else None
+        )
+        # The optional protocols (adapters/base.py), resolved once: the facade takes the
+        # one-call path where a store offers it, and composes the base methods otherwise.
+        self.batch_log = self.stream_log if isinstance(self.stream_log, BatchStreamLog) else None
+        self.group_store = (
+            self.checkpoint_store if isinstance(self.checkpoint_store, GroupStore) else None
+        )
+        self.coupled: dict[Layer, CachingVersionedStore] = {}
+        """Per layer, the store that purges and fills this route's cache in its own calls:
+        only when the cache is the namespace adapter's own."""
+        if cache is not None and own_cache:
+            for layer, store in ((Layer.BLOB, self.blob_store), (Layer.RECORD, self.record_store)):
+                if isinstance(store, CachingVersionedStore):
+                    self.coupled[layer] = store
+        self.tracks_writes = not caps.read_after_write or (
+            self.read_cache is not None
+            and any(
+                store is not None and layer not in self.coupled
+                for layer, store in (
+                    (Layer.BLOB, self.blob_store),
+                    (Layer.RECORD, self.record_store),
+                )
+            )
+        )
+        """Whether writes must be remembered: to retry strong reads of an adapter without
+        ``read_after_write``, or to keep a separate fill from caching a version older than
+        this client's own write. A coupled fill is ordered with the write by the backend."""
         self._labels: dict[str, OperationLabels] = {}
 
     def ok_labels(self, op: str) -> OperationLabels:
@@ -207,6 +249,7 @@ class FacadeCore:
             self.config.effective_ttl_ms(name),
             self.config.effective_staleness_budget_ms(name),
             cache_adapter.capabilities.distributed_cache,
+            cache_adapter is adapter,
         )
         with self._lock:
             return self._routes.setdefault(name, route)
@@ -407,15 +450,22 @@ class FacadeCore:
     # -- purge and fan-out ---------------------------------------------------------------
 
     def purge(
-        self, route: Route, layer: Layer, key: str, version: int, cid: CorrelationRef
+        self,
+        route: Route,
+        layer: Layer,
+        key: str,
+        version: int,
+        cid: CorrelationRef,
+        purged: bool = False,
     ) -> None:
-        """Purge the local cache now, then hand the invalidation to the fan-out.
+        """Purge the local cache now (unless the write ``purged`` it already, in the same
+        backend call), then hand the invalidation to the fan-out.
 
         The write is already acknowledged, so a failing purge or fan-out is logged (and
         the entry expires within its TTL) instead of failing the write.
         """
         cache = route.purge_cache
-        if cache is not None:
+        if cache is not None and not purged:
             try:
                 cache.delete(route.namespace, cache_key(layer, key))
             except Exception as error:

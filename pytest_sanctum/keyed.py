@@ -10,6 +10,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TypeVar
 
+from pytest_sanctum.adapters.base import CachingVersionedStore
 from pytest_sanctum.core import FacadeCore, Route, unsupported
 from pytest_sanctum.errors import (
     CacheMissError,
@@ -23,6 +24,7 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     ETag,
     Layer,
     ReadLevel,
@@ -47,6 +49,23 @@ _T = TypeVar("_T")
 
 _CACHE_ONLY = ReadLevel.CACHE_ONLY
 _EVENTUAL = ReadLevel.EVENTUAL
+
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
+
+
+class _Filling:
+    """A store whose ``get`` is ``get_and_fill`` with one fill: the read-after-write retry
+    loop reads through it, so every attempt that finds a new enough version fills."""
+
+    __slots__ = ("_fill", "_store")
+
+    def __init__(self, store: CachingVersionedStore, fill: CacheFill) -> None:
+        self._store = store
+        self._fill = fill
+
+    def get(self, namespace: str, key: str) -> Blob:
+        return self._store.get_and_fill(namespace, key, self._fill)
 
 
 class _VersionedLayer:
@@ -107,6 +126,11 @@ class _VersionedLayer:
                     core.cache_lookup(op, route, True)
                     return _checked(_from_entry(key, entry), options.if_match)
             core.cache_lookup(op, route, False)
+        coupled = route.coupled.get(self._layer) if cache is not None else None
+        if coupled is not None:
+            return _checked(
+                self._coupled_read(op, route, coupled, key, options, cid), options.if_match
+            )
         try:
             blob = self._backend_read(op, route, store, key, level is not _EVENTUAL, cid)
         except NotFoundError:
@@ -133,6 +157,39 @@ class _VersionedLayer:
                 # A write of this client landed, and purged, between the check and the fill.
                 cache.delete(route.namespace, cache_key)
         return _checked(blob, options.if_match)
+
+    def _coupled_read(
+        self,
+        op: str,
+        route: Route,
+        store: CachingVersionedStore,
+        key: str,
+        options: ReadOptions,
+        cid: CorrelationRef,
+    ) -> Blob:
+        """A backend read that fills the cache in the same call (``get_and_fill``).
+
+        The fill stores no version older than this client's last write of the key, and the
+        backend orders it with every purging write, so no check after the fill is needed.
+        """
+        core = self._core
+        now = core.clock.now_ms()
+        last = core.last_write(route, self._layer, key) if route.tracks_writes else None
+        floor = 0 if last is None else (last[0] + 1 if last[1] else last[0])
+        fill = _new(
+            CacheFill,
+            (
+                self._prefix + key,
+                now,
+                now + route.ttl_ms,
+                route.ttl_ms,
+                floor,
+                options.bypass_cache,
+            ),
+        )
+        if options.level is _EVENTUAL or route.capabilities.read_after_write or last is None:
+            return store.get_and_fill(route.namespace, key, fill)
+        return self._backend_read(op, route, _Filling(store, fill), key, True, cid)
 
     def _backend_read(
         self, op: str, route: Route, store: object, key: str, strong: bool, cid: CorrelationRef
@@ -193,16 +250,29 @@ class _VersionedLayer:
                 )
             if (etag is not None or create_only) and not route.capabilities.conditional_writes:
                 raise unsupported(route, op, "conditional_writes")
-            result = store.put(
-                route.namespace,
-                checked_key,
-                payload,
-                content_type=content_type,
-                if_match=etag,
-                if_none_match=create_only,
-            )
-            core.remember_write(route, self._layer, checked_key, result.version, False)
-            core.purge(route, self._layer, checked_key, result.version, cid)
+            coupled = route.coupled.get(self._layer)
+            if coupled is not None:
+                result = coupled.put_and_purge(
+                    route.namespace,
+                    checked_key,
+                    payload,
+                    content_type=content_type,
+                    if_match=etag,
+                    if_none_match=create_only,
+                    purge=self._prefix + checked_key,
+                )
+            else:
+                result = store.put(
+                    route.namespace,
+                    checked_key,
+                    payload,
+                    content_type=content_type,
+                    if_match=etag,
+                    if_none_match=create_only,
+                )
+            if route.tracks_writes:
+                core.remember_write(route, self._layer, checked_key, result.version, False)
+            core.purge(route, self._layer, checked_key, result.version, cid, coupled is not None)
         except Exception as error:
             raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
         core.succeeded(op, route, started, len(payload))
@@ -220,9 +290,16 @@ class _VersionedLayer:
             etag = check_etag(if_match)
             if etag is not None and not route.capabilities.conditional_writes:
                 raise unsupported(route, op, "conditional_writes")
-            version = store.delete(route.namespace, checked_key, if_match=etag)
-            core.remember_write(route, self._layer, checked_key, version, True)
-            core.purge(route, self._layer, checked_key, version, cid)
+            coupled = route.coupled.get(self._layer)
+            if coupled is not None:
+                version = coupled.delete_and_purge(
+                    route.namespace, checked_key, if_match=etag, purge=self._prefix + checked_key
+                )
+            else:
+                version = store.delete(route.namespace, checked_key, if_match=etag)
+            if route.tracks_writes:
+                core.remember_write(route, self._layer, checked_key, version, True)
+            core.purge(route, self._layer, checked_key, version, cid, coupled is not None)
         except Exception as error:
             raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
         core.succeeded(op, route, started, 0)

@@ -9,9 +9,10 @@ messages redelivered, with a higher delivery count, once the visibility timeout 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from time import perf_counter
 from types import MappingProxyType
+from typing import cast
 
 from pytest_sanctum.adapters.base import CheckpointStore, StreamLog
 from pytest_sanctum.core import FacadeCore, Route, unsupported
@@ -59,8 +60,7 @@ def _thaw(pending: Mapping[int, GroupPending]) -> dict[int, GroupPending]:
 
 
 def _redeliver(
-    log: StreamLog,
-    namespace: str,
+    route: Route,
     stream: str,
     consumer: str,
     pending: dict[int, GroupPending],
@@ -68,33 +68,59 @@ def _redeliver(
     limit: int,
     now_ms: float,
     visible_at_ms: float,
-) -> float:
-    """Hand expired entries of ``pending`` to ``consumer``, lowest sequences first.
+) -> tuple[float, list[int]]:
+    """Hand expired entries of ``pending`` to ``consumer``, earliest expired first.
 
-    Updates ``pending`` in place and appends ``(sequence, payload, deliveries)`` to
-    ``picked``, up to ``limit``; an entry whose message is gone from the log is dropped.
-    Returns the group's new ``next_visible_ms``: exact from the full scan, or ``now_ms``
-    when ``limit`` left expired entries over (they are still due).
+    The order (visible-again time, then sequence) and the rest of these rules are the ones
+    ``GroupStore.claim`` applies, so both kinds of store deliver alike. Updates ``pending``
+    in place and appends ``(sequence, payload, deliveries)`` to ``picked``, up to
+    ``limit``. Returns the group's new ``next_visible_ms`` (exact from the full scan, or
+    ``now_ms`` when ``limit`` left expired entries over: they are still due) and the
+    sequences dropped because their message is gone from the log (they count as acked).
     """
-    expired: list[int] = []
+    expired: list[tuple[float, int]] = []
     next_visible = math.inf
     for sequence, held in pending.items():
         if held.visible_at_ms <= now_ms:
-            expired.append(sequence)
+            expired.append((held.visible_at_ms, sequence))
         elif held.visible_at_ms < next_visible:
             next_visible = held.visible_at_ms
     expired.sort()
-    for sequence in expired:
-        if len(picked) == limit:
-            return now_ms  # the expired entries left over are still due
-        found = log.read(namespace, stream, after=sequence - 1, limit=1)
-        if not found or found[0].sequence != sequence:
+    due = [sequence for _, sequence in expired[:limit]]
+    if len(expired) > limit:
+        next_visible = now_ms  # the expired entries left over are still due
+    log = route.stream_log
+    batch = route.batch_log
+    if batch is not None:
+        found = {m.sequence: m.payload for m in batch.read_sequences(route.namespace, stream, due)}
+    else:
+        found = {}
+        for sequence in due:
+            messages = log.read(route.namespace, stream, after=sequence - 1, limit=1)  # type: ignore[union-attr]
+            if messages and messages[0].sequence == sequence:
+                found[sequence] = messages[0].payload
+    dropped: list[int] = []
+    for sequence in due:
+        payload = found.get(sequence)
+        if payload is None:
             del pending[sequence]
+            dropped.append(sequence)
             continue
         deliveries = pending[sequence].deliveries + 1
         pending[sequence] = _new(GroupPending, (consumer, deliveries, visible_at_ms))
-        picked.append((sequence, found[0].payload, deliveries))
-    return min(next_visible, visible_at_ms) if picked else next_visible
+        picked.append((sequence, payload, deliveries))
+    return (min(next_visible, visible_at_ms) if picked else next_visible), dropped
+
+
+def _advance_floor(floor: int, acked: Set[int], done: Iterable[int]) -> tuple[int, Set[int]]:
+    """Add ``done`` to the acknowledged sequences and move the floor over every consecutive one."""
+    merged = acked | frozenset(done)
+    advanced = floor
+    while advanced + 1 in merged:
+        advanced += 1
+    if advanced != floor:
+        merged = merged - frozenset(range(floor + 1, advanced + 1))
+    return advanced, merged
 
 
 def _message_sequence(message_id: object) -> int:
@@ -208,9 +234,34 @@ class StreamLayer:
                     )
                 )
             )
-            deliveries = self._claim(
-                route, log, checkpoints, name, group_name, consumer_name, limit, timeout
-            )
+            groups = route.group_store
+            if groups is not None:
+                now = core.clock.now_ms()
+                deliveries = [
+                    _new(
+                        Delivery,
+                        (name, group_name, consumer_name, str(seq), seq, decode_json(data), count),
+                    )
+                    for seq, data, count in groups.claim(
+                        route.namespace,
+                        name,
+                        group_name,
+                        consumer_name,
+                        limit=limit,
+                        now_ms=now,
+                        visible_at_ms=now + timeout,
+                    )
+                ]
+            else:
+                deliveries = self._claim(
+                    route,
+                    cast(CheckpointStore, checkpoints),
+                    name,
+                    group_name,
+                    consumer_name,
+                    limit,
+                    timeout,
+                )
         except Exception as error:
             raise core.failed(
                 "stream.read", route, namespace, stream, started, error, cid
@@ -222,7 +273,6 @@ class StreamLayer:
     def _claim(
         self,
         route: Route,
-        log: StreamLog,
         checkpoints: CheckpointStore,
         stream: str,
         group: str,
@@ -232,6 +282,7 @@ class StreamLayer:
     ) -> list[Delivery]:
         """Pick expired pending messages, then new ones, and save the group by compare-and-set."""
         ns = route.namespace
+        log: StreamLog = route.stream_log  # type: ignore[assignment]
         clock = self._core.clock
         for _attempt in range(CAS_ATTEMPTS):
             state = checkpoints.load(ns, stream, group)
@@ -240,10 +291,13 @@ class StreamLayer:
             pending = _thaw(state.pending)
             picked: list[tuple[int, bytes, int]] = []
             next_visible = state.next_visible_ms if pending else math.inf
+            floor, acked = state.floor, state.acked
             if next_visible <= now:
-                next_visible = _redeliver(
-                    log, ns, stream, consumer, pending, picked, limit, now, visible_at
+                next_visible, dropped = _redeliver(
+                    route, stream, consumer, pending, picked, limit, now, visible_at
                 )
+                if dropped:
+                    floor, acked = _advance_floor(floor, acked, dropped)
             cursor = state.cursor
             if len(picked) < limit:
                 fresh = _new(GroupPending, (consumer, 1, visible_at))
@@ -265,9 +319,9 @@ class StreamLayer:
                     _new(
                         GroupCheckpoint,
                         (
-                            state.floor,
+                            floor,
                             cursor,
-                            state.acked,
+                            acked,
                             _frozen(pending),
                             state.revision,
                             next_visible if pending else math.inf,
@@ -307,7 +361,13 @@ class StreamLayer:
                     f"message_ids must be an iterable of id strings, got {message_ids!r}",
                     argument="message_ids",
                 ) from None
-            acked = self._ack(route, checkpoints, name, group_name, sequences)
+            groups = route.group_store
+            if groups is not None:
+                acked = groups.ack(route.namespace, name, group_name, sequences)
+            else:
+                acked = self._ack(
+                    route, cast(CheckpointStore, checkpoints), name, group_name, sequences
+                )
         except Exception as error:
             raise core.failed(
                 "stream.ack", route, namespace, stream, started, error, cid
@@ -333,12 +393,7 @@ class StreamLayer:
             pending = _thaw(state.pending)
             for sequence in done:
                 del pending[sequence]
-            acked = state.acked.union(done)
-            floor = state.floor
-            while floor + 1 in acked:
-                floor += 1
-            if floor != state.floor:
-                acked = acked.difference(range(state.floor + 1, floor + 1))
+            floor, acked = _advance_floor(state.floor, state.acked, done)
             try:
                 checkpoints.save(
                     ns,

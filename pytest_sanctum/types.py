@@ -8,7 +8,7 @@ which every stream operation builds several of (a named tuple is cheaper to crea
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
@@ -234,12 +234,73 @@ class Capabilities:
         raise KeyError(name)
 
 
+class CacheFill(NamedTuple):
+    """How ``CachingVersionedStore.get_and_fill`` fills its adapter's cache with what it reads.
+
+    The entry stored under ``key`` is the blob read, stamped ``stored_at_ms`` and
+    ``expires_at_ms`` (the facade clock), and may be evicted after ``ttl_ms``. Only a
+    version of at least ``min_version`` is stored (0: any); when the object is absent and
+    ``purge_if_absent`` is true, the entry is removed instead.
+    """
+
+    key: str
+    stored_at_ms: float
+    expires_at_ms: float
+    ttl_ms: float
+    min_version: int = 0
+    purge_if_absent: bool = False
+
+
+class Claimed(NamedTuple):
+    """One message a ``GroupStore.claim`` handed to the consumer: its sequence, its
+    stored payload and how often the group has now delivered it (1 the first time)."""
+
+    sequence: int
+    payload: bytes
+    deliveries: int
+
+
 class GroupPending(NamedTuple):
     """A delivered, not yet acknowledged message of a consumer group (immutable)."""
 
     consumer: str
     deliveries: int
     visible_at_ms: float
+
+
+class AckedAbove(Set[int]):
+    """The acknowledged sequences above a group's floor, derived instead of stored: every
+    sequence from ``floor + 1`` to ``cursor`` that is not pending (a read-only set).
+
+    Groups kept per delivery (``GroupStore``) record no acknowledged set, so it cannot
+    grow; this view answers membership in constant time and is built for inspection only.
+    """
+
+    __slots__ = ("_cursor", "_floor", "_pending")
+
+    def __init__(self, floor: int, cursor: int, pending: Mapping[int, object]) -> None:
+        self._floor = floor
+        self._cursor = cursor
+        self._pending = pending
+
+    def __contains__(self, sequence: object) -> bool:
+        return (
+            type(sequence) is int
+            and self._floor < sequence <= self._cursor
+            and sequence not in self._pending
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        pending = self._pending
+        return (s for s in range(self._floor + 1, self._cursor + 1) if s not in pending)
+
+    def __len__(self) -> int:
+        return self._cursor - self._floor - len(self._pending)
+
+    __hash__ = Set._hash
+
+    def __repr__(self) -> str:
+        return f"AckedAbove({set(self)!r})"
 
 
 class GroupCheckpoint(NamedTuple):
@@ -257,7 +318,7 @@ class GroupCheckpoint(NamedTuple):
 
     floor: int = 0
     cursor: int = 0
-    acked: frozenset[int] = frozenset()
+    acked: Set[int] = frozenset()
     pending: Mapping[int, GroupPending] = MappingProxyType({})
     revision: int = 0
     next_visible_ms: float = -math.inf
@@ -265,3 +326,19 @@ class GroupCheckpoint(NamedTuple):
     def saved(self) -> GroupCheckpoint:
         """This checkpoint as a store keeps it after a successful save: ``revision + 1``."""
         return self._replace(revision=self.revision + 1)
+
+    @classmethod
+    def from_deliveries(
+        cls, cursor: int, pending: Mapping[int, GroupPending], revision: int
+    ) -> GroupCheckpoint:
+        """The checkpoint of a group kept per delivery (``GroupStore.load``).
+
+        Every sequence up to the cursor was delivered, so the floor is one below the lowest
+        pending sequence (the cursor when nothing is pending), the acknowledged sequences
+        above it are the ones not pending, and ``next_visible_ms`` is the earliest time a
+        pending delivery is visible again.
+        """
+        floor = min(pending) - 1 if pending else cursor
+        next_visible = min(p.visible_at_ms for p in pending.values()) if pending else math.inf
+        frozen = MappingProxyType(dict(pending))
+        return cls(floor, cursor, AckedAbove(floor, cursor, frozen), frozen, revision, next_visible)

@@ -156,6 +156,18 @@ def test_expired_deliveries_come_first_and_count_caps_them(
     assert ids(client.streams.read(NS, "s", "g", "c")) == ["5"]
 
 
+def test_expired_deliveries_come_earliest_expired_first(
+    client: StorageClient, clock: VirtualClock
+) -> None:
+    append_all(client, 2)
+    client.streams.read(NS, "s", "g", "c")  # 1 and 2, both visible again at +TIMEOUT
+    clock.advance(TIMEOUT)
+    assert ids(client.streams.read(NS, "s", "g", "c", count=1)) == ["1"]  # a tie: lowest first
+    clock.advance(TIMEOUT)
+
+    assert ids(client.streams.read(NS, "s", "g", "c")) == ["2", "1"]  # 2 expired first
+
+
 def test_ack_counts_what_was_pending_and_advances_the_floor(
     client: StorageClient, clock: VirtualClock
 ) -> None:
@@ -235,7 +247,7 @@ def test_a_pending_entry_whose_message_is_gone_is_dropped(
     assert client.streams.read(NS, "s", "g", "c") == []
 
     state = client.streams.checkpoint(NS, "s", "g")
-    assert (dict(state.pending), state.revision) == ({}, 2)
+    assert (dict(state.pending), set(state.acked), state.revision) == ({}, {7}, 2)
 
 
 # --- idempotent appends -------------------------------------------------------------------

@@ -15,7 +15,7 @@ namespaces and ``reset`` can remove a whole run's data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from pytest_sanctum.clock import Clock
@@ -24,7 +24,9 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
+    Claimed,
     ETag,
     GroupCheckpoint,
     StoredMessage,
@@ -34,9 +36,12 @@ from pytest_sanctum.types import (
 
 __all__ = [
     "AdapterFactory",
+    "BatchStreamLog",
     "CacheStore",
+    "CachingVersionedStore",
     "Capabilities",
     "CheckpointStore",
+    "GroupStore",
     "StorageAdapter",
     "StreamLog",
     "VersionedStore",
@@ -92,6 +97,52 @@ class VersionedStore(Protocol):
 
 
 @runtime_checkable
+class CachingVersionedStore(VersionedStore, Protocol):
+    """A ``VersionedStore`` that updates its adapter's own ``CacheStore`` in the same backend
+    call (or transaction) as the write, delete or read it serves.
+
+    The facade calls these methods only when the namespace's cache is this adapter's own
+    cache. ``purge`` and ``fill.key`` are cache keys as the facade builds them, in the same
+    namespace; the entry they name is the one ``CacheStore.get(namespace, key)`` returns.
+    One call, one atomic step: a read that fills can never store a version that a write
+    has already purged, so the facade needs no check after the fill.
+    """
+
+    def put_and_purge(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+        purge: str,
+    ) -> WriteResult:
+        """``put``, and remove the cache entry ``purge`` in the same atomic step.
+
+        A write refused by its precondition need not remove the entry.
+        """
+        ...
+
+    def delete_and_purge(
+        self, namespace: str, key: str, *, if_match: ETag | None = None, purge: str
+    ) -> Version:
+        """``delete``, and remove the cache entry ``purge`` in the same atomic step."""
+        ...
+
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        """``get``, and store what it read as the cache entry ``fill.key`` in the same step.
+
+        The entry is ``CacheEntry(data, version, etag, fill.stored_at_ms, content_type,
+        fill.expires_at_ms)``, stored only when ``version >= fill.min_version``, and may be
+        evicted after ``fill.ttl_ms`` (``<= 0``: store nothing). When the key is absent,
+        raise ``NotFoundError``, after removing the entry if ``fill.purge_if_absent``.
+        """
+        ...
+
+
+@runtime_checkable
 class StreamLog(Protocol):
     """An append-only log per (namespace, stream), with sequences 1, 2, 3, ...
 
@@ -119,6 +170,21 @@ class StreamLog(Protocol):
 
 
 @runtime_checkable
+class BatchStreamLog(StreamLog, Protocol):
+    """A ``StreamLog`` that reads explicit sequences in one call.
+
+    The facade uses it to redeliver the expired messages of a ``CheckpointStore`` group:
+    one call per batch instead of one ``read`` per message.
+    """
+
+    def read_sequences(
+        self, namespace: str, stream: str, sequences: Sequence[int]
+    ) -> list[StoredMessage]:
+        """The stored messages among ``sequences``, in the order given; absent ones are left out."""
+        ...
+
+
+@runtime_checkable
 class CheckpointStore(Protocol):
     """Durable consumer-group state, saved with compare-and-set on ``revision``."""
 
@@ -134,6 +200,61 @@ class CheckpointStore(Protocol):
         Returns the stored state with ``revision + 1``; raises ``ConflictError`` when
         another writer saved first. Must be durable before it returns.
         """
+        ...
+
+
+@runtime_checkable
+class GroupStore(Protocol):
+    """Consumer groups stored per delivery: each read and ack is one atomic backend step.
+
+    An alternative to ``CheckpointStore`` for an adapter whose stream log lives in the same
+    backend: the store keeps, per group, the cursor (highest sequence ever delivered), a
+    revision, and one entry per pending delivery (consumer, delivery count, visible-again
+    time). A read or an ack then costs in proportion to its batch, however many deliveries
+    are pending. The facade chooses every time and limit; the store applies them exactly
+    as ``claim`` and ``ack`` say, atomically against every other client of the backend.
+    """
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        """The group's state for inspection, or ``GroupCheckpoint()`` for a group never read.
+
+        ``pending`` holds every pending delivery; ``floor`` is one below the lowest pending
+        sequence, or the cursor when nothing is pending, and ``acked`` the delivered
+        sequences above the floor that are not pending; ``next_visible_ms`` is the earliest
+        visible-again time (infinity when nothing is pending). Build it with
+        ``GroupCheckpoint.from_deliveries``. It may cost in proportion to the group's size.
+        """
+        ...
+
+    def claim(
+        self,
+        namespace: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        limit: int,
+        now_ms: float,
+        visible_at_ms: float,
+    ) -> list[Claimed]:
+        """Hand up to ``limit`` messages to ``consumer``, in one atomic step:
+
+        1. The pending deliveries with ``visible_at_ms <= now_ms``, earliest visible-again
+           time first (then lowest sequence), up to ``limit``: each goes to ``consumer``
+           with its delivery count raised by one and ``visible_at_ms`` as its new time; one
+           whose message is no longer in the log is removed instead (it counts as acked).
+        2. Then the messages after the cursor, in sequence order, up to what is left of
+           ``limit``: each becomes pending for ``consumer`` with count 1 and
+           ``visible_at_ms``, and the cursor moves to the last one.
+
+        Returns ``Claimed(sequence, payload, deliveries)`` in that order (redeliveries,
+        then new messages). Raises the revision by one when anything changed.
+        """
+        ...
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Collection[int]) -> int:
+        """Remove the pending deliveries among ``sequences`` in one atomic step; return how
+        many there were (not pending: counts zero). Raises the revision when any was."""
         ...
 
 
@@ -178,7 +299,9 @@ class StorageAdapter(Protocol):
     def streams(self) -> StreamLog | None: ...
 
     @property
-    def checkpoints(self) -> CheckpointStore | None: ...
+    def checkpoints(self) -> CheckpointStore | GroupStore | None:
+        """The consumer-group state: a ``GroupStore`` when it is one, else a ``CheckpointStore``."""
+        ...
 
     @property
     def cache(self) -> CacheStore | None: ...

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from pytest_sanctum.adapters.base import (
     CacheStore,
     CheckpointStore,
+    GroupStore,
     StorageAdapter,
     StreamLog,
     VersionedStore,
@@ -60,7 +61,7 @@ class MaskedAdapter:
         return self.inner.streams if self._capabilities.streams else None
 
     @property
-    def checkpoints(self) -> CheckpointStore | None:
+    def checkpoints(self) -> CheckpointStore | GroupStore | None:
         return self.inner.checkpoints if self._capabilities.streams else None
 
     @property
