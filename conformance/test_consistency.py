@@ -260,9 +260,9 @@ def test_strong_read_serves_the_cache_within_the_budget_only(
     reads = []
     for step in (budget_ms, 1):
         sanctum_clock.advance(step)
-        before = spy.calls["records.get"]
+        before = spy.backend_reads("records")
         read = client.records.get(sanctum_namespace, "k", level="strong")
-        reads.append((read.version, read.etag, spy.calls["records.get"] - before))
+        reads.append((read.version, read.etag, spy.backend_reads("records") - before))
     assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
         f"{explain('CONS-006')} (version, etag, backend reads) at age {budget_ms} ms and "
         f"{budget_ms + 1} ms: {reads}"
@@ -287,9 +287,9 @@ def test_eventual_read_serves_the_cache_until_the_ttl(
     reads = []
     for step in (ttl_ms - 1, 1):
         sanctum_clock.advance(step)
-        before = spy.calls["records.get"]
+        before = spy.backend_reads("records")
         read = client.records.get(sanctum_namespace, "k", level="eventual")
-        reads.append((read.version, read.etag, spy.calls["records.get"] - before))
+        reads.append((read.version, read.etag, spy.backend_reads("records") - before))
     assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
         f"{explain('CONS-007')} (version, etag, backend reads) at age {ttl_ms - 1} ms and "
         f"{ttl_ms} ms: {reads}"
@@ -309,9 +309,9 @@ def test_strong_read_after_a_write_needs_one_backend_call(
     reads = []
     for n in range(1, 4):
         written = client.records.put(sanctum_namespace, "k", {"n": n})
-        before = spy.calls["records.get"]
+        before = spy.backend_reads("records")
         read = client.records.get(sanctum_namespace, "k")
-        reads.append((read.value, read.etag == written.etag, spy.calls["records.get"] - before))
+        reads.append((read.value, read.etag == written.etag, spy.backend_reads("records") - before))
     retries = sanctum_metrics.value("retries_total")
     assert reads == [({"n": n}, True, 1) for n in range(1, 4)], (
         f"{explain('CONS-008')} (value, etag matches the write, backend reads) per read: {reads}"

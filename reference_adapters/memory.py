@@ -12,12 +12,13 @@ which CPython does atomically.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import heapq
+import itertools
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Collection, Mapping, Sequence
+from typing import Literal, TypeVar
 
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
@@ -33,9 +34,12 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
+    Claimed,
     ETag,
     GroupCheckpoint,
+    GroupPending,
     Layer,
     StoredMessage,
     Version,
@@ -45,8 +49,11 @@ from pytest_sanctum.types import (
 __all__ = [
     "MemoryAdapter",
     "MemoryBackdoor",
+    "MemoryBatchStreamLog",
     "MemoryCacheStore",
+    "MemoryCachingVersionedStore",
     "MemoryCheckpointStore",
+    "MemoryGroupStore",
     "MemoryServer",
     "MemoryStreamLog",
     "MemoryVersionedStore",
@@ -56,6 +63,10 @@ __all__ = [
 ]
 
 _V = TypeVar("_V")
+
+Interface = Literal["full", "basic"]
+"""Which stores a memory adapter offers: every optional one-call protocol (``full``), or
+only the base protocols (``basic``), as an adapter written against them would."""
 
 _CacheTable = dict[str, dict[str, tuple[CacheEntry, float]]]
 """namespace -> cache key -> (entry, expires_at_ms)."""
@@ -85,18 +96,22 @@ class _Keyspace:
     """The versioned objects of one layer: live values plus the last version of deleted keys.
 
     ``tombstones`` holds a key only while it is deleted, so a put on a live key needs one
-    lookup; a re-created key continues from its tombstone's version.
+    lookup; a re-created key continues from its tombstone's version. ``index`` keeps each
+    namespace's live keys sorted, so a list page seeks with a binary search instead of
+    sorting every key; only creating or deleting a key changes it.
     """
 
-    __slots__ = ("live", "tombstones")
+    __slots__ = ("index", "live", "tombstones")
 
     def __init__(self) -> None:
         self.live: dict[str, dict[str, Blob]] = {}
         self.tombstones: dict[str, dict[str, int]] = {}
+        self.index: dict[str, list[str]] = {}
 
     def reset(self, prefix: str) -> None:
         _drop_prefix(self.live, prefix)
         _drop_prefix(self.tombstones, prefix)
+        _drop_prefix(self.index, prefix)
 
 
 class _DedupeIndex:
@@ -145,24 +160,30 @@ class MemoryServer:
     __slots__ = (
         "blobs",
         "checkpoints",
+        "groups",
         "idempotency",
         "lock",
         "messages",
         "name",
         "records",
         "shared_cache",
+        "writes",
     )
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.lock = threading.RLock()
+        self.writes = itertools.count(1)
+        """Numbers every write of the server: the second half of an etag, unique per write."""
         self.blobs = _Keyspace()
         self.records = _Keyspace()
         self.messages: dict[str, dict[str, list[StoredMessage]]] = {}
         """namespace -> stream -> messages; sequence n is at index n - 1."""
         self.idempotency = _DedupeIndex()
         self.checkpoints: dict[str, dict[tuple[str, str], GroupCheckpoint]] = {}
-        """namespace -> (stream, group) -> saved checkpoint."""
+        """namespace -> (stream, group) -> saved checkpoint (the ``basic`` interface)."""
+        self.groups: dict[str, dict[tuple[str, str], _Group]] = {}
+        """namespace -> (stream, group) -> group kept per delivery (``MemoryGroupStore``)."""
         self.shared_cache: _CacheTable = {}
 
     def reset(self, namespace_prefix: str) -> None:
@@ -173,6 +194,7 @@ class MemoryServer:
             _drop_prefix(self.messages, namespace_prefix)
             self.idempotency.reset(namespace_prefix)
             _drop_prefix(self.checkpoints, namespace_prefix)
+            _drop_prefix(self.groups, namespace_prefix)
             _drop_prefix(self.shared_cache, namespace_prefix)
 
     def __repr__(self) -> str:
@@ -199,13 +221,18 @@ def drop_server(name: str) -> None:
 
 
 class MemoryVersionedStore:
-    """A ``VersionedStore`` over one keyspace of a server (blobs and records each get one)."""
+    """A ``VersionedStore`` over one keyspace of a server (blobs and records each get one).
 
-    __slots__ = ("_closed", "_keyspace", "_lock")
+    An etag is the version and the server's write number in hex (``"3-1f"``): unique per
+    write, so per (key, version), and free of any hashing of the payload.
+    """
+
+    __slots__ = ("_closed", "_keyspace", "_lock", "_writes")
 
     def __init__(self, server: MemoryServer, keyspace: _Keyspace) -> None:
         self._lock = server.lock
         self._keyspace = keyspace
+        self._writes = server.writes
         self._closed = False
 
     def put(
@@ -221,50 +248,65 @@ class MemoryVersionedStore:
         """Store ``data`` as the next version; both conditions are checked under the lock."""
         if self._closed:
             raise _closed_error(namespace, key)
+        with self._lock:
+            return self._put(namespace, key, data, content_type, if_match, if_none_match)
+
+    def _put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        content_type: str | None,
+        if_match: ETag | None,
+        if_none_match: bool,
+    ) -> WriteResult:
+        """``put`` under the server lock, held by the caller."""
         if type(data) is not bytes:
             data = bytes(data)  # a mutable buffer would let the stored value change
-        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
-        with self._lock:
-            objects = self._keyspace.live.get(namespace)
-            current = objects.get(key) if objects else None
-            if current is None:
-                if if_match is not None:
-                    raise PreconditionFailedError(
-                        "if_match given but the key does not exist", namespace=namespace, key=key
-                    )
-                tombstones = self._keyspace.tombstones.get(namespace)
-                version = tombstones.pop(key, 0) + 1 if tombstones else 1
-            else:
-                if if_none_match:
-                    raise PreconditionFailedError(
-                        "if_none_match given but the key exists",
-                        current_etag=current.etag,
-                        current_version=current.version,
-                        namespace=namespace,
-                        key=key,
-                    )
-                if if_match is not None and if_match != current.etag:
-                    raise PreconditionFailedError(
-                        f"if_match {if_match!r} does not match the current etag",
-                        current_etag=current.etag,
-                        current_version=current.version,
-                        namespace=namespace,
-                        key=key,
-                    )
-                version = current.version + 1
+        keyspace = self._keyspace
+        objects: dict[str, Blob] | None = keyspace.live.get(namespace)
+        current = objects.get(key) if objects else None
+        if current is None:
+            if if_match is not None:
+                raise PreconditionFailedError(
+                    "if_match given but the key does not exist", namespace=namespace, key=key
+                )
+            tombstones = keyspace.tombstones.get(namespace)
+            version = tombstones.pop(key, 0) + 1 if tombstones else 1
             if objects is None:
-                objects = self._keyspace.live[namespace] = {}
-            etag = f"{version:x}-{digest}"
-            objects[key] = Blob(key, data, version, etag, content_type)
+                objects = keyspace.live[namespace] = {}
+                keyspace.index[namespace] = [key]
+            else:
+                insort(keyspace.index[namespace], key)
+        else:
+            if if_none_match:
+                raise PreconditionFailedError(
+                    "if_none_match given but the key exists",
+                    current_etag=current.etag,
+                    current_version=current.version,
+                    namespace=namespace,
+                    key=key,
+                )
+            if if_match is not None and if_match != current.etag:
+                raise PreconditionFailedError(
+                    f"if_match {if_match!r} does not match the current etag",
+                    current_etag=current.etag,
+                    current_version=current.version,
+                    namespace=namespace,
+                    key=key,
+                )
+            version = current.version + 1
+        assert objects is not None  # a current value lives in it
+        etag = f"{version:x}-{next(self._writes):x}"
+        objects[key] = Blob(key, data, version, etag, content_type)
         return WriteResult(version, etag)
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version as stored (it is immutable), or ``NotFoundError``."""
         if self._closed:
             raise _closed_error(namespace, key)
-        with self._lock:
-            objects = self._keyspace.live.get(namespace)
-            blob = objects.get(key) if objects else None
+        objects = self._keyspace.live.get(namespace)  # one lookup each: atomic, no lock
+        blob = objects.get(key) if objects else None
         if blob is None:
             raise NotFoundError("no such key", namespace=namespace, key=key)
         return blob
@@ -278,44 +320,124 @@ class MemoryVersionedStore:
         if self._closed:
             raise _closed_error(namespace, key)
         with self._lock:
-            objects = self._keyspace.live.get(namespace)
-            current = objects.get(key) if objects else None
-            if objects is None or current is None:
-                raise NotFoundError("no such key", namespace=namespace, key=key)
-            if if_match is not None and if_match != current.etag:
-                raise PreconditionFailedError(
-                    f"if_match {if_match!r} does not match the current etag",
-                    current_etag=current.etag,
-                    current_version=current.version,
-                    namespace=namespace,
-                    key=key,
-                )
-            del objects[key]
-            self._keyspace.tombstones.setdefault(namespace, {})[key] = current.version
+            return self._delete(namespace, key, if_match)
+
+    def _delete(self, namespace: str, key: str, if_match: ETag | None) -> Version:
+        """``delete`` under the server lock, held by the caller."""
+        keyspace = self._keyspace
+        objects = keyspace.live.get(namespace)
+        current = objects.get(key) if objects else None
+        if objects is None or current is None:
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        if if_match is not None and if_match != current.etag:
+            raise PreconditionFailedError(
+                f"if_match {if_match!r} does not match the current etag",
+                current_etag=current.etag,
+                current_version=current.version,
+                namespace=namespace,
+                key=key,
+            )
+        del objects[key]
+        index = keyspace.index[namespace]
+        del index[bisect_left(index, key)]
+        keyspace.tombstones.setdefault(namespace, {})[key] = current.version
         return current.version
 
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
     ) -> list[BlobInfo]:
-        """Up to ``limit`` live keys with ``prefix``, greater than ``start_after``, sorted."""
+        """Up to ``limit`` live keys with ``prefix``, greater than ``start_after``, sorted.
+
+        Seeks in the sorted index to ``max(prefix, start_after)``: the cost follows the
+        page, not the number of keys.
+        """
         if self._closed:
             raise _closed_error(namespace, prefix)
         if limit < 0:
             raise _limit_error(limit, namespace, prefix)
         with self._lock:
-            objects = self._keyspace.live.get(namespace)
-            if not objects or limit == 0:
+            names = self._keyspace.index.get(namespace)
+            if not names or limit == 0:
                 return []
-            names = sorted(objects)
-            start = bisect_left(names, prefix)
-            if start_after is not None:
-                start = max(start, bisect_right(names, start_after))
+            objects = self._keyspace.live[namespace]
+            if start_after is not None and start_after >= prefix:
+                start = bisect_right(names, start_after)
+            else:
+                start = bisect_left(names, prefix)
             result: list[BlobInfo] = []
-            for name in names[start:]:
-                if not name.startswith(prefix) or len(result) == limit:
+            for name in names[start : start + limit]:
+                if not name.startswith(prefix):
                     break
                 result.append(objects[name].info)
         return result
+
+
+class MemoryCachingVersionedStore(MemoryVersionedStore):
+    """A ``CachingVersionedStore``: every purge and fill of the adapter's cache happens under
+    the server lock with the write or read it belongs to, so the two are one atomic step."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self, server: MemoryServer, keyspace: _Keyspace, cache: MemoryCacheStore) -> None:
+        super().__init__(server, keyspace)
+        self._cache = cache
+
+    def put_and_purge(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+        purge: str,
+    ) -> WriteResult:
+        """``put`` and remove the cache entry ``purge``, under one hold of the lock."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            result = self._put(namespace, key, data, content_type, if_match, if_none_match)
+            self._cache.delete(namespace, purge)
+        return result
+
+    def delete_and_purge(
+        self, namespace: str, key: str, *, if_match: ETag | None = None, purge: str
+    ) -> Version:
+        """``delete`` and remove the cache entry ``purge``, under one hold of the lock."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            version = self._delete(namespace, key, if_match)
+            self._cache.delete(namespace, purge)
+        return version
+
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        """``get`` and store what it read as the entry ``fill.key``, under one hold of the lock."""
+        if self._closed:
+            raise _closed_error(namespace, key)
+        with self._lock:
+            objects = self._keyspace.live.get(namespace)
+            blob = objects.get(key) if objects else None
+            if blob is None:
+                if fill.purge_if_absent:
+                    self._cache.delete(namespace, fill.key)
+                raise NotFoundError("no such key", namespace=namespace, key=key)
+            if blob.version >= fill.min_version:
+                self._cache.set(
+                    namespace,
+                    fill.key,
+                    CacheEntry(
+                        blob.data,
+                        blob.version,
+                        blob.etag,
+                        fill.stored_at_ms,
+                        blob.content_type,
+                        fill.expires_at_ms,
+                    ),
+                    fill.ttl_ms,
+                )
+        return blob
 
 
 class MemoryStreamLog:
@@ -377,6 +499,147 @@ class MemoryStreamLog:
         streams = self._messages.get(namespace)
         log = streams.get(stream) if streams else None
         return log[start : start + limit] if log else []
+
+
+class MemoryBatchStreamLog(MemoryStreamLog):
+    """A ``BatchStreamLog``: the memory log reading explicit sequences with one slice each."""
+
+    __slots__ = ()
+
+    def read_sequences(
+        self, namespace: str, stream: str, sequences: Sequence[int]
+    ) -> list[StoredMessage]:
+        """The stored messages among ``sequences``, in the order given (absent ones left out)."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        streams = self._messages.get(namespace)
+        log = streams.get(stream) if streams else None
+        if not log:
+            return []
+        size = len(log)
+        return [log[sequence - 1] for sequence in sequences if 0 < sequence <= size]
+
+
+class _Group:
+    """One consumer group kept per delivery: the cursor, the revision, the pending
+    deliveries, and a heap of (visible-again time, sequence) to find the due ones.
+
+    The heap is lazy: an entry whose delivery was acked or redelivered since stays until
+    it surfaces or the heap is rebuilt, which happens once it holds twice as many entries
+    as there are pending deliveries (so each ack costs O(1) amortized, each claim
+    O(batch x log pending)).
+    """
+
+    __slots__ = ("cursor", "due", "pending", "revision")
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.revision = 0
+        self.pending: dict[int, GroupPending] = {}
+        self.due: list[tuple[float, int]] = []
+
+    def compact(self) -> None:
+        if len(self.due) > 2 * len(self.pending) + 64:
+            self.due = [(held.visible_at_ms, seq) for seq, held in self.pending.items()]
+            heapq.heapify(self.due)
+
+
+class MemoryGroupStore:
+    """A ``GroupStore``: consumer groups kept per delivery, each claim and ack one step
+    under the server lock, costing in proportion to its batch."""
+
+    __slots__ = ("_closed", "_groups", "_lock", "_messages")
+
+    def __init__(self, server: MemoryServer) -> None:
+        self._lock = server.lock
+        self._groups = server.groups
+        self._messages = server.messages
+        self._closed = False
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        """The group's state (its floor and acknowledged set derived), or a fresh one."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        with self._lock:
+            groups = self._groups.get(namespace)
+            found = groups.get((stream, group)) if groups else None
+            if found is None:
+                return GroupCheckpoint()
+            return GroupCheckpoint.from_deliveries(found.cursor, found.pending, found.revision)
+
+    def claim(
+        self,
+        namespace: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        limit: int,
+        now_ms: float,
+        visible_at_ms: float,
+    ) -> list[Claimed]:
+        """Redeliver due deliveries (earliest first), then deliver new messages, up to ``limit``."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        if limit < 0:
+            raise _limit_error(limit, namespace, stream)
+        with self._lock:
+            streams = self._messages.get(namespace)
+            log = (streams.get(stream) if streams else None) or []
+            groups = self._groups.get(namespace)
+            if groups is None:
+                groups = self._groups[namespace] = {}
+            state = groups.get((stream, group))
+            if state is None:
+                state = groups[(stream, group)] = _Group()
+            pending, due = state.pending, state.due
+            picked: list[Claimed] = []
+            changed = False
+            while due and len(picked) < limit and due[0][0] <= now_ms:
+                visible_at, sequence = heapq.heappop(due)
+                held = pending.get(sequence)
+                if held is None or held.visible_at_ms != visible_at:
+                    continue  # acked or redelivered since this entry was pushed
+                changed = True
+                if sequence > len(log):
+                    del pending[sequence]  # gone from the log: counts as acknowledged
+                    continue
+                deliveries = held.deliveries + 1
+                pending[sequence] = _new(GroupPending, (consumer, deliveries, visible_at_ms))
+                heapq.heappush(due, (visible_at_ms, sequence))
+                picked.append(_new(Claimed, (sequence, log[sequence - 1].payload, deliveries)))
+            cursor = state.cursor
+            if len(picked) < limit and cursor < len(log):
+                fresh = _new(GroupPending, (consumer, 1, visible_at_ms))
+                for message in log[cursor : cursor + limit - len(picked)]:
+                    sequence = message.sequence
+                    pending[sequence] = fresh
+                    heapq.heappush(due, (visible_at_ms, sequence))
+                    picked.append(_new(Claimed, (sequence, message.payload, 1)))
+                state.cursor = picked[-1].sequence
+                changed = True
+            if changed:
+                state.revision += 1
+        return picked
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Collection[int]) -> int:
+        """Remove the pending deliveries among ``sequences``; returns how many there were."""
+        if self._closed:
+            raise _closed_error(namespace, stream)
+        with self._lock:
+            groups = self._groups.get(namespace)
+            state = groups.get((stream, group)) if groups else None
+            if state is None:
+                return 0
+            pending = state.pending
+            done = 0
+            for sequence in sequences:
+                if pending.pop(sequence, None) is not None:
+                    done += 1
+            if done:
+                state.revision += 1
+                state.compact()
+        return done
 
 
 class MemoryCheckpointStore:
@@ -518,17 +781,34 @@ class MemoryAdapter:
         "_streams",
     )
 
-    def __init__(self, server: MemoryServer, clock: Clock, *, shared_cache: bool = False) -> None:
+    def __init__(
+        self,
+        server: MemoryServer,
+        clock: Clock,
+        *,
+        shared_cache: bool = False,
+        interface: Interface = "full",
+    ) -> None:
         self._server = server
         self._capabilities = dataclasses.replace(Capabilities.all(), distributed_cache=shared_cache)
-        self._blobs = MemoryVersionedStore(server, server.blobs)
-        self._records = MemoryVersionedStore(server, server.records)
-        self._streams = MemoryStreamLog(server)
-        self._checkpoints = MemoryCheckpointStore(server)
         if shared_cache:
             self._cache = MemoryCacheStore(server.shared_cache, server.lock, clock)
         else:
             self._cache = MemoryCacheStore({}, threading.RLock(), clock)
+        self._blobs: MemoryVersionedStore
+        self._records: MemoryVersionedStore
+        self._streams: MemoryStreamLog
+        self._checkpoints: MemoryCheckpointStore | MemoryGroupStore
+        if interface == "full":
+            self._blobs = MemoryCachingVersionedStore(server, server.blobs, self._cache)
+            self._records = MemoryCachingVersionedStore(server, server.records, self._cache)
+            self._streams = MemoryBatchStreamLog(server)
+            self._checkpoints = MemoryGroupStore(server)
+        else:
+            self._blobs = MemoryVersionedStore(server, server.blobs)
+            self._records = MemoryVersionedStore(server, server.records)
+            self._streams = MemoryStreamLog(server)
+            self._checkpoints = MemoryCheckpointStore(server)
         self._closed = False
 
     @property
@@ -545,6 +825,11 @@ class MemoryAdapter:
         return self._server
 
     @property
+    def interface(self) -> Interface:
+        """Whether the stores offer the optional one-call protocols (``full``) or not."""
+        return "full" if isinstance(self._checkpoints, MemoryGroupStore) else "basic"
+
+    @property
     def blobs(self) -> MemoryVersionedStore:
         return self._blobs
 
@@ -557,7 +842,7 @@ class MemoryAdapter:
         return self._streams
 
     @property
-    def checkpoints(self) -> MemoryCheckpointStore:
+    def checkpoints(self) -> MemoryCheckpointStore | MemoryGroupStore:
         return self._checkpoints
 
     @property
@@ -593,10 +878,15 @@ def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> Memory
     """The ``memory`` adapter factory (the ``memory`` entry point).
 
     Options: ``server`` (non-empty str, default ``"default"``) names the shared state;
-    ``shared_cache`` (bool, default false) makes every adapter of the server share one cache.
+    ``shared_cache`` (bool, default false) makes every adapter of the server share one cache;
+    ``interface`` (``"full"``, the default, or ``"basic"``) chooses whether the stores offer
+    the optional one-call protocols or only the base ones (the facade's default path).
+    Every adapter of one server should use the same interface: the two keep consumer
+    groups apart.
     """
     server = "default"
     shared_cache = False
+    interface: Interface = "full"
     for name, value in options.items():
         if name == "server":
             if not isinstance(value, str) or not value:
@@ -612,9 +902,16 @@ def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> Memory
                     field="options.shared_cache",
                 )
             shared_cache = value
+        elif name == "interface":
+            if value not in ("full", "basic"):
+                raise ConfigError(
+                    f"memory option 'interface' must be 'full' or 'basic', got {value!r}",
+                    field="options.interface",
+                )
+            interface = "full" if value == "full" else "basic"
         else:
             raise ConfigError(
-                f"unknown memory option {name!r} (known: server, shared_cache)",
+                f"unknown memory option {name!r} (known: interface, server, shared_cache)",
                 field=f"options.{name}",
             )
-    return MemoryAdapter(get_server(server), clock, shared_cache=shared_cache)
+    return MemoryAdapter(get_server(server), clock, shared_cache=shared_cache, interface=interface)

@@ -35,18 +35,29 @@ def metrics() -> RecordingMetrics:
 
 
 @pytest.fixture
-def open_adapter(server_name: str, clock: VirtualClock) -> Callable[..., MemoryAdapter]:
+def memory_interface() -> str:
+    """The memory adapter's ``interface`` option: ``full`` (every optional one-call
+    protocol). A test of the facade's base-protocol path parametrizes it as ``basic``."""
+    return "full"
+
+
+@pytest.fixture
+def open_adapter(
+    server_name: str, clock: VirtualClock, memory_interface: str
+) -> Callable[..., MemoryAdapter]:
     """Open a new memory adapter (a new node or a reconnect) on the test's server."""
 
     def open_(**options: Any) -> MemoryAdapter:
-        return create_memory_adapter({"server": server_name, **options}, clock)
+        return create_memory_adapter(
+            {"server": server_name, "interface": memory_interface, **options}, clock
+        )
 
     return open_
 
 
 @pytest.fixture
 def make_client(
-    server_name: str, clock: VirtualClock, metrics: RecordingMetrics
+    server_name: str, clock: VirtualClock, metrics: RecordingMetrics, memory_interface: str
 ) -> Iterator[MakeClient]:
     """Build clients on the test's server and clock (recording metrics); closed afterwards."""
     clients: list[StorageClient] = []
@@ -61,7 +72,7 @@ def make_client(
         metrics: Any = metrics,
     ) -> StorageClient:
         client = create_storage_client(
-            make_config(server_name, overrides),
+            make_config(server_name, overrides, interface=memory_interface),
             clock=clock,
             metrics=metrics,
             fanout=fanout,

@@ -53,11 +53,15 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def make_config(server: str, overrides: Mapping[str, Any] | None = None) -> StorageConfigV1:
+def make_config(
+    server: str, overrides: Mapping[str, Any] | None = None, *, interface: str = "full"
+) -> StorageConfigV1:
     """A parsed config: one memory adapter on ``server`` serving every namespace."""
     raw: dict[str, Any] = {
         "schema_version": 1,
-        "adapters": {"memory": {"kind": "memory", "options": {"server": server}}},
+        "adapters": {
+            "memory": {"kind": "memory", "options": {"server": server, "interface": interface}}
+        },
         "namespaces": {"*": {"adapter": "memory"}},
     }
     return parse_config(deep_merge(raw, overrides or {}))

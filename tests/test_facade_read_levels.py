@@ -33,7 +33,12 @@ def counted(open_adapter: OpenAdapter, **capabilities: bool) -> AdapterDouble:
 
 
 def backend_gets(adapter: AdapterDouble) -> int:
-    return int(adapter.records.calls["get"] + adapter.blobs.calls["get"])
+    """Backend reads: ``get``, or ``get_and_fill`` where the store fills the cache itself."""
+    return sum(
+        int(store.calls[method])
+        for store in (adapter.records, adapter.blobs)
+        for method in ("get", "get_and_fill")
+    )
 
 
 # --- strong -------------------------------------------------------------------------------

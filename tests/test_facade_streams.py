@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from facade_helpers import NS, AdapterDouble, Faulty, MakeClient
+from facade_helpers import NS, AdapterDouble, CountingStore, Faulty, MakeClient
 
 from pytest_sanctum import streams as streams_module
 from pytest_sanctum.client import StorageClient
@@ -16,10 +16,19 @@ from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.errors import ConflictError, InvalidRequestError, UnsupportedOperationError
 from pytest_sanctum.observability import RecordingMetrics
 from pytest_sanctum.types import AppendResult, Delivery, GroupCheckpoint, GroupPending
-from reference_adapters.memory import MemoryAdapter
+from reference_adapters.memory import MemoryAdapter, MemoryBatchStreamLog
 
 OpenAdapter = Callable[..., MemoryAdapter]
 TIMEOUT = 30_000.0
+
+BASIC_ONLY = pytest.mark.parametrize("memory_interface", ["basic"])
+"""For tests of the facade's own group logic over a ``CheckpointStore`` (the base path)."""
+
+
+@pytest.fixture(params=["full", "basic"])
+def memory_interface(request: pytest.FixtureRequest) -> str:
+    """Every stream test runs over a ``GroupStore`` and over a ``CheckpointStore``."""
+    return str(request.param)
 
 
 def append_all(client: StorageClient, count: int, stream: str = "s") -> None:
@@ -73,6 +82,7 @@ def test_redelivery_happens_exactly_at_the_visibility_timeout(
     assert [d.delivery_count for d in client.streams.read(NS, "s", "g", "c1")] == [3, 3]
 
 
+@BASIC_ONLY
 def test_the_group_keeps_a_lower_bound_on_its_next_redelivery(
     client: StorageClient, clock: VirtualClock
 ) -> None:
@@ -89,6 +99,7 @@ def test_the_group_keeps_a_lower_bound_on_its_next_redelivery(
     assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == math.inf
 
 
+@BASIC_ONLY
 def test_pending_is_scanned_only_once_something_may_be_due(
     client: StorageClient, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +122,7 @@ def test_pending_is_scanned_only_once_something_may_be_due(
     assert client.streams.checkpoint(NS, "s", "g").next_visible_ms == clock.now_ms() - 1 + TIMEOUT
 
 
+@BASIC_ONLY
 def test_redeliveries_beyond_count_stay_due(client: StorageClient, clock: VirtualClock) -> None:
     append_all(client, 3)
     client.streams.read(NS, "s", "g", "c")
@@ -121,6 +133,7 @@ def test_redeliveries_beyond_count_stay_due(client: StorageClient, clock: Virtua
     assert [(d.message_id, d.delivery_count) for d in again] == [("2", 2), ("3", 2)]
 
 
+@BASIC_ONLY
 def test_a_checkpoint_without_the_bound_is_scanned(
     client: StorageClient, clock: VirtualClock
 ) -> None:
@@ -236,6 +249,23 @@ def test_any_json_value_is_a_payload(client: StorageClient, payload: Any) -> Non
     assert delivery.payload == payload
 
 
+@BASIC_ONLY
+def test_redeliveries_are_read_in_one_call_when_the_log_offers_it(
+    make_client: MakeClient, open_adapter: OpenAdapter, clock: VirtualClock
+) -> None:
+    inner = open_adapter()
+    log = CountingStore(MemoryBatchStreamLog(inner.server))
+    client = make_client(adapter=AdapterDouble(inner, streams=log))
+    append_all(client, 3)
+    client.streams.read(NS, "s", "g", "c")
+    clock.advance(TIMEOUT)
+    log.calls.clear()
+
+    assert ids(client.streams.read(NS, "s", "g", "c")) == ["1", "2", "3"]
+    assert log.calls == {"read_sequences": 1, "read": 1}  # the batch, then the new ones
+
+
+@BASIC_ONLY
 def test_a_pending_entry_whose_message_is_gone_is_dropped(
     client: StorageClient, clock: VirtualClock
 ) -> None:
@@ -298,6 +328,7 @@ def test_longest_idempotency_key_is_accepted(client: StorageClient) -> None:
 # --- compare-and-set conflicts ------------------------------------------------------------
 
 
+@BASIC_ONLY
 def test_a_checkpoint_conflict_is_retried_without_metrics(
     make_client: MakeClient, open_adapter: OpenAdapter
 ) -> None:
@@ -309,6 +340,7 @@ def test_a_checkpoint_conflict_is_retried_without_metrics(
     assert checkpoints.calls["save"] == 2
 
 
+@BASIC_ONLY
 @pytest.mark.parametrize("op", ["read", "ack"])
 def test_a_checkpoint_conflict_is_retried(
     make_client: MakeClient,
@@ -333,6 +365,7 @@ def test_a_checkpoint_conflict_is_retried(
     assert metrics.value("errors_total") == 0
 
 
+@BASIC_ONLY
 @pytest.mark.parametrize("op", ["read", "ack"])
 def test_a_checkpoint_that_always_conflicts_raises_conflict_error(
     make_client: MakeClient,

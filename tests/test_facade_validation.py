@@ -293,7 +293,7 @@ def test_an_unmapped_adapter_exception_becomes_adapter_error(
     make_client: MakeClient, open_adapter: OpenAdapter, raw: Exception
 ) -> None:
     inner = open_adapter()
-    records = Faulty(inner.records, get=raw, put=raw)
+    records = Faulty(inner.records, get=raw, put=raw, get_and_fill=raw, put_and_purge=raw)
     client = make_client(adapter=AdapterDouble(inner, records=records))
 
     with pytest.raises(AdapterError) as info:
@@ -315,7 +315,7 @@ def test_a_sanctum_error_from_the_adapter_keeps_its_type_and_gets_context(
 ) -> None:
     inner = open_adapter()
     raised = BackendUnavailableError("connection reset")
-    blobs = Faulty(inner.blobs, get=raised)
+    blobs = Faulty(inner.blobs, get=raised, get_and_fill=raised)
     client = make_client(adapter=AdapterDouble(inner, blobs=blobs))
 
     with correlation_scope("req-7"), pytest.raises(BackendUnavailableError) as info:
@@ -352,7 +352,9 @@ def test_context_the_adapter_filled_in_is_not_overwritten(
     raised = NotFoundError(
         "gone", op="store.get", namespace="physical-ns", key="physical-key", correlation_id="c1"
     )
-    client = make_client(adapter=AdapterDouble(inner, records=Faulty(inner.records, get=raised)))
+    client = make_client(
+        adapter=AdapterDouble(inner, records=Faulty(inner.records, get=raised, get_and_fill=raised))
+    )
     with correlation_scope("req-9"), pytest.raises(NotFoundError) as info:
         client.records.get(NS, "k")
     context = info.value.context()

@@ -121,6 +121,7 @@ def test_events_for_namespaces_the_client_does_not_serve_are_ignored(
     assert logs.events == []
 
 
+@pytest.mark.parametrize("memory_interface", ["basic"])  # a purge separate from the write
 def test_a_failing_local_purge_does_not_fail_the_write(
     make_client: MakeClient, open_adapter: OpenAdapter
 ) -> None:
@@ -272,6 +273,7 @@ def test_a_fill_never_stores_the_ghost_of_this_clients_own_delete(
         client.records.get(NS, "k")  # strong never returns the deleted version
 
 
+@pytest.mark.parametrize("memory_interface", ["basic"])  # a fill separate from the read
 @pytest.mark.parametrize(
     ("store", "method", "before"),
     [("records", "get", False), ("cache", "set", True)],

@@ -55,6 +55,23 @@ def test_a_mask_turns_exactly_the_contracts_needing_it_unsupported(
     assert run.ret == pytest.ExitCode.OK, run.output
 
 
+def test_the_reference_with_only_the_base_protocols_passes_everything(
+    pytester: pytest.Pytester,
+) -> None:
+    """An adapter that implements only the base protocols (``interface: basic``: no
+    purging writes, no filling reads, a ``CheckpointStore``, no batched log reads) runs on
+    the facade's default path and passes every contract it declares."""
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=memory",
+        '--sanctum-adapter-options={"interface": "basic", "shared_cache": true}',
+        profile="default",
+    )
+    assert set(run.results.values()) == {"pass"}, run.output
+    assert run.results == expected_results(declared({"shared_cache": True})), run.output
+    assert run.ret == pytest.ExitCode.OK, run.output
+
+
 def test_the_reference_with_a_shared_cache_passes_everything(pytester: pytest.Pytester) -> None:
     """With ``shared_cache`` the reference declares every capability and passes every contract."""
     options = {"shared_cache": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import threading
@@ -14,8 +15,11 @@ from types import MappingProxyType
 import pytest
 
 from pytest_sanctum.adapters.base import (
+    BatchStreamLog,
     CacheStore,
+    CachingVersionedStore,
     CheckpointStore,
+    GroupStore,
     StorageAdapter,
     StreamLog,
     VersionedStore,
@@ -33,7 +37,9 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
+    Claimed,
     GroupCheckpoint,
     GroupPending,
     JSONValue,
@@ -41,6 +47,10 @@ from pytest_sanctum.types import (
 )
 from reference_adapters.memory import (
     MemoryAdapter,
+    MemoryBatchStreamLog,
+    MemoryCachingVersionedStore,
+    MemoryCheckpointStore,
+    MemoryGroupStore,
     MemoryServer,
     create_memory_adapter,
     drop_server,
@@ -48,7 +58,7 @@ from reference_adapters.memory import (
 )
 
 NS = "ns"
-ETAG_SHAPE = re.compile(r"^[0-9a-f]+-[0-9a-f]{16}$")
+ETAG_SHAPE = re.compile(r"^[0-9a-f]+-[0-9a-f]+$")
 
 Open = Callable[..., MemoryAdapter]
 
@@ -98,12 +108,33 @@ def entry(data: bytes = b"v", version: int = 1, stored_at_ms: float = 0.0) -> Ca
 
 def test_adapter_and_stores_satisfy_the_protocols(adapter: MemoryAdapter) -> None:
     assert isinstance(adapter, StorageAdapter)
-    assert isinstance(adapter.blobs, VersionedStore)
-    assert isinstance(adapter.records, VersionedStore)
-    assert isinstance(adapter.streams, StreamLog)
-    assert isinstance(adapter.checkpoints, CheckpointStore)
+    assert isinstance(adapter.blobs, CachingVersionedStore)
+    assert isinstance(adapter.records, CachingVersionedStore)
+    assert isinstance(adapter.streams, BatchStreamLog)
+    assert isinstance(adapter.checkpoints, GroupStore)
+    assert not isinstance(adapter.checkpoints, CheckpointStore)
     assert isinstance(adapter.cache, CacheStore)
-    assert adapter.name == "memory"
+    assert (adapter.name, adapter.interface) == ("memory", "full")
+
+
+def test_the_basic_interface_offers_only_the_base_protocols(open_adapter: Open) -> None:
+    adapter = open_adapter(interface="basic")
+    assert isinstance(adapter, StorageAdapter)
+    for store in (adapter.blobs, adapter.records):
+        assert isinstance(store, VersionedStore)
+        assert not isinstance(store, CachingVersionedStore)
+    assert isinstance(adapter.streams, StreamLog)
+    assert not isinstance(adapter.streams, BatchStreamLog)
+    assert isinstance(adapter.checkpoints, CheckpointStore)
+    assert not isinstance(adapter.checkpoints, GroupStore)
+    assert adapter.interface == "basic"
+
+
+@pytest.mark.parametrize("value", ["", "v2", None, True])
+def test_an_unknown_interface_is_refused(value: object, clock: VirtualClock) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_memory_adapter({"interface": value}, clock)
+    assert caught.value.field == "options.interface"
 
 
 def test_capabilities_declare_everything_but_a_distributed_cache(open_adapter: Open) -> None:
@@ -160,8 +191,7 @@ def test_etag_shape_and_uniqueness_per_version(adapter: MemoryAdapter) -> None:
     assert ETAG_SHAPE.match(first.etag)
     assert first.etag.startswith("1-")
     assert second.etag.startswith("2-")
-    assert first.etag != second.etag
-    assert first.etag.split("-")[1] == second.etag.split("-")[1]  # same payload digest
+    assert first.etag != second.etag  # one etag per write, whatever the payload
     for _ in range(14):
         last = blobs.put(NS, "k", b"same")
     assert last.version == 16
@@ -423,8 +453,9 @@ def test_a_key_appended_again_after_its_window_starts_a_new_one(
 # --- checkpoints -----------------------------------------------------------------------
 
 
-def test_checkpoint_compare_and_set(adapter: MemoryAdapter) -> None:
-    checkpoints = adapter.checkpoints
+def test_checkpoint_compare_and_set(open_adapter: Open) -> None:
+    checkpoints = open_adapter(interface="basic").checkpoints
+    assert isinstance(checkpoints, MemoryCheckpointStore)
     assert checkpoints.load(NS, "s", "g") == GroupCheckpoint()
     pending = MappingProxyType({4: GroupPending("c1", 1, 5000)})
     first = checkpoints.save(
@@ -448,12 +479,147 @@ def test_checkpoint_compare_and_set(adapter: MemoryAdapter) -> None:
     assert checkpoints.load(NS, "s", "g") == second
 
 
-def test_checkpoint_of_new_group_needs_revision_zero(adapter: MemoryAdapter) -> None:
+def test_checkpoint_of_new_group_needs_revision_zero(open_adapter: Open) -> None:
+    checkpoints = open_adapter(interface="basic").checkpoints
+    assert isinstance(checkpoints, MemoryCheckpointStore)
     with pytest.raises(ConflictError):
-        adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint(revision=1))
-    adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint())
-    assert adapter.checkpoints.load(NS, "s", "other").revision == 0
-    assert adapter.checkpoints.load(NS, "other", "g").revision == 0
+        checkpoints.save(NS, "s", "g", GroupCheckpoint(revision=1))
+    checkpoints.save(NS, "s", "g", GroupCheckpoint())
+    assert checkpoints.load(NS, "s", "other").revision == 0
+    assert checkpoints.load(NS, "other", "g").revision == 0
+
+
+# --- groups kept per delivery ----------------------------------------------------------
+
+
+def groups_of(adapter: MemoryAdapter) -> MemoryGroupStore:
+    store = adapter.checkpoints
+    assert isinstance(store, MemoryGroupStore)
+    return store
+
+
+def claim(
+    store: MemoryGroupStore, consumer: str, limit: int, now: float, until: float
+) -> list[int]:
+    found = store.claim(NS, "s", "g", consumer, limit=limit, now_ms=now, visible_at_ms=until)
+    return [c.sequence for c in found]
+
+
+def test_claims_deliver_new_messages_then_due_ones_earliest_first(adapter: MemoryAdapter) -> None:
+    groups = groups_of(adapter)
+    for n in range(1, 5):
+        adapter.streams.append(NS, "s", f"m{n}".encode())
+    assert groups.claim(NS, "s", "g", "c1", limit=2, now_ms=0, visible_at_ms=100) == [
+        Claimed(1, b"m1", 1),
+        Claimed(2, b"m2", 1),
+    ]
+    assert claim(groups, "c2", 1, 10, 50) == [3]
+    assert claim(groups, "c1", 5, 20, 120) == [4]
+    assert claim(groups, "c1", 5, 49, 200) == []  # nothing due yet, nothing new
+    assert groups.claim(NS, "s", "g", "c3", limit=2, now_ms=100, visible_at_ms=300) == [
+        Claimed(3, b"m3", 2),  # due at 50
+        Claimed(1, b"m1", 2),  # due at 100, a tie with 2: lowest sequence first
+    ]
+    state = groups.load(NS, "s", "g")
+    assert dict(state.pending) == {
+        1: GroupPending("c3", 2, 300),
+        2: GroupPending("c1", 1, 100),
+        3: GroupPending("c3", 2, 300),
+        4: GroupPending("c1", 1, 120),
+    }
+    assert (state.floor, state.cursor, set(state.acked), state.revision) == (0, 4, set(), 4)
+    assert state.next_visible_ms == 100
+
+
+def test_acks_remove_pending_and_the_floor_follows(adapter: MemoryAdapter) -> None:
+    groups = groups_of(adapter)
+    for _ in range(4):
+        adapter.streams.append(NS, "s", b"m")
+    claim(groups, "c", 4, 0, 100)
+    assert groups.ack(NS, "s", "g", [2, 3, 9]) == 2
+    assert groups.ack(NS, "s", "g", [2]) == 0
+    state = groups.load(NS, "s", "g")
+    assert (state.floor, set(state.acked), set(state.pending)) == (0, {2, 3}, {1, 4})
+    assert 2 in state.acked
+    assert 1 not in state.acked
+    assert 5 not in state.acked
+    assert groups.ack(NS, "s", "g", [1, 4]) == 2
+    state = groups.load(NS, "s", "g")
+    assert (state.floor, set(state.acked), dict(state.pending), state.revision) == (4, set(), {}, 3)
+    assert state.next_visible_ms == math.inf
+    assert claim(groups, "c", 4, 1000, 2000) == []  # acked: never due again
+    assert groups.ack(NS, "s", "other", [1]) == 0
+
+
+def test_a_due_delivery_whose_message_is_gone_is_dropped(adapter: MemoryAdapter) -> None:
+    groups = groups_of(adapter)
+    adapter.streams.append(NS, "s", b"m")
+    claim(groups, "c", 1, 0, 10)
+    adapter.server.messages[NS]["s"].clear()  # the log lost it (a trimmed stream)
+    assert claim(groups, "c", 5, 10, 20) == []
+    state = groups.load(NS, "s", "g")
+    assert (dict(state.pending), state.floor, state.revision) == ({}, 1, 2)
+
+
+def test_the_due_heap_stays_bounded_by_pending(adapter: MemoryAdapter) -> None:
+    groups = groups_of(adapter)
+    for _ in range(500):
+        adapter.streams.append(NS, "s", b"m")
+    claim(groups, "c", 500, 0, 10)
+    groups.ack(NS, "s", "g", range(1, 500))
+    group = adapter.server.groups[NS][("s", "g")]
+    assert len(group.due) <= 2 * len(group.pending) + 64
+
+
+# --- versioned stores that purge and fill the cache in the same step --------------------
+
+
+def test_put_and_delete_purge_in_the_same_step(adapter: MemoryAdapter) -> None:
+    records = adapter.records
+    assert isinstance(records, MemoryCachingVersionedStore)
+    adapter.cache.set(NS, "record/k", entry(), ttl_ms=1000)
+    written = records.put_and_purge(NS, "k", b"{}", purge="record/k")
+    assert written.version == 1
+    assert adapter.cache.get(NS, "record/k") is None
+    adapter.cache.set(NS, "record/k", entry(), ttl_ms=1000)
+    with pytest.raises(PreconditionFailedError):
+        records.delete_and_purge(NS, "k", if_match="stale", purge="record/k")
+    assert records.delete_and_purge(NS, "k", purge="record/k") == 1
+    assert adapter.cache.get(NS, "record/k") is None
+
+
+def test_get_and_fill_stores_what_it_read(adapter: MemoryAdapter, clock: VirtualClock) -> None:
+    records = adapter.records
+    assert isinstance(records, MemoryCachingVersionedStore)
+    written = records.put(NS, "k", b"{}")
+    now = clock.now_ms()
+    blob = records.get_and_fill(NS, "k", CacheFill("record/k", now, now + 500, 500))
+    assert blob == Blob("k", b"{}", 1, written.etag)
+    assert adapter.cache.get(NS, "record/k") == CacheEntry(
+        b"{}", 1, written.etag, now, None, now + 500
+    )
+    adapter.cache.delete(NS, "record/k")
+    records.get_and_fill(NS, "k", CacheFill("record/k", now, now + 500, 500, min_version=2))
+    assert adapter.cache.get(NS, "record/k") is None  # older than the floor: not stored
+    adapter.cache.set(NS, "record/gone", entry(), ttl_ms=1000)
+    with pytest.raises(NotFoundError):
+        records.get_and_fill(NS, "gone", CacheFill("record/gone", now, now, 500))
+    assert adapter.cache.get(NS, "record/gone") is not None  # kept unless asked to purge
+    with pytest.raises(NotFoundError):
+        records.get_and_fill(NS, "gone", CacheFill("record/gone", now, now, 500, 0, True))
+    assert adapter.cache.get(NS, "record/gone") is None
+
+
+def test_read_sequences_returns_the_stored_ones_in_the_order_asked(adapter: MemoryAdapter) -> None:
+    log = adapter.streams
+    assert isinstance(log, MemoryBatchStreamLog)
+    for n in range(1, 4):
+        log.append(NS, "s", f"m{n}".encode())
+    assert log.read_sequences(NS, "s", [3, 0, 1, 7]) == [
+        StoredMessage(3, b"m3"),
+        StoredMessage(1, b"m1"),
+    ]
+    assert log.read_sequences(NS, "other", [1]) == []
 
 
 # --- cache -----------------------------------------------------------------------------
@@ -513,15 +679,21 @@ def test_shared_cache_is_seen_by_every_adapter_of_the_server(open_adapter: Open)
 # --- durability, reset, close ----------------------------------------------------------
 
 
-def test_data_survives_a_reopen(open_adapter: Open) -> None:
-    first = open_adapter()
+@pytest.mark.parametrize("interface", ["full", "basic"])
+def test_data_survives_a_reopen(open_adapter: Open, interface: str) -> None:
+    first = open_adapter(interface=interface)
     written = first.blobs.put(NS, "b", b"blob")
     first.records.put(NS, "r", b"{}")
     first.streams.append(NS, "s", b"m", idempotency_key="k", dedupe_window_ms=1e9)
-    saved = first.checkpoints.save(NS, "s", "g", GroupCheckpoint(cursor=1))
+    store = first.checkpoints
+    if isinstance(store, MemoryCheckpointStore):
+        saved = store.save(NS, "s", "g", GroupCheckpoint(cursor=1))
+    else:
+        store.claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=5)
+        saved = store.load(NS, "s", "g")
     first.close()
 
-    second = open_adapter()
+    second = open_adapter(interface=interface)
     assert second.blobs.get(NS, "b").etag == written.etag
     assert second.records.get(NS, "r").data == b"{}"
     assert second.streams.read(NS, "s", after=0, limit=10) == [StoredMessage(1, b"m")]
@@ -542,6 +714,7 @@ def test_other_servers_do_not_share_data(open_adapter: Open, clock: VirtualClock
 
 def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
     adapter = open_adapter(shared_cache=True)
+    basic = open_adapter(interface="basic")
     local = open_adapter()
     for namespace in ("run1-a", "run1-b", "run2-a"):
         adapter.blobs.put(namespace, "k", b"x")
@@ -550,7 +723,8 @@ def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
         adapter.blobs.delete(namespace, "gone")
         adapter.records.put(namespace, "k", b"{}")
         adapter.streams.append(namespace, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9)
-        adapter.checkpoints.save(namespace, "s", "g", GroupCheckpoint())
+        basic.checkpoints.save(namespace, "s", "g", GroupCheckpoint())  # type: ignore[union-attr]
+        groups_of(adapter).claim(namespace, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=5)
         adapter.cache.set(namespace, "k", entry(), ttl_ms=1000)
         local.cache.set(namespace, "k", entry(), ttl_ms=1000)
 
@@ -569,6 +743,7 @@ def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
         )
         assert (again.sequence, again.duplicate) == (1, False)
         assert adapter.checkpoints.load(namespace, "s", "g") == GroupCheckpoint()
+        assert basic.checkpoints.load(namespace, "s", "g") == GroupCheckpoint()
         assert adapter.cache.get(namespace, "k") is None
         assert local.cache.get(namespace, "k") is None
 
@@ -577,6 +752,7 @@ def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
     assert adapter.records.get("run2-a", "k").version == 1
     assert len(adapter.streams.read("run2-a", "s", after=0, limit=1_000_000)) == 1
     assert adapter.checkpoints.load("run2-a", "s", "g").revision == 1
+    assert basic.checkpoints.load("run2-a", "s", "g").revision == 1
     assert adapter.cache.get("run2-a", "k") is not None
     assert local.cache.get("run2-a", "k") is not None
 
@@ -605,7 +781,12 @@ def test_closed_adapter_raises_backend_unavailable(open_adapter: Open) -> None:
         lambda: adapter.streams.read(NS, "s", after=0, limit=1),
         lambda: len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)),
         lambda: adapter.checkpoints.load(NS, "s", "g"),
-        lambda: adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint()),
+        lambda: groups_of(adapter).claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=1),
+        lambda: groups_of(adapter).ack(NS, "s", "g", [1]),
+        lambda: adapter.records.put_and_purge(NS, "k", b"{}", purge="record/k"),  # type: ignore[attr-defined]
+        lambda: adapter.records.delete_and_purge(NS, "k", purge="record/k"),  # type: ignore[attr-defined]
+        lambda: adapter.records.get_and_fill(NS, "k", CacheFill("record/k", 0, 1, 1)),  # type: ignore[attr-defined]
+        lambda: adapter.streams.read_sequences(NS, "s", [1]),  # type: ignore[attr-defined]
         lambda: adapter.cache.get(NS, "k"),
         lambda: adapter.cache.set(NS, "k", entry(), 100),
         lambda: adapter.cache.delete(NS, "k"),

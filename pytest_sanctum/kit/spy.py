@@ -72,6 +72,11 @@ class SpyAdapter:
     def cache(self) -> Any:
         return self._wrap(self.inner.cache, "cache")
 
+    def backend_reads(self, store: str) -> int:
+        """Reads of ``store`` that reached the backend: ``get``, and ``get_and_fill`` for a
+        ``CachingVersionedStore`` that fills the cache in the same call."""
+        return self.calls[f"{store}.get"] + self.calls[f"{store}.get_and_fill"]
+
     def backend_calls(self) -> int:
         """Calls that reached a backend store (anything but the cache)."""
         return sum(count for label, count in self.calls.items() if not label.startswith("cache."))
