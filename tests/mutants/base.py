@@ -75,8 +75,24 @@ class Wrap:
         return getattr(self.inner, name)
 
 
+def basic_memory(options: Mapping[str, object], clock: Clock) -> Any:
+    """A memory adapter offering only the base protocols (``interface: basic``).
+
+    Mutants that break a base method wrap its stores: the facade then calls the broken
+    method itself, where a full store would route around it through its one-call methods.
+    """
+    return create_memory_adapter({**options, "interface": "basic"}, clock)
+
+
 def swap(options: Mapping[str, object], clock: Clock, wrap: Any, *stores: str) -> Mutated:
-    """The memory adapter with ``wrap`` around each of the named stores."""
+    """The base-protocol memory adapter with ``wrap`` around each of the named stores."""
+    inner = basic_memory(options, clock)
+    return Mutated(inner, **{store: wrap(getattr(inner, store)) for store in stores})
+
+
+def swap_full(options: Mapping[str, object], clock: Clock, wrap: Any, *stores: str) -> Mutated:
+    """The memory adapter with every optional protocol, ``wrap`` around the named stores:
+    for mutants that break a one-call method (``put_and_purge``, ``claim``, ...)."""
     inner = create_memory_adapter(options, clock)
     return Mutated(inner, **{store: wrap(getattr(inner, store)) for store in stores})
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from mutants.base import (
+    VERSIONED,
     Mutated,
     Wrap,
     adapter_mutant,
     swap,
+    swap_full,
 )
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import (
+    Blob,
     CacheEntry,
+    CacheFill,
+    WriteResult,
 )
 from reference_adapters.memory import (
     create_memory_adapter,
@@ -96,3 +102,68 @@ def cache_keys_collide(options: Mapping[str, object], clock: Clock) -> Mutated:
 def fake_distributed_cache(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Declares ``distributed_cache`` while every instance has its own cache."""
     return Mutated(create_memory_adapter(options, clock), capabilities={"distributed_cache": True})
+
+
+# -- versioned stores that purge and fill the cache themselves (CachingVersionedStore) ---
+
+
+class _PutAndPurgeKeepsTheEntry(Wrap):
+    def put_and_purge(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        options.pop("purge")
+        return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+
+class _DeleteAndPurgeKeepsTheEntry(Wrap):
+    def delete_and_purge(self, namespace: str, key: str, **options: Any) -> int:
+        options.pop("purge")
+        return self.inner.delete(namespace, key, **options)  # type: ignore[no-any-return]
+
+
+class _GetAndFillNeverFills(Wrap):
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        return self.inner.get(namespace, key)  # type: ignore[no-any-return]
+
+
+class _GetAndFillStampsItNew(Wrap):
+    """Fills entries that look a second newer than they are: too young for their age."""
+
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        later = fill._replace(stored_at_ms=fill.stored_at_ms + 1000.0)
+        return self.inner.get_and_fill(namespace, key, later)  # type: ignore[no-any-return]
+
+
+class _PutAndPurgeIgnoresIfMatch(Wrap):
+    def put_and_purge(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        options["if_match"] = None
+        return self.inner.put_and_purge(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("CACHE-003")
+def put_and_purge_keeps_the_entry(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A store's purging write writes but leaves the cache entry in place."""
+    return swap_full(options, clock, _PutAndPurgeKeepsTheEntry, *VERSIONED)
+
+
+@adapter_mutant("CACHE-004")
+def delete_and_purge_keeps_the_entry(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A store's purging delete deletes but leaves the cache entry in place."""
+    return swap_full(options, clock, _DeleteAndPurgeKeepsTheEntry, *VERSIONED)
+
+
+@adapter_mutant("CACHE-002")
+def get_and_fill_never_fills(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A store's filling read reads and stores nothing in the cache."""
+    return swap_full(options, clock, _GetAndFillNeverFills, *VERSIONED)
+
+
+@adapter_mutant("CONS-006")
+def get_and_fill_stamps_entries_new(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A store's filling read stamps entries a second later than the read: strong reads
+    then serve them beyond the staleness budget."""
+    return swap_full(options, clock, _GetAndFillStampsItNew, *VERSIONED)
+
+
+@adapter_mutant("REC-003", "REC-009", "PROP-002")
+def put_and_purge_ignores_if_match(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A store's purging write ignores ``if_match``."""
+    return swap_full(options, clock, _PutAndPurgeIgnoresIfMatch, *VERSIONED)

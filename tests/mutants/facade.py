@@ -91,10 +91,19 @@ def _correlation_ignores_scope(mp: pytest.MonkeyPatch) -> None:
 
 @facade_mutant("CACHE-003", "CACHE-004", "CACHE-008", "PROP-001")
 def _purge_skipped(mp: pytest.MonkeyPatch) -> None:
-    """Writes and deletes neither purge the cache nor publish an invalidation."""
-    from pytest_sanctum.core import FacadeCore
+    """Writes and deletes neither purge the cache nor publish an invalidation (nor ask a
+    store that purges in the write's own call to do it)."""
+    from pytest_sanctum.core import FacadeCore, Route
 
-    mp.setattr(FacadeCore, "purge", lambda self, route, layer, key, version, cid: None)
+    init = Route.__init__
+
+    def uncoupled(self: Route, *args: Any) -> None:
+        init(self, *args)
+        self.coupled = {}
+        self.tracks_writes = True
+
+    mp.setattr(Route, "__init__", uncoupled)
+    mp.setattr(FacadeCore, "purge", lambda self, route, layer, key, version, cid, purged: None)
 
 
 @facade_mutant("CACHE-008")

@@ -12,7 +12,9 @@ from mutants.base import (
     Mutated,
     Wrap,
     adapter_mutant,
+    basic_memory,
     swap,
+    swap_full,
 )
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import (
@@ -21,7 +23,9 @@ from pytest_sanctum.types import (
     StoredMessage,
 )
 from reference_adapters.memory import (
+    MemoryBatchStreamLog,
     MemoryCheckpointStore,
+    MemoryGroupStore,
     MemoryServer,
     create_memory_adapter,
 )
@@ -224,3 +228,115 @@ def checkpoint_forgets_acks(options: Mapping[str, object], clock: Clock) -> Muta
 def checkpoint_ignores_group(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Every consumer group of a stream shares one checkpoint."""
     return swap(options, clock, _OneGroup, "checkpoints")
+
+
+# -- groups kept per delivery (GroupStore) ----------------------------------------------
+
+
+class _ClaimFromAStaleCursor(Wrap):
+    """Reads the group's cursor, waits a round trip, then claims from what it read: two
+    consumers claiming together both take the messages after the same cursor."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        cursor = self.inner.load(namespace, stream, group).cursor
+        time.sleep(0.005)
+        with self.inner._lock:
+            found = self.inner._groups.get(namespace, {}).get((stream, group))
+            if found is not None:
+                found.cursor = cursor  # the blind write of a value read before
+            return self.inner.claim(namespace, stream, group, consumer, **options)
+
+
+class _ClaimKeepsNothingPending(Wrap):
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        claimed = self.inner.claim(namespace, stream, group, consumer, **options)
+        self.inner.ack(namespace, stream, group, [c.sequence for c in claimed])
+        return claimed
+
+
+class _ClaimVisibleAtOnce(Wrap):
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        options["visible_at_ms"] = options["now_ms"]
+        return self.inner.claim(namespace, stream, group, consumer, **options)
+
+
+class _ClaimNeverRedelivers(Wrap):
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        options["now_ms"] = -math.inf  # nothing is ever due
+        return self.inner.claim(namespace, stream, group, consumer, **options)
+
+
+class _AckKeepsPending(Wrap):
+    def ack(self, namespace: str, stream: str, group: str, sequences: Any) -> int:
+        pending = self.inner.load(namespace, stream, group).pending
+        return sum(1 for sequence in set(sequences) if sequence in pending)
+
+
+class _OneGroupStore(Wrap):
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        return self.inner.load(namespace, stream, "*")  # type: ignore[no-any-return]
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        return self.inner.claim(namespace, stream, "*", consumer, **options)
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Any) -> int:
+        return self.inner.ack(namespace, stream, "*", sequences)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("STR-007")
+def group_claims_race(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Group claims are not atomic: a claim writes back a cursor it read a round trip ago."""
+    return swap_full(options, clock, _ClaimFromAStaleCursor, "checkpoints")
+
+
+@adapter_mutant("STR-005", "PROP-003")
+def group_store_not_durable(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Declares ``durable_checkpoints`` but keeps groups in the adapter instance."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, checkpoints=MemoryGroupStore(MemoryServer("not-durable")))
+
+
+@adapter_mutant("STR-002", "STR-005")
+def group_claim_keeps_nothing_pending(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Claims hand messages out without keeping them pending (no redelivery)."""
+    return swap_full(options, clock, _ClaimKeepsNothingPending, "checkpoints")
+
+
+@adapter_mutant("STR-003", "STR-007")
+def group_claim_visible_at_once(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Claims ignore the visibility deadline: a claimed message is due again at once."""
+    return swap_full(options, clock, _ClaimVisibleAtOnce, "checkpoints")
+
+
+@adapter_mutant("STR-002", "STR-003", "STR-005")
+def group_claim_never_redelivers(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Claims never look at due deliveries: an unacked message is never delivered again."""
+    return swap_full(options, clock, _ClaimNeverRedelivers, "checkpoints")
+
+
+@adapter_mutant("STR-004")
+def group_ack_keeps_pending(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Acks count what was pending but remove nothing, so acked messages come back."""
+    return swap_full(options, clock, _AckKeepsPending, "checkpoints")
+
+
+@adapter_mutant("STR-008")
+def group_store_ignores_group(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Every consumer group of a stream shares one group state."""
+    return swap_full(options, clock, _OneGroupStore, "checkpoints")
+
+
+# -- batched log reads (BatchStreamLog) ------------------------------------------------
+
+
+class _ReadSequencesLosesTheFirst(Wrap):
+    def read_sequences(self, namespace: str, stream: str, sequences: Any) -> Any:
+        return self.inner.read_sequences(namespace, stream, sequences)[1:]
+
+
+@adapter_mutant("STR-002", "STR-003")
+def read_sequences_loses_the_first(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A ``CheckpointStore`` adapter whose batched log read leaves out the first sequence
+    asked for: that redelivery is dropped as if its message had left the log."""
+    inner = basic_memory(options, clock)
+    return Mutated(inner, streams=_ReadSequencesLosesTheFirst(MemoryBatchStreamLog(inner.server)))

@@ -4,6 +4,7 @@ payloads, listing, read consistency and error mapping."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import struct
@@ -144,7 +145,7 @@ def _restamp(store: Any, namespace: str, key: str, **changes: Any) -> Blob:
 class _EtagPerContent(Wrap):
     def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
         result: WriteResult = self.inner.put(namespace, key, data, **options)
-        etag = result.etag.partition("-")[2]  # the content digest alone
+        etag = hashlib.blake2b(bytes(data), digest_size=8).hexdigest()  # the content alone
         _restamp(self.inner, namespace, key, etag=etag)
         return WriteResult(result.version, etag)
 
