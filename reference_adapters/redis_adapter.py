@@ -11,14 +11,18 @@ separator), which printable keys never contain::
     {p}{ns}\\x1fstream\\x1fdedupe\\x1f{stream}  hash: idempotency key -> "seq:first_ms"
     {p}{ns}\\x1fstream\\x1fdedupe-age\\x1f{stream}  sorted set: idempotency key, score first_ms
     {p}{ns}\\x1fstream\\x1fdedupe-longest  string: the longest dedupe window an append brought
-    {p}{ns}\\x1fcheckpoint\\x1f{stream}\\x1f{group}  hash: revision, state (JSON)
+    {p}{ns}\\x1fgroup\\x1f{stream}\\x1f{group}          hash: cursor, revision
+    {p}{ns}\\x1fgroup-pending\\x1f{stream}\\x1f{group}  hash: 20-digit seq -> "deliveries:consumer"
+    {p}{ns}\\x1fgroup-due\\x1f{stream}\\x1f{group}      sorted set: 20-digit seq, score visible again at
     {p}{ns}\\x1fcache\\x1f{key}             hash per cache entry, with PX = ttl
 
 A deleted object keeps its hash as a tombstone (``live`` 0, ``version`` kept) so versions
-continue. Every check-and-write (conditional put and delete, idempotent append,
-checkpoint compare-and-set) is one Lua script, so it is atomic on the server. The list
-script reads object hashes it builds names for, which is fine on a single node but not
-on Redis Cluster.
+continue. Every operation that checks and writes is one Lua script, so it is atomic on
+the server and costs one round trip: a put or delete with its cache purge, a read with
+its cache fill, an idempotent append, a group claim (redeliveries and new messages) and
+a group ack. Consumer groups are kept per delivery (a ``GroupStore``), so a claim or an
+ack costs in proportion to its batch. The list and claim scripts read keys they build
+names for, which is fine on a single node but not on Redis Cluster.
 
 Every redis-py error is mapped to a canonical error: connection errors, timeouts and
 "loading" to ``BackendUnavailableError``, ``WatchError`` to ``ConflictError``, anything
@@ -30,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,7 +54,6 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -66,9 +69,12 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
+    Claimed,
     ETag,
     GroupCheckpoint,
+    GroupPending,
     Layer,
     StoredMessage,
     Version,
@@ -82,11 +88,9 @@ __all__ = [
     "RedisAdapter",
     "RedisBackdoor",
     "RedisCacheStore",
-    "RedisCheckpointStore",
+    "RedisGroupStore",
     "RedisStreamLog",
     "RedisVersionedStore",
-    "checkpoint_from_json",
-    "checkpoint_to_json",
     "create_fakeredis_adapter",
     "create_redis_adapter",
     "create_redis_adapter_from_client",
@@ -104,6 +108,9 @@ SEP = "\x1f"
 
 CAPABILITIES = Capabilities.all()
 """One Redis server: reads follow acknowledged writes, the cache is shared, scripts are atomic."""
+
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
 
 _MAX_INDEX = 2**63 - 1
 """The largest index or count Redis accepts (a signed 64-bit integer)."""
@@ -130,10 +137,12 @@ else
   redis.call('HDEL', KEYS[1], 'ctype')
 end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 return {1, version, etag}
 """
-"""KEYS: object hash, index. ARGV: key, data, digest, has_ctype, ctype, has_if_match,
-if_match, if_none_match. Returns {1, version, etag} or {0, reason[, etag, version]}."""
+"""KEYS: object hash, index[, cache entry to purge]. ARGV: key, data, digest, has_ctype,
+ctype, has_if_match, if_match, if_none_match. Returns {1, version, etag} or
+{0, reason[, etag, version]}."""
 
 _DELETE = """
 local cur = redis.call('HMGET', KEYS[1], 'version', 'etag', 'live')
@@ -143,10 +152,38 @@ if ARGV[2] == '1' and ARGV[3] ~= cur[2] then return {0, 'mismatch', cur[2], vers
 redis.call('HSET', KEYS[1], 'live', '0')
 redis.call('HDEL', KEYS[1], 'data', 'etag', 'ctype')
 redis.call('ZREM', KEYS[2], ARGV[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 return {1, version}
 """
-"""KEYS: object hash, index. ARGV: key, has_if_match, if_match.
+"""KEYS: object hash, index[, cache entry to purge]. ARGV: key, has_if_match, if_match.
 Returns {1, version} or {0, reason[, etag, version]}; the hash stays as a tombstone."""
+
+_GET_AND_FILL = """
+local h = redis.call('HMGET', KEYS[1], 'data', 'version', 'etag', 'ctype', 'live')
+if h[5] ~= '1' then
+  if ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
+  return false
+end
+if ARGV[3] == '0' then
+  redis.call('DEL', KEYS[2])
+elseif tonumber(h[2]) >= tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[2])
+  local fields = {'data', h[1], 'version', h[2], 'etag', h[3], 'stored_at', ARGV[1],
+                  'expires_at', ARGV[2], 'deadline', ARGV[4]}
+  if h[4] then
+    fields[#fields + 1] = 'ctype'
+    fields[#fields + 1] = h[4]
+  end
+  redis.call('HSET', KEYS[2], unpack(fields))
+  if ARGV[3] ~= 'inf' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
+if h[4] then return {h[1], h[2], h[3], '1', h[4]} end
+return {h[1], h[2], h[3], '0', ''}
+"""
+"""KEYS: object hash, cache entry. ARGV: stored_at, expires_at, ttl (whole ms, 'inf', or
+'0': store nothing), deadline, min_version, purge_if_absent. Returns nil when the key is
+absent, else {data, version, etag, has_ctype, ctype}; the entry is written as
+``RedisCacheStore.set`` writes it."""
 
 _LIST = """
 local names = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, ARGV[3])
@@ -206,14 +243,73 @@ any append to the namespace has brought are forgotten, oldest first: more than e
 append adds, so the index stays bounded, and a client with a short window never makes
 one with a long window lose a key."""
 
-_SAVE = """
-local stored = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
-if stored ~= tonumber(ARGV[1]) then return {0, stored} end
-redis.call('HSET', KEYS[1], 'revision', ARGV[2], 'state', ARGV[3])
-return {1, stored}
+_CLAIM = """
+local limit = tonumber(ARGV[2])
+local out = {}
+local n = 0
+local changed = false
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[3], 'LIMIT', 0, limit)
+for _, member in ipairs(due) do
+  local sequence = tonumber(member)
+  local payload = redis.call('LINDEX', KEYS[4], sequence - 1)
+  changed = true
+  if payload then
+    local held = redis.call('HGET', KEYS[2], member)
+    local deliveries = tonumber(string.sub(held, 1, string.find(held, ':', 1, true) - 1)) + 1
+    redis.call('HSET', KEYS[2], member, deliveries .. ':' .. ARGV[1])
+    redis.call('ZADD', KEYS[3], ARGV[4], member)
+    n = n + 1
+    out[#out + 1] = sequence
+    out[#out + 1] = payload
+    out[#out + 1] = deliveries
+  else
+    redis.call('HDEL', KEYS[2], member)
+    redis.call('ZREM', KEYS[3], member)
+  end
+end
+if n < limit then
+  local cursor = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
+  local fresh = redis.call('LRANGE', KEYS[4], cursor, cursor + limit - n - 1)
+  if #fresh > 0 then
+    local fields = {}
+    local scored = {}
+    local held = '1:' .. ARGV[1]
+    for i, payload in ipairs(fresh) do
+      local member = string.format('%020d', cursor + i)
+      fields[#fields + 1] = member
+      fields[#fields + 1] = held
+      scored[#scored + 1] = ARGV[4]
+      scored[#scored + 1] = member
+      out[#out + 1] = cursor + i
+      out[#out + 1] = payload
+      out[#out + 1] = 1
+    end
+    redis.call('HSET', KEYS[2], unpack(fields))
+    redis.call('ZADD', KEYS[3], unpack(scored))
+    redis.call('HSET', KEYS[1], 'cursor', string.format('%d', cursor + #fresh))
+    changed = true
+  end
+end
+if changed then redis.call('HINCRBY', KEYS[1], 'revision', 1) end
+return out
 """
-"""KEYS: checkpoint hash. ARGV: expected revision, new revision, state JSON.
-Returns {1, stored} or {0, stored revision}."""
+"""KEYS: group header, pending hash, due sorted set, stream list. ARGV: consumer, limit
+(>= 1), now, visible again at. Returns sequence, payload, deliveries per claimed message,
+flattened: ``GroupStore.claim`` in one step."""
+
+_ACK = """
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('HDEL', KEYS[2], ARGV[i]) == 1 then
+    redis.call('ZREM', KEYS[3], ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('HINCRBY', KEYS[1], 'revision', 1) end
+return n
+"""
+"""KEYS: group header, pending hash, due sorted set. ARGV: 20-digit sequences.
+Returns how many were pending."""
 
 
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
@@ -298,19 +394,34 @@ def _sibling(client: redis.Redis) -> redis.Redis:
 
 
 class _Link:
-    """The client, key prefix, scripts and closed flag shared by one adapter's stores."""
+    """The client, clock, key prefix, scripts and closed flag shared by one adapter's stores."""
 
-    __slots__ = ("append", "client", "closed", "delete", "list", "prefix", "put", "save")
+    __slots__ = (
+        "ack",
+        "append",
+        "claim",
+        "client",
+        "clock",
+        "closed",
+        "delete",
+        "get_and_fill",
+        "list",
+        "prefix",
+        "put",
+    )
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, clock: Clock) -> None:
         self.client = client
         self.prefix = prefix
+        self.clock = clock
         self.closed = False
         self.put: Script = client.register_script(_PUT)
         self.delete: Script = client.register_script(_DELETE)
+        self.get_and_fill: Script = client.register_script(_GET_AND_FILL)
         self.list: Script = client.register_script(_LIST)
         self.append: Script = client.register_script(_APPEND)
-        self.save: Script = client.register_script(_SAVE)
+        self.claim: Script = client.register_script(_CLAIM)
+        self.ack: Script = client.register_script(_ACK)
 
     def key(self, namespace: str, *parts: str) -> str:
         return self.prefix + namespace + SEP + SEP.join(parts)
@@ -342,15 +453,44 @@ class RedisVersionedStore:
         if_none_match: bool = False,
     ) -> WriteResult:
         """Store ``data`` as the next version; the preconditions are checked in the script."""
+        return self._put(namespace, key, data, content_type, if_match, if_none_match, None)
+
+    def put_and_purge(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+        purge: str,
+    ) -> WriteResult:
+        """``put``, deleting the cache entry ``purge`` in the same script (one round trip)."""
+        return self._put(namespace, key, data, content_type, if_match, if_none_match, purge)
+
+    def _put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        content_type: str | None,
+        if_match: ETag | None,
+        if_none_match: bool,
+        purge: str | None,
+    ) -> WriteResult:
         link = self._link
         if link.closed:
             raise _closed_error(namespace, key)
         if type(data) is not bytes:
             data = bytes(data)
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+        keys = [self._object(namespace, key), self._index(namespace)]
+        if purge is not None:
+            keys.append(link.key(namespace, "cache", purge))
         try:
             reply = link.put(
-                keys=[self._object(namespace, key), self._index(namespace)],
+                keys=keys,
                 args=[
                     key,
                     data,
@@ -367,6 +507,39 @@ class RedisVersionedStore:
         if reply[0] == 1:
             return WriteResult(int(reply[1]), reply[2].decode())
         raise _precondition_failed(reply, namespace, key, if_match)
+
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        """``get``, writing the cache entry ``fill.key`` in the same script (one round trip)."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, key)
+        ttl_ms = fill.ttl_ms
+        if not ttl_ms > 0:
+            ttl = "0"
+        elif math.isfinite(ttl_ms):
+            ttl = str(max(1, math.ceil(ttl_ms)))
+        else:
+            ttl = "inf"
+        try:
+            reply = link.get_and_fill(
+                keys=[self._object(namespace, key), link.key(namespace, "cache", fill.key)],
+                args=[
+                    repr(float(fill.stored_at_ms)),
+                    repr(float(fill.expires_at_ms)),
+                    ttl,
+                    repr(link.clock.now_ms() + ttl_ms),
+                    str(fill.min_version),
+                    "1" if fill.purge_if_absent else "0",
+                ],
+            )
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, key) from error
+        if reply is None:
+            raise NotFoundError("no such key", namespace=namespace, key=key)
+        data, version, etag, has_ctype, ctype = reply
+        return Blob(
+            key, data, int(version), etag.decode(), ctype.decode() if has_ctype == b"1" else None
+        )
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, or ``NotFoundError`` (also for a tombstone)."""
@@ -406,13 +579,26 @@ class RedisVersionedStore:
 
     def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
         """Remove the key, keep its version in a tombstone and return that version."""
+        return self._delete(namespace, key, if_match, None)
+
+    def delete_and_purge(
+        self, namespace: str, key: str, *, if_match: ETag | None = None, purge: str
+    ) -> Version:
+        """``delete``, deleting the cache entry ``purge`` in the same script (one round trip)."""
+        return self._delete(namespace, key, if_match, purge)
+
+    def _delete(
+        self, namespace: str, key: str, if_match: ETag | None, purge: str | None
+    ) -> Version:
         link = self._link
         if link.closed:
             raise _closed_error(namespace, key)
+        keys = [self._object(namespace, key), self._index(namespace)]
+        if purge is not None:
+            keys.append(link.key(namespace, "cache", purge))
         try:
             reply = link.delete(
-                keys=[self._object(namespace, key), self._index(namespace)],
-                args=[key, "0" if if_match is None else "1", if_match or ""],
+                keys=keys, args=[key, "0" if if_match is None else "1", if_match or ""]
             )
         except (RedisError, OSError) as error:
             raise map_redis_error(error, namespace, key) from error
@@ -556,62 +742,107 @@ class RedisStreamLog:
         return [StoredMessage(start + i, p) for i, p in enumerate(payloads, start=1)]
 
 
-class RedisCheckpointStore:
-    """A ``CheckpointStore``: a hash (revision, JSON state) per group, saved by a CAS script."""
+def _member(sequence: int) -> str:
+    """A sequence as a group's pending field and due member: 20 digits, so the lexical
+    order of equal scores is the numeric order."""
+    return f"{sequence:020d}"
+
+
+class RedisGroupStore:
+    """A ``GroupStore``: per group a header hash (cursor, revision), a hash of pending
+    deliveries and a sorted set of them by visible-again time; claim and ack are one
+    script each, load one ``MULTI``."""
 
     __slots__ = ("_link",)
 
     def __init__(self, link: _Link) -> None:
         self._link = link
 
-    def _key(self, namespace: str, stream: str, group: str) -> str:
-        return self._link.key(namespace, "checkpoint", stream, group)
+    def _keys(self, namespace: str, stream: str, group: str) -> list[str]:
+        link = self._link
+        return [
+            link.key(namespace, "group", stream, group),
+            link.key(namespace, "group-pending", stream, group),
+            link.key(namespace, "group-due", stream, group),
+        ]
 
     def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
-        """The saved checkpoint, or a fresh one with revision 0."""
+        """The group's state, read in one transaction (its size in one reply)."""
         link = self._link
         if link.closed:
             raise _closed_error(namespace, stream)
+        header, pending_key, due_key = self._keys(namespace, stream, group)
         try:
-            revision, state = cast(
-                list[bytes | None],
-                link.client.hmget(self._key(namespace, stream, group), ["revision", "state"]),
+            pipe = link.client.pipeline(transaction=True)
+            pipe.hmget(header, ["cursor", "revision"])
+            pipe.hgetall(pending_key)
+            pipe.zrange(due_key, 0, -1, withscores=True)
+            (cursor, revision), held, due = cast(
+                tuple[list[bytes | None], dict[bytes, bytes], list[tuple[bytes, float]]],
+                pipe.execute(),
             )
         except (RedisError, OSError) as error:
             raise map_redis_error(error, namespace, stream) from error
-        if revision is None or state is None:
+        if revision is None:
             return GroupCheckpoint()
-        return checkpoint_from_json(state, int(revision))
+        visible = dict(due)
+        pending: dict[int, GroupPending] = {}
+        for member, value in held.items():
+            deliveries, _, consumer = value.decode().partition(":")
+            pending[int(member)] = GroupPending(consumer, int(deliveries), visible[member])
+        return GroupCheckpoint.from_deliveries(int(cursor or 0), pending, int(revision))
 
-    def save(
-        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
-    ) -> GroupCheckpoint:
-        """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it.
-
-        Durable as far as the server is: with persistence off, a server restart loses it.
-        """
+    def claim(
+        self,
+        namespace: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        limit: int,
+        now_ms: float,
+        visible_at_ms: float,
+    ) -> list[Claimed]:
+        """Redeliver due deliveries (earliest first), then deliver new messages: one script."""
         link = self._link
         if link.closed:
             raise _closed_error(namespace, stream)
+        _check_limit(limit, namespace, stream)
+        if limit == 0:
+            return []
         try:
-            reply = link.save(
-                keys=[self._key(namespace, stream, group)],
+            flat = link.claim(
+                keys=[
+                    *self._keys(namespace, stream, group),
+                    link.key(namespace, "stream", "log", stream),
+                ],
                 args=[
-                    str(checkpoint.revision),
-                    str(checkpoint.revision + 1),
-                    checkpoint_to_json(checkpoint),
+                    consumer,
+                    min(limit, _MAX_INDEX),
+                    repr(float(now_ms)),
+                    repr(float(visible_at_ms)),
                 ],
             )
         except (RedisError, OSError) as error:
             raise map_redis_error(error, namespace, stream) from error
-        if reply[0] != 1:
-            raise ConflictError(
-                f"group {group!r}: checkpoint revision {checkpoint.revision} is stale"
-                f" (stored revision {int(reply[1])})",
-                namespace=namespace,
-                key=stream,
+        return [_new(Claimed, (flat[i], flat[i + 1], flat[i + 2])) for i in range(0, len(flat), 3)]
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Collection[int]) -> int:
+        """Remove the pending deliveries among ``sequences``: one script (none when empty)."""
+        link = self._link
+        if link.closed:
+            raise _closed_error(namespace, stream)
+        if not sequences:
+            return 0
+        try:
+            return int(
+                link.ack(
+                    keys=self._keys(namespace, stream, group),
+                    args=[_member(sequence) for sequence in sequences],
+                )
             )
-        return checkpoint.saved()
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error, namespace, stream) from error
 
 
 class RedisCacheStore:
@@ -756,11 +987,11 @@ class RedisAdapter:
         self, client: redis.Redis, clock: Clock, *, key_prefix: str, name: str = "redis"
     ) -> None:
         self._name = name
-        self._link = _Link(client, key_prefix)
+        self._link = _Link(client, key_prefix, clock)
         self._blobs = RedisVersionedStore(self._link, Layer.BLOB)
         self._records = RedisVersionedStore(self._link, Layer.RECORD)
         self._streams = RedisStreamLog(self._link)
-        self._checkpoints = RedisCheckpointStore(self._link)
+        self._checkpoints = RedisGroupStore(self._link)
         self._cache = RedisCacheStore(self._link, clock)
         self._backdoors: list[RedisBackdoor] = []
         self._lock = threading.Lock()
@@ -800,7 +1031,7 @@ class RedisAdapter:
         return self._streams
 
     @property
-    def checkpoints(self) -> RedisCheckpointStore:
+    def checkpoints(self) -> RedisGroupStore:
         return self._checkpoints
 
     @property
@@ -817,13 +1048,18 @@ class RedisAdapter:
             raise map_redis_error(error) from error
 
     def backdoor(self) -> RedisBackdoor:
-        """A probe with its own connection pool to the same server (closed with the adapter)."""
+        """A probe with its own connection pool to the same server (closed with the adapter).
+
+        One probe per adapter, made on first use: every later probe reuses its connection.
+        """
         if self._link.closed:
             raise _closed_error("", "")
-        probe = RedisBackdoor(_sibling(self._link.client), self._link.prefix)
         with self._lock:
-            self._backdoors.append(probe)
-        return probe
+            if not self._backdoors:
+                self._backdoors.append(
+                    RedisBackdoor(_sibling(self._link.client), self._link.prefix)
+                )
+            return self._backdoors[0]
 
     def reset(self, namespace_prefix: str) -> None:
         """Unlink every key of namespaces starting with the prefix (``SCAN MATCH`` in batches)."""

@@ -37,12 +37,16 @@ from redis.exceptions import (
 
 from pytest_sanctum.adapters.base import (
     CacheStore,
-    CheckpointStore,
+    CachingVersionedStore,
+    GroupStore,
     StorageAdapter,
     StreamLog,
     VersionedStore,
 )
+from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
+from pytest_sanctum.client import create_storage_client
 from pytest_sanctum.clock import VirtualClock
+from pytest_sanctum.config import parse_config
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -56,6 +60,7 @@ from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from pytest_sanctum.types import (
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
     GroupCheckpoint,
     GroupPending,
@@ -65,8 +70,6 @@ from pytest_sanctum.types import (
 from reference_adapters.redis_adapter import (
     SEP,
     RedisAdapter,
-    checkpoint_from_json,
-    checkpoint_to_json,
     create_fakeredis_adapter,
     create_redis_adapter,
     create_redis_adapter_from_client,
@@ -230,10 +233,11 @@ def test_kit_certifies_the_adapter_on_fakeredis(pytester: pytest.Pytester) -> No
 
 def test_adapter_and_stores_satisfy_the_protocols(adapter: RedisAdapter) -> None:
     assert isinstance(adapter, StorageAdapter)
-    assert isinstance(adapter.blobs, VersionedStore)
+    assert isinstance(adapter.blobs, CachingVersionedStore)
     assert isinstance(adapter.records, VersionedStore)
+    assert isinstance(adapter.records, CachingVersionedStore)
     assert isinstance(adapter.streams, StreamLog)
-    assert isinstance(adapter.checkpoints, CheckpointStore)
+    assert isinstance(adapter.checkpoints, GroupStore)
     assert isinstance(adapter.cache, CacheStore)
     assert adapter.capabilities == Capabilities.all()
     assert adapter.name in ("redis", "fakeredis")
@@ -330,7 +334,7 @@ def test_every_key_starts_with_prefix_and_namespace(adapter: RedisAdapter) -> No
     adapter.blobs.put(NS, "b", b"x")
     adapter.records.put(NS, "r", b"{}")
     adapter.streams.append(NS, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9)
-    adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint())
+    adapter.checkpoints.claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=5)
     adapter.cache.set(NS, "c", entry(), ttl_ms=60_000)
     p = adapter.key_prefix + NS + SEP
     assert _keys(adapter) == sorted(
@@ -343,7 +347,9 @@ def test_every_key_starts_with_prefix_and_namespace(adapter: RedisAdapter) -> No
             p + SEP.join(("stream", "dedupe", "s")),
             p + SEP.join(("stream", "dedupe-age", "s")),
             p + SEP.join(("stream", "dedupe-longest")),
-            p + SEP.join(("checkpoint", "s", "g")),
+            p + SEP.join(("group", "s", "g")),
+            p + SEP.join(("group-pending", "s", "g")),
+            p + SEP.join(("group-due", "s", "g")),
             p + SEP.join(("cache", "c")),
         ]
     )
@@ -546,24 +552,32 @@ def test_checkpoint_json_round_trip() -> None:
     assert checkpoint_from_json(checkpoint_to_json(GroupCheckpoint()), 0) == GroupCheckpoint()
 
 
-def test_checkpoint_compare_and_set(open_adapter: Open) -> None:
+def test_groups_are_kept_per_delivery(open_adapter: Open) -> None:
     adapter = open_adapter()
-    checkpoints = adapter.checkpoints
-    assert checkpoints.load(NS, "s", "g") == GroupCheckpoint()
-    pending = MappingProxyType({4: GroupPending("c1", 2, 5000.5)})
-    first = checkpoints.save(NS, "s", "g", GroupCheckpoint(2, 4, frozenset({3}), pending))
-    assert first.revision == 1
-    reopened = open_adapter().checkpoints.load(NS, "s", "g")
-    assert reopened == first
-    assert type(reopened.pending) is MappingProxyType
-    with pytest.raises(ConflictError) as caught:
-        checkpoints.save(NS, "s", "g", GroupCheckpoint(floor=9))
-    assert (caught.value.namespace, caught.value.key) == (NS, "s")
-    assert "stored revision 1" in caught.value.message
-    second = checkpoints.save(NS, "s", "g", GroupCheckpoint(floor=4, cursor=4, revision=1))
-    assert (second.revision, checkpoints.load(NS, "s", "g")) == (2, second)
-    with pytest.raises(ConflictError):
-        checkpoints.save(NS, "s", "other", GroupCheckpoint(revision=1))
+    groups = adapter.checkpoints
+    assert groups.load(NS, "s", "g") == GroupCheckpoint()
+    for n in range(1, 12):
+        adapter.streams.append(NS, "s", f"m{n}".encode())
+    first = groups.claim(NS, "s", "g", "c1", limit=10, now_ms=0, visible_at_ms=100.5)
+    assert [(c.sequence, c.payload, c.deliveries) for c in first[:2]] == [
+        (1, b"m1", 1),
+        (2, b"m2", 1),
+    ]
+    assert groups.ack(NS, "s", "g", [2, 10, 11, 99]) == 2
+    again = groups.claim(NS, "s", "g", "c-ü", limit=3, now_ms=100.5, visible_at_ms=200)
+    assert [(c.sequence, c.deliveries) for c in again] == [
+        (1, 2),
+        (3, 2),
+        (4, 2),
+    ]  # ties: numeric order
+    state = open_adapter().checkpoints.load(NS, "s", "g")
+    assert (state.floor, state.cursor, set(state.acked), state.revision) == (0, 10, {2, 10}, 3)
+    assert state.pending[1] == GroupPending("c-ü", 2, 200.0)
+    assert state.pending[9] == GroupPending("c1", 1, 100.5)
+    assert state.next_visible_ms == 100.5
+    assert [
+        c.sequence for c in groups.claim(NS, "s", "g", "c1", limit=7, now_ms=150, visible_at_ms=300)
+    ] == [5, 6, 7, 8, 9, 11]
 
 
 # --- cache -------------------------------------------------------------------------------
@@ -639,7 +653,7 @@ def test_reset_removes_only_matching_namespaces(open_adapter: Open) -> None:
         adapter.blobs.delete(namespace, "gone")
         adapter.records.put(namespace, "k", b"{}")
         adapter.streams.append(namespace, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9)
-        adapter.checkpoints.save(namespace, "s", "g", GroupCheckpoint())
+        adapter.checkpoints.claim(namespace, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=5)
         adapter.cache.set(namespace, "k", entry(), ttl_ms=60_000)
 
     open_adapter().reset("run1-")
@@ -731,7 +745,11 @@ def test_closed_adapter_raises_backend_unavailable(
         lambda: adapter.streams.read(NS, "s", after=0, limit=1),
         lambda: len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)),
         lambda: adapter.checkpoints.load(NS, "s", "g"),
-        lambda: adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint()),
+        lambda: adapter.checkpoints.claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=1),
+        lambda: adapter.checkpoints.ack(NS, "s", "g", [1]),
+        lambda: adapter.records.put_and_purge(NS, "k", b"{}", purge="record/k"),
+        lambda: adapter.records.delete_and_purge(NS, "k", purge="record/k"),
+        lambda: adapter.records.get_and_fill(NS, "k", CacheFill("record/k", 0, 1, 1)),
         lambda: adapter.cache.get(NS, "k"),
         lambda: adapter.cache.set(NS, "k", entry(), 100),
         lambda: adapter.cache.delete(NS, "k"),
@@ -839,3 +857,83 @@ def test_concurrent_conditional_increments_lose_no_update(adapter: RedisAdapter)
     final = blobs.get(NS, "counter")
     assert int(final.data) == sum(successes) == threads * increments
     assert final.version == 1 + threads * increments
+
+
+# --- round trips: one per operation ------------------------------------------------------
+
+
+class RoundTrips:
+    """Counts what redis-py sends to any server: one packed send is one round trip (a
+    command, a pipeline or a ``MULTI`` block alike)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        send = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(connection: Any, command: Any, check_health: bool = True) -> None:
+            self.count += 1
+            send(connection, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+    def of(self, call: Callable[[], object]) -> int:
+        """The round trips ``call`` makes."""
+        before = self.count
+        call()
+        return self.count - before
+
+
+def test_every_facade_operation_is_one_round_trip(
+    redis_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = _unique_prefix()
+    adapter = create_redis_adapter({"url": redis_url, "key_prefix": prefix}, clock)
+    client = create_storage_client(
+        parse_config(
+            {
+                "schema_version": 1,
+                "adapters": {"r": {"kind": "redis"}},
+                "namespaces": {"*": {"adapter": "r"}},
+            }
+        ),
+        clock=clock,
+        adapters={"r": adapter},
+    )
+    try:
+        streams, records = client.streams, client.records
+        for n in range(6):
+            streams.append(NS, "s", {"n": n})
+        warm = records.put(NS, "warm", {"n": 0})  # every script is loaded on first use
+        records.put(NS, "warm", {"n": 1}, if_match=warm.etag)
+        records.get(NS, "warm")
+        records.delete(NS, "warm")
+        streams.ack(NS, "s", "w", [d.message_id for d in streams.read(NS, "s", "w", "c")])
+        trips = RoundTrips(monkeypatch)
+        first = records.put(NS, "k", {"n": 1})
+        counts = {
+            "put": trips.of(lambda: records.put(NS, "k2", {"n": 1})),
+            "put if_match": trips.of(lambda: records.put(NS, "k", {"n": 2}, if_match=first.etag)),
+            "put if_none_match": trips.of(lambda: records.put(NS, "k3", {}, if_none_match="*")),
+            "strong get, miss and fill": trips.of(lambda: records.get(NS, "k")),
+            "delete": trips.of(lambda: records.delete(NS, "k2")),
+            "append": trips.of(lambda: streams.append(NS, "s", {"n": 6})),
+            "group read": trips.of(lambda: streams.read(NS, "s", "g", "c", count=4)),
+            "ack": trips.of(lambda: streams.ack(NS, "s", "g", ["1", "2"])),
+        }
+        clock.advance(30_000)
+        counts["redelivery of 2 + 3 new"] = trips.of(lambda: streams.read(NS, "s", "g", "c"))
+        assert counts == {
+            "put": 1,
+            "put if_match": 1,
+            "put if_none_match": 1,
+            "strong get, miss and fill": 2,
+            "delete": 1,
+            "append": 1,
+            "group read": 1,
+            "ack": 1,
+            "redelivery of 2 + 3 new": 1,
+        }
+    finally:
+        client.close()
+        adapter.close()
+        _purge(redis_url, prefix)
