@@ -1,15 +1,22 @@
-"""A SQLite adapter: every layer in one database file, with the memory adapter's semantics.
+"""A SQLite adapter: every durable layer in one database file, with the memory adapter's
+semantics, and the cache in a second file beside it.
 
 Every adapter instance holds one connection (``check_same_thread=False``) guarded by a
-lock, so one instance is safe to share between threads. Writes run in ``BEGIN IMMEDIATE``
-transactions: the precondition check and the write of a conditional put, an idempotent
-append or a checkpoint compare-and-set are one atomic step, also across processes that
+lock, so one instance is safe to share between threads. Each write is one ``BEGIN
+IMMEDIATE`` transaction: the precondition check and the write of a conditional put (one
+``INSERT ... ON CONFLICT`` or ``UPDATE`` with ``RETURNING``), its cache purge, an
+idempotent append, a group claim or ack are one atomic step, also across processes that
 open the same file. The database runs in WAL mode; ``synchronous=FULL`` (the default)
 makes a commit durable before the call returns.
 
+The cache is not durable by contract, so it lives in ``<path>-cache``, attached to every
+connection as the schema ``volatile`` with ``synchronous=OFF``: every adapter on the file
+shares it (``distributed_cache``), and a read (a cache fill included) never writes the
+durable database or its WAL and never waits for an fsync.
+
 Deleted objects keep their row with ``live = 0`` as a tombstone, so versions continue
-after a delete. The cache table lives in the file too, so every adapter on the file shares
-it (``distributed_cache``). Every ``sqlite3`` error becomes a ``BackendUnavailableError``.
+after a delete. Consumer groups are kept per delivery (``groups`` and ``deliveries``).
+Every ``sqlite3`` error becomes a ``BackendUnavailableError``.
 """
 
 from __future__ import annotations
@@ -18,16 +25,15 @@ import hashlib
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import closing, suppress
+from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from typing import Any, Final, TypeVar
 
-from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
+from pytest_sanctum.adapters.codec import checkpoint_from_json
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
-    ConflictError,
     InvalidRequestError,
     NotFoundError,
     PreconditionFailedError,
@@ -37,9 +43,12 @@ from pytest_sanctum.types import (
     Blob,
     BlobInfo,
     CacheEntry,
+    CacheFill,
     Capabilities,
+    Claimed,
     ETag,
     GroupCheckpoint,
+    GroupPending,
     Layer,
     StoredMessage,
     Version,
@@ -51,20 +60,21 @@ __all__ = [
     "SqliteAdapter",
     "SqliteBackdoor",
     "SqliteCacheStore",
-    "SqliteCheckpointStore",
+    "SqliteGroupStore",
     "SqliteStreamLog",
     "SqliteVersionedStore",
-    "checkpoint_from_json",
-    "checkpoint_to_json",
+    "cache_path",
     "create_sqlite_adapter",
 ]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Stored in ``PRAGMA user_version`` once the tables exist. Version 2 added the
-``settings`` table and the index of idempotency keys by age; opening a version 1 file
-adds them."""
+``settings`` table and the index of idempotency keys by age; version 3 keeps consumer
+groups per delivery (``groups``, ``deliveries``) instead of a JSON ``checkpoints`` row,
+and moves the cache to the ``volatile`` database. Opening an older file upgrades it:
+every saved checkpoint becomes its group's rows, and the old cache table is dropped."""
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS objects (
@@ -82,21 +92,33 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (first_ms)",
     """CREATE TABLE IF NOT EXISTS settings (
         name TEXT NOT NULL PRIMARY KEY, value REAL NOT NULL) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS checkpoints (
+    """CREATE TABLE IF NOT EXISTS groups (
         ns TEXT NOT NULL, stream TEXT NOT NULL, grp TEXT NOT NULL,
-        revision INTEGER NOT NULL, state TEXT NOT NULL,
+        cursor INTEGER NOT NULL, revision INTEGER NOT NULL,
         PRIMARY KEY (ns, stream, grp)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS cache (
-        ns TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, version INTEGER NOT NULL,
-        etag TEXT NOT NULL, stored_at_ms REAL NOT NULL, content_type TEXT,
-        expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
-        PRIMARY KEY (ns, key)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        ns TEXT NOT NULL, stream TEXT NOT NULL, grp TEXT NOT NULL, seq INTEGER NOT NULL,
+        consumer TEXT NOT NULL, deliveries INTEGER NOT NULL, visible_at_ms REAL NOT NULL,
+        PRIMARY KEY (ns, stream, grp, seq)) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS deliveries_due
+        ON deliveries (ns, stream, grp, visible_at_ms, seq)""",
 )
-"""``cache.expires_at_ms`` is the entry's own field; ``evict_at_ms`` is when the adapter drops it.
-``settings`` holds ``longest_dedupe_window_ms``, the longest window any append has brought."""
+"""The durable tables. ``settings`` holds ``longest_dedupe_window_ms``, the longest window
+any append has brought; ``deliveries_due`` finds a group's due deliveries, earliest first."""
 
-_TABLES: Final = ("objects", "messages", "idempotency", "checkpoints", "cache")
+_VOLATILE_SCHEMA: Final = """CREATE TABLE IF NOT EXISTS volatile.entries (
+    ns TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, version INTEGER NOT NULL,
+    etag TEXT NOT NULL, stored_at_ms REAL NOT NULL, content_type TEXT,
+    expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
+    PRIMARY KEY (ns, key)) WITHOUT ROWID"""
+"""The cache entries: ``expires_at_ms`` is the entry's own field, ``evict_at_ms`` when the
+adapter drops it."""
+
+_TABLES: Final = ("objects", "messages", "idempotency", "groups", "deliveries", "volatile.entries")
 """The tables whose rows belong to a namespace (``reset`` clears them)."""
+
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
 
 _MAX_INT: Final = 2**63 - 1
 """SQLite integers are 64-bit; larger ``after``/``limit`` values mean "no bound"."""
@@ -172,6 +194,47 @@ def _unavailable(
     return BackendUnavailableError(text, namespace=namespace, key=key)
 
 
+def cache_path(path: str) -> str:
+    """The file of the cache database beside the database at ``path``."""
+    return path if path == ":memory:" else f"{path}-cache"
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Create what is missing, and bring an older file's data to the current schema.
+
+    Runs in the caller's transaction. A version 2 file's JSON checkpoints become group
+    rows: the cursor, the revision and one row per pending delivery (the acknowledged
+    sequences are the delivered ones not pending, so they need no rows). Its cache table
+    is dropped: cached entries are never needed.
+    """
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    tables = {row[0] for row in conn.execute("SELECT name FROM main.sqlite_master")}
+    if "checkpoints" in tables:
+        for ns, stream, grp, revision, state in conn.execute(
+            "SELECT ns, stream, grp, revision, state FROM checkpoints"
+        ).fetchall():
+            saved = checkpoint_from_json(state, revision)
+            conn.execute(
+                "INSERT OR REPLACE INTO groups (ns, stream, grp, cursor, revision)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (ns, stream, grp, saved.cursor, revision),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO deliveries"
+                " (ns, stream, grp, seq, consumer, deliveries, visible_at_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (ns, stream, grp, seq, held.consumer, held.deliveries, held.visible_at_ms)
+                    for seq, held in saved.pending.items()
+                ],
+            )
+        conn.execute("DROP TABLE checkpoints")
+    if "cache" in tables:
+        conn.execute("DROP TABLE main.cache")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 class _Database:
     """One connection and the lock every store of one adapter shares."""
 
@@ -195,12 +258,14 @@ class _Database:
             if str(mode).lower() != "wal":
                 raise BackendUnavailableError(f"sqlite cannot use WAL mode on {path!r} ({mode})")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("ATTACH DATABASE ? AS volatile", (cache_path(path),))
+            conn.execute("PRAGMA volatile.journal_mode = WAL")
+            conn.execute("PRAGMA volatile.synchronous = OFF")
+            conn.execute(_VOLATILE_SCHEMA)
             if conn.execute("PRAGMA user_version").fetchall()[0][0] != SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    _upgrade(conn)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.rollback()
@@ -242,10 +307,19 @@ class _Database:
 
     def write(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error."""
+        return self._transaction("BEGIN IMMEDIATE", namespace, key, work)
+
+    def read(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in a read transaction: its statements see one snapshot."""
+        return self._transaction("BEGIN", namespace, key, work)
+
+    def _transaction(
+        self, begin: str, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]
+    ) -> _T:
         with self.lock:
             conn = self._open(namespace, key)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(begin)
             except sqlite3.Error as error:
                 raise _unavailable(error, namespace, key) from error
             try:
@@ -275,14 +349,87 @@ class _Database:
 # --- stores --------------------------------------------------------------------------------
 
 
+_UPSERT: Final = (
+    "INSERT INTO objects (layer, ns, key, data, version, etag, content_type, live)"
+    " VALUES (?1, ?2, ?3, ?4, 1, '1-' || ?5, ?6, 1)"
+    " ON CONFLICT (layer, ns, key) DO UPDATE SET data = excluded.data,"
+    " version = objects.version + 1, etag = printf('%x-%s', objects.version + 1, ?5),"
+    " content_type = excluded.content_type, live = 1"
+)
+"""The next version of a key in one statement: 1 for a new key, else the stored (or
+tombstoned) version plus one. Parameters: layer, ns, key, data, digest, content type."""
+
+_PUT: Final = _UPSERT + " RETURNING version, etag"
+_CREATE: Final = _UPSERT + " WHERE objects.live = 0 RETURNING version, etag"
+_REPLACE: Final = (
+    "UPDATE objects SET data = ?4, version = version + 1,"
+    " etag = printf('%x-%s', version + 1, ?5), content_type = ?6"
+    " WHERE layer = ?1 AND ns = ?2 AND key = ?3 AND live = 1 AND etag = ?7"
+    " RETURNING version, etag"
+)
+"""The put statements: unconditional, ``if_none_match`` (only over a tombstone or nothing)
+and ``if_match`` (only over the live version with that etag). No row back: refused."""
+
+_TOMBSTONE: Final = (
+    "UPDATE objects SET live = 0, data = NULL, etag = NULL, content_type = NULL"
+    " WHERE layer = ? AND ns = ? AND key = ? AND live = 1"
+)
+
+_PURGE: Final = "DELETE FROM volatile.entries WHERE ns = ? AND key = ?"
+
+_FILL: Final = (
+    "INSERT OR REPLACE INTO volatile.entries (ns, key, data, version, etag, stored_at_ms,"
+    " content_type, expires_at_ms, evict_at_ms)"
+    " SELECT ns, ?, data, version, etag, ?, content_type, ?, ? FROM objects"
+    " WHERE layer = ? AND ns = ? AND key = ? AND live = 1 AND version >= ?"
+    " RETURNING data, version, etag, content_type"
+)
+"""A read that fills the cache in the same statement: it writes only the volatile
+database, and returns the row it copied."""
+
+
+def _refused(
+    conn: sqlite3.Connection,
+    layer: str,
+    namespace: str,
+    key: str,
+    if_match: ETag | None,
+    if_none_match: bool,
+) -> PreconditionFailedError:
+    """Why a conditional write changed no row, read in the same transaction."""
+    rows = conn.execute(
+        "SELECT version, etag FROM objects WHERE layer = ? AND ns = ? AND key = ? AND live = 1",
+        (layer, namespace, key),
+    ).fetchall()
+    if not rows:
+        return PreconditionFailedError(
+            "if_match given but the key does not exist", namespace=namespace, key=key
+        )
+    version, etag = rows[0]
+    message = (
+        "if_none_match given but the key exists"
+        if if_none_match
+        else f"if_match {if_match!r} does not match the current etag"
+    )
+    return PreconditionFailedError(
+        message, current_etag=etag, current_version=version, namespace=namespace, key=key
+    )
+
+
 class SqliteVersionedStore:
-    """A ``VersionedStore`` over the ``objects`` rows of one layer (blobs or records)."""
+    """A ``CachingVersionedStore`` over the ``objects`` rows of one layer (blobs or records).
 
-    __slots__ = ("_db", "_layer")
+    A write is one transaction of one statement (plus its purge): the version, the etag
+    and the precondition are computed by the statement itself. A filling read is one
+    statement that writes only the volatile cache database.
+    """
 
-    def __init__(self, db: _Database, layer: Layer) -> None:
+    __slots__ = ("_clock", "_db", "_layer")
+
+    def __init__(self, db: _Database, layer: Layer, clock: Clock) -> None:
         self._db = db
         self._layer = layer.value
+        self._clock = clock
 
     def put(
         self,
@@ -294,54 +441,92 @@ class SqliteVersionedStore:
         if_match: ETag | None = None,
         if_none_match: bool = False,
     ) -> WriteResult:
-        """Store ``data`` as the next version; conditions are checked in the same transaction."""
+        """Store ``data`` as the next version; the condition is part of the statement."""
+        return self._put(namespace, key, data, content_type, if_match, if_none_match, None)
+
+    def put_and_purge(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: ETag | None = None,
+        if_none_match: bool = False,
+        purge: str,
+    ) -> WriteResult:
+        """``put`` and delete the cache entry ``purge``, in one transaction."""
+        return self._put(namespace, key, data, content_type, if_match, if_none_match, purge)
+
+    def _put(
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        content_type: str | None,
+        if_match: ETag | None,
+        if_none_match: bool,
+        purge: str | None,
+    ) -> WriteResult:
         if type(data) is not bytes:
             data = bytes(data)
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
         layer = self._layer
+        if if_match is not None:
+            sql = _REPLACE
+            params: tuple[object, ...] = (
+                layer,
+                namespace,
+                key,
+                data,
+                digest,
+                content_type,
+                if_match,
+            )
+        else:
+            sql = _CREATE if if_none_match else _PUT
+            params = (layer, namespace, key, data, digest, content_type)
 
         def work(conn: sqlite3.Connection) -> WriteResult:
-            rows = conn.execute(
-                "SELECT version, etag, live FROM objects WHERE layer = ? AND ns = ? AND key = ?",
-                (layer, namespace, key),
-            ).fetchall()
-            if not rows or not rows[0][2]:
-                if if_match is not None:
-                    raise PreconditionFailedError(
-                        "if_match given but the key does not exist", namespace=namespace, key=key
-                    )
-                version = rows[0][0] + 1 if rows else 1
-            else:
-                current_version, current_etag, _ = rows[0]
-                if if_none_match:
-                    raise PreconditionFailedError(
-                        "if_none_match given but the key exists",
-                        current_etag=current_etag,
-                        current_version=current_version,
-                        namespace=namespace,
-                        key=key,
-                    )
-                if if_match is not None and if_match != current_etag:
-                    raise PreconditionFailedError(
-                        f"if_match {if_match!r} does not match the current etag",
-                        current_etag=current_etag,
-                        current_version=current_version,
-                        namespace=namespace,
-                        key=key,
-                    )
-                version = current_version + 1
-            etag = f"{version:x}-{digest}"
-            conn.execute(
-                "INSERT INTO objects (layer, ns, key, data, version, etag, content_type, live)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT (layer, ns, key) DO UPDATE SET data = excluded.data,"
-                " version = excluded.version, etag = excluded.etag,"
-                " content_type = excluded.content_type, live = 1",
-                (layer, namespace, key, data, version, etag, content_type),
-            )
+            rows = conn.execute(sql, params).fetchall()
+            if not rows:
+                raise _refused(conn, layer, namespace, key, if_match, if_none_match)
+            if purge is not None:
+                conn.execute(_PURGE, (namespace, purge))
+            version, etag = rows[0]
             return WriteResult(version, etag)
 
         return self._db.write(namespace, key, work)
+
+    def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
+        """``get``, copying the row into the cache entry ``fill.key`` in the same statement."""
+        if not fill.ttl_ms > 0:
+            self._db.query(namespace, key, _PURGE, (namespace, fill.key))
+            return self.get(namespace, key)
+        rows = self._db.query(
+            namespace,
+            key,
+            _FILL,
+            (
+                fill.key,
+                fill.stored_at_ms,
+                fill.expires_at_ms,
+                self._clock.now_ms() + fill.ttl_ms,
+                self._layer,
+                namespace,
+                key,
+                fill.min_version,
+            ),
+        )
+        if rows:
+            data, version, etag, content_type = rows[0]
+            return Blob(key, data, version, etag, content_type)
+        try:
+            return self.get(namespace, key)  # older than the fill's floor: returned, not cached
+        except NotFoundError:
+            if fill.purge_if_absent:
+                self._db.query(namespace, key, _PURGE, (namespace, fill.key))
+            raise
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, or ``NotFoundError``."""
@@ -373,31 +558,35 @@ class SqliteVersionedStore:
 
     def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
         """Turn the row into a tombstone (``live = 0``, version kept) and return that version."""
+        return self._delete(namespace, key, if_match, None)
+
+    def delete_and_purge(
+        self, namespace: str, key: str, *, if_match: ETag | None = None, purge: str
+    ) -> Version:
+        """``delete`` and delete the cache entry ``purge``, in one transaction."""
+        return self._delete(namespace, key, if_match, purge)
+
+    def _delete(
+        self, namespace: str, key: str, if_match: ETag | None, purge: str | None
+    ) -> Version:
         layer = self._layer
+        params: tuple[str, ...]
+        if if_match is None:
+            sql, params = _TOMBSTONE + " RETURNING version", (layer, namespace, key)
+        else:
+            sql = _TOMBSTONE + " AND etag = ? RETURNING version"
+            params = (layer, namespace, key, if_match)
 
         def work(conn: sqlite3.Connection) -> Version:
-            rows = conn.execute(
-                "SELECT version, etag FROM objects"
-                " WHERE layer = ? AND ns = ? AND key = ? AND live = 1",
-                (layer, namespace, key),
-            ).fetchall()
+            rows = conn.execute(sql, params).fetchall()
             if not rows:
-                raise NotFoundError("no such key", namespace=namespace, key=key)
-            version, etag = rows[0]
-            if if_match is not None and if_match != etag:
-                raise PreconditionFailedError(
-                    f"if_match {if_match!r} does not match the current etag",
-                    current_etag=etag,
-                    current_version=version,
-                    namespace=namespace,
-                    key=key,
-                )
-            conn.execute(
-                "UPDATE objects SET live = 0, data = NULL, etag = NULL, content_type = NULL"
-                " WHERE layer = ? AND ns = ? AND key = ?",
-                (layer, namespace, key),
-            )
-            return int(version)
+                refused = _refused(conn, layer, namespace, key, if_match, False)
+                if refused.current_version is None:
+                    raise NotFoundError("no such key", namespace=namespace, key=key)
+                raise refused
+            if purge is not None:
+                conn.execute(_PURGE, (namespace, purge))
+            return int(rows[0][0])
 
         return self._db.write(namespace, key, work)
 
@@ -409,18 +598,20 @@ class SqliteVersionedStore:
         _check_limit(limit, namespace, prefix)
         if limit == 0:
             return []
+        # One lower bound, max(prefix, start_after), so the index seeks straight to the page.
+        if start_after is not None and start_after >= prefix:
+            bound, low = "key > ?", start_after
+        else:
+            bound, low = "key >= ?", prefix
         sql = (
             "SELECT key, version, etag, length(data), content_type FROM objects"
-            " WHERE layer = ? AND ns = ? AND live = 1 AND key >= ?"
+            f" WHERE layer = ? AND ns = ? AND live = 1 AND {bound}"
         )
-        params: list[object] = [self._layer, namespace, prefix]
+        params: list[object] = [self._layer, namespace, low]
         end = _prefix_end(prefix)
         if end is not None:
             sql += " AND key < ?"
             params.append(end)
-        if start_after is not None:
-            sql += " AND key > ?"
-            params.append(start_after)
         sql += " ORDER BY key LIMIT ?"
         params.append(min(limit, _MAX_INT))
         rows = self._db.query(namespace, prefix, sql, tuple(params))
@@ -497,8 +688,19 @@ class SqliteStreamLog:
         return [StoredMessage(seq, payload) for seq, payload in rows]
 
 
-class SqliteCheckpointStore:
-    """A ``CheckpointStore``: one JSON row per group, saved with compare-and-set on ``revision``."""
+def _in(values: Collection[int]) -> str:
+    """The placeholders of an ``IN (...)`` list of ``len(values)`` parameters."""
+    return ",".join("?" * len(values))
+
+
+_IN_CHUNK: Final = 500
+"""Sequences per ``IN`` list of an ack (SQLite allows 32766 parameters per statement)."""
+
+
+class SqliteGroupStore:
+    """A ``GroupStore``: a ``groups`` row (cursor, revision) and one ``deliveries`` row per
+    pending delivery, indexed by visible-again time; each claim and ack is one
+    transaction whose statements touch only the rows of its batch."""
 
     __slots__ = ("_db",)
 
@@ -506,49 +708,148 @@ class SqliteCheckpointStore:
         self._db = db
 
     def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
-        """The saved checkpoint, or a fresh one with revision 0."""
-        rows = self._db.query(
-            namespace,
-            stream,
-            "SELECT revision, state FROM checkpoints WHERE ns = ? AND stream = ? AND grp = ?",
-            (namespace, stream, group),
-        )
-        if not rows:
-            return GroupCheckpoint()
-        revision, state = rows[0]
-        return checkpoint_from_json(state, revision)
+        """The group's state, read in one transaction."""
+        key = (namespace, stream, group)
 
-    def save(
-        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
-    ) -> GroupCheckpoint:
-        """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it."""
-        state = checkpoint_to_json(checkpoint)
-
-        def work(conn: sqlite3.Connection) -> None:
-            rows = conn.execute(
-                "SELECT revision FROM checkpoints WHERE ns = ? AND stream = ? AND grp = ?",
-                (namespace, stream, group),
+        def work(conn: sqlite3.Connection) -> GroupCheckpoint:
+            header = conn.execute(
+                "SELECT cursor, revision FROM groups WHERE ns = ? AND stream = ? AND grp = ?", key
             ).fetchall()
-            stored_revision = rows[0][0] if rows else 0
-            if stored_revision != checkpoint.revision:
-                raise ConflictError(
-                    f"group {group!r}: checkpoint revision {checkpoint.revision} is stale"
-                    f" (stored revision {stored_revision})",
-                    namespace=namespace,
-                    key=stream,
-                )
-            conn.execute(
-                "INSERT OR REPLACE INTO checkpoints (ns, stream, grp, revision, state)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (namespace, stream, group, checkpoint.revision + 1, state),
-            )
+            if not header:
+                return GroupCheckpoint()
+            rows = conn.execute(
+                "SELECT seq, consumer, deliveries, visible_at_ms FROM deliveries"
+                " WHERE ns = ? AND stream = ? AND grp = ?",
+                key,
+            ).fetchall()
+            pending = {seq: GroupPending(c, d, v) for seq, c, d, v in rows}
+            return GroupCheckpoint.from_deliveries(header[0][0], pending, header[0][1])
 
-        self._db.write(namespace, stream, work)
-        return checkpoint.saved()
+        return self._db.read(namespace, stream, work)
+
+    def claim(
+        self,
+        namespace: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        limit: int,
+        now_ms: float,
+        visible_at_ms: float,
+    ) -> list[Claimed]:
+        """Redeliver due deliveries (earliest first), then deliver new messages: one transaction."""
+        _check_limit(limit, namespace, stream)
+        if limit == 0:
+            self._db.check_open(namespace, stream)
+            return []
+        key = (namespace, stream, group)
+        limit = min(limit, _MAX_INT)
+
+        def work(conn: sqlite3.Connection) -> list[Claimed]:
+            picked: list[Claimed] = []
+            changed = False
+            due = conn.execute(
+                "SELECT seq, deliveries FROM deliveries WHERE ns = ? AND stream = ? AND grp = ?"
+                " AND visible_at_ms <= ? ORDER BY visible_at_ms, seq LIMIT ?",
+                (*key, now_ms, limit),
+            ).fetchall()
+            if due:
+                changed = True
+                sequences = [seq for seq, _ in due]
+                found = dict(
+                    conn.execute(
+                        "SELECT seq, payload FROM messages WHERE ns = ? AND stream = ?"
+                        f" AND seq IN ({_in(sequences)})",
+                        (namespace, stream, *sequences),
+                    ).fetchall()
+                )
+                kept = [seq for seq in sequences if seq in found]
+                if kept:
+                    conn.execute(
+                        "UPDATE deliveries SET consumer = ?, deliveries = deliveries + 1,"
+                        " visible_at_ms = ? WHERE ns = ? AND stream = ? AND grp = ?"
+                        f" AND seq IN ({_in(kept)})",
+                        (consumer, visible_at_ms, *key, *kept),
+                    )
+                if len(kept) < len(sequences):
+                    gone = [seq for seq in sequences if seq not in found]
+                    conn.execute(
+                        "DELETE FROM deliveries WHERE ns = ? AND stream = ? AND grp = ?"
+                        f" AND seq IN ({_in(gone)})",
+                        (*key, *gone),
+                    )
+                picked = [
+                    _new(Claimed, (seq, found[seq], deliveries + 1))
+                    for seq, deliveries in due
+                    if seq in found
+                ]
+            header = conn.execute(
+                "SELECT cursor FROM groups WHERE ns = ? AND stream = ? AND grp = ?", key
+            ).fetchall()
+            cursor = header[0][0] if header else 0
+            if len(picked) < limit:
+                fresh = conn.execute(
+                    "SELECT seq, payload FROM messages WHERE ns = ? AND stream = ? AND seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (namespace, stream, cursor, limit - len(picked)),
+                ).fetchall()
+                if fresh:
+                    changed = True
+                    conn.execute(
+                        "INSERT INTO deliveries"
+                        " (ns, stream, grp, seq, consumer, deliveries, visible_at_ms) VALUES "
+                        + ",".join(["(?, ?, ?, ?, ?, 1, ?)"] * len(fresh)),
+                        [
+                            value
+                            for seq, _ in fresh
+                            for value in (namespace, stream, group, seq, consumer, visible_at_ms)
+                        ],
+                    )
+                    picked += [_new(Claimed, (seq, payload, 1)) for seq, payload in fresh]
+                    cursor = fresh[-1][0]
+            if changed:
+                conn.execute(
+                    "INSERT INTO groups (ns, stream, grp, cursor, revision) VALUES (?, ?, ?, ?, 1)"
+                    " ON CONFLICT (ns, stream, grp) DO UPDATE SET cursor = excluded.cursor,"
+                    " revision = revision + 1",
+                    (*key, cursor),
+                )
+            return picked
+
+        return self._db.write(namespace, stream, work)
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Collection[int]) -> int:
+        """Delete the pending deliveries among ``sequences``: one transaction (none when empty)."""
+        if not sequences:
+            self._db.check_open(namespace, stream)
+            return 0
+        key = (namespace, stream, group)
+        ordered = sorted(sequences)
+
+        def work(conn: sqlite3.Connection) -> int:
+            done = 0
+            for start in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[start : start + _IN_CHUNK]
+                done += conn.execute(
+                    "DELETE FROM deliveries WHERE ns = ? AND stream = ? AND grp = ?"
+                    f" AND seq IN ({_in(chunk)})",
+                    (*key, *chunk),
+                ).rowcount
+            if done:
+                conn.execute(
+                    "UPDATE groups SET revision = revision + 1"
+                    " WHERE ns = ? AND stream = ? AND grp = ?",
+                    key,
+                )
+            return done
+
+        return self._db.write(namespace, stream, work)
 
 
 class SqliteCacheStore:
-    """A ``CacheStore`` in the database file: shared by every adapter on it, expiring on the clock."""
+    """A ``CacheStore`` in the volatile database: shared by every adapter on the file,
+    expiring on the clock; its writes never touch the durable database."""
 
     __slots__ = ("_clock", "_db")
 
@@ -563,7 +864,7 @@ class SqliteCacheStore:
             namespace,
             key,
             "SELECT data, version, etag, stored_at_ms, content_type, expires_at_ms, evict_at_ms"
-            " FROM cache WHERE ns = ? AND key = ?",
+            " FROM volatile.entries WHERE ns = ? AND key = ?",
             (namespace, key),
         )
         if not rows:
@@ -573,7 +874,7 @@ class SqliteCacheStore:
             self._db.query(
                 namespace,
                 key,
-                "DELETE FROM cache WHERE ns = ? AND key = ? AND evict_at_ms <= ?",
+                "DELETE FROM volatile.entries WHERE ns = ? AND key = ? AND evict_at_ms <= ?",
                 (namespace, key, now),
             )
             return None
@@ -588,7 +889,7 @@ class SqliteCacheStore:
         self._db.query(
             namespace,
             key,
-            "INSERT OR REPLACE INTO cache (ns, key, data, version, etag, stored_at_ms,"
+            "INSERT OR REPLACE INTO volatile.entries (ns, key, data, version, etag, stored_at_ms,"
             " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 namespace,
@@ -606,7 +907,10 @@ class SqliteCacheStore:
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""
         self._db.query(
-            namespace, key, "DELETE FROM cache WHERE ns = ? AND key = ?", (namespace, key)
+            namespace,
+            key,
+            "DELETE FROM volatile.entries WHERE ns = ? AND key = ?",
+            (namespace, key),
         )
 
 
@@ -614,14 +918,19 @@ class SqliteCacheStore:
 
 
 class SqliteBackdoor:
-    """Reads the database file through a connection of its own, bypassing the adapter's stores."""
+    """Reads the database file through a connection of its own, bypassing the adapter's
+    stores. The connection is opened on the first probe and kept until ``close``."""
 
     def __init__(self, path: str) -> None:
         self._path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
 
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[Any]:
-        with closing(sqlite3.connect(self._path, timeout=5.0)) as conn:
-            return conn.execute(sql, params).fetchall()
+        with self._lock:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self._path, timeout=5.0, check_same_thread=False)
+            return self._conn.execute(sql, params).fetchall()
 
     def read_object(self, layer: Layer, namespace: str, key: str) -> Blob | None:
         """The live blob or record, or ``None``."""
@@ -643,11 +952,18 @@ class SqliteBackdoor:
         )
         return [StoredMessage(seq, payload) for seq, payload in rows]
 
+    def close(self) -> None:
+        """Close the probe's connection (a later probe opens a new one)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
 
 class SqliteAdapter:
     """A ``StorageAdapter`` on one SQLite file: every capability, the cache shared by all."""
 
-    __slots__ = ("_blobs", "_cache", "_checkpoints", "_db", "_records", "_streams")
+    __slots__ = ("_backdoor", "_blobs", "_cache", "_checkpoints", "_db", "_records", "_streams")
 
     _CAPABILITIES: Final = Capabilities.all()
 
@@ -655,11 +971,12 @@ class SqliteAdapter:
         self, path: str, clock: Clock, *, busy_timeout_ms: float = 5000, synchronous: str = "FULL"
     ) -> None:
         self._db = _Database(path, busy_timeout_ms, synchronous)
-        self._blobs = SqliteVersionedStore(self._db, Layer.BLOB)
-        self._records = SqliteVersionedStore(self._db, Layer.RECORD)
+        self._blobs = SqliteVersionedStore(self._db, Layer.BLOB, clock)
+        self._records = SqliteVersionedStore(self._db, Layer.RECORD, clock)
         self._streams = SqliteStreamLog(self._db)
-        self._checkpoints = SqliteCheckpointStore(self._db)
+        self._checkpoints = SqliteGroupStore(self._db)
         self._cache = SqliteCacheStore(self._db, clock)
+        self._backdoor: SqliteBackdoor | None = None
 
     @property
     def name(self) -> str:
@@ -687,7 +1004,7 @@ class SqliteAdapter:
         return self._streams
 
     @property
-    def checkpoints(self) -> SqliteCheckpointStore:
+    def checkpoints(self) -> SqliteGroupStore:
         return self._checkpoints
 
     @property
@@ -695,8 +1012,12 @@ class SqliteAdapter:
         return self._cache
 
     def backdoor(self) -> SqliteBackdoor:
-        """A probe reading the database file with its own connection."""
-        return SqliteBackdoor(self._db.path)
+        """A probe reading the database file with its own connection (one per adapter,
+        opened on the first probe, closed with the adapter)."""
+        self._db.check_open("", "")
+        if self._backdoor is None:
+            self._backdoor = SqliteBackdoor(self._db.path)
+        return self._backdoor
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row, tombstones included, of namespaces starting with the prefix."""
@@ -711,6 +1032,8 @@ class SqliteAdapter:
     def close(self) -> None:
         """Close the connection; every store method then raises ``BackendUnavailableError``."""
         self._db.close()
+        if self._backdoor is not None:
+            self._backdoor.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._db.closed else "open"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,18 +25,19 @@ import pytest
 
 from pytest_sanctum.adapters.base import (
     CacheStore,
-    CheckpointStore,
+    CachingVersionedStore,
+    GroupStore,
     StorageAdapter,
     StreamLog,
     VersionedStore,
 )
+from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.client import create_storage_client
 from pytest_sanctum.clock import SystemClock, VirtualClock
 from pytest_sanctum.config import StorageConfigV1, parse_config
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
-    ConflictError,
     NotFoundError,
     PreconditionFailedError,
     SanctumError,
@@ -44,20 +46,21 @@ from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import (
     Blob,
     CacheEntry,
+    CacheFill,
     Capabilities,
     GroupCheckpoint,
     GroupPending,
     JSONValue,
     Layer,
     StoredMessage,
+    WriteResult,
 )
 from reference_adapters.memory import create_memory_adapter, drop_server
 from reference_adapters.sqlite import (
     SCHEMA_VERSION,
     SqliteAdapter,
     SqliteBackdoor,
-    checkpoint_from_json,
-    checkpoint_to_json,
+    cache_path,
     create_sqlite_adapter,
 )
 
@@ -139,7 +142,8 @@ def test_adapter_and_stores_satisfy_the_protocols(adapter: SqliteAdapter, db_pat
     assert isinstance(adapter.blobs, VersionedStore)
     assert isinstance(adapter.records, VersionedStore)
     assert isinstance(adapter.streams, StreamLog)
-    assert isinstance(adapter.checkpoints, CheckpointStore)
+    assert isinstance(adapter.checkpoints, GroupStore)
+    assert isinstance(adapter.records, CachingVersionedStore)
     assert isinstance(adapter.cache, CacheStore)
     assert adapter.name == "sqlite"
     assert adapter.path == db_path
@@ -156,8 +160,14 @@ def test_the_database_runs_in_wal_mode_with_the_schema(
 ) -> None:
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
     tables = {row[0] for row in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"objects", "messages", "idempotency", "checkpoints", "cache", "settings"}
+    assert tables == {"objects", "messages", "idempotency", "groups", "deliveries", "settings"}
     assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    volatile = cache_path(db_path)
+    assert raw(volatile, "PRAGMA journal_mode") == [("wal",)]
+    assert {row[0] for row in raw(volatile, "SELECT name FROM sqlite_master")} >= {"entries"}
+    conn = adapter._db._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA volatile.synchronous").fetchall() == [(0,)]  # OFF: no fsync
 
 
 # --- options ---------------------------------------------------------------------------
@@ -253,6 +263,23 @@ def _apply(store: VersionedStore, op: str, key: str, arg: Any) -> object:
         return type(error).__name__, error.context()
 
 
+def _named(value: object, key: str, names: dict[tuple[str, str], int]) -> object:
+    """``value`` with every etag replaced by the number of the write that minted it: etags
+    are opaque, and two adapters mint different ones for the same write."""
+    if isinstance(value, list):
+        return [_named(item, key, names) for item in value]
+    if isinstance(value, tuple):  # (error type, context)
+        kind, context = value
+        etag = context.get("current_etag")
+        named = {**context, "current_etag": names.get((key, etag), etag)}
+        del named["message"]  # it quotes the etag
+        return kind, named
+    if hasattr(value, "etag"):
+        found_key = getattr(value, "key", key)
+        return dataclasses.replace(value, etag=str(names.get((found_key, value.etag))))  # type: ignore[type-var]
+    return value
+
+
 def test_matches_the_memory_adapter_on_random_operations(
     adapter: SqliteAdapter, clock: VirtualClock
 ) -> None:
@@ -261,22 +288,29 @@ def test_matches_the_memory_adapter_on_random_operations(
     memory = create_memory_adapter({"server": server}, clock)
     rng = random.Random(20240611)
     keys = ["a", "a/b", "a_b", "a%b", "b", "é", "\U0001f600"]
-    etags: list[str | None] = [None, "1-0000000000000000"]
+    minted: dict[str, list[tuple[str, str]]] = {"memory": [], "sqlite": []}
     try:
         for step in range(400):
             op = rng.choice(["put", "put_if_match", "put_if_none_match", "delete", "get", "list"])
             key = rng.choice(keys)
-            arg: Any = {
-                "put": rng.randbytes(rng.randrange(4)),
-                "put_if_match": rng.choice(etags[1:]),
-                "delete": rng.choice(etags),
-                "list": (rng.choice(["", "a", "a_", "a%"]), rng.choice([None, "a", "a/b"])),
-            }.get(op)
-            expected = _apply(memory.blobs, op, key, arg)
-            assert _apply(adapter.blobs, op, key, arg) == expected, (step, op, key, arg)
-            written = getattr(expected, "etag", None)
-            if isinstance(written, str):
-                etags.append(written)
+            data = rng.randbytes(rng.randrange(4))
+            ours = {name: [e for k, e in written if k == key] for name, written in minted.items()}
+            pick = rng.randrange(-1, len(ours["memory"]))  # -1: a made-up etag, or none
+            results = {}
+            for name, store in (("memory", memory.blobs), ("sqlite", adapter.blobs)):
+                etag = ours[name][pick] if pick >= 0 else None
+                arg: Any = {
+                    "put": data,
+                    "put_if_match": etag or "1-0000000000000000",
+                    "delete": etag,
+                    "list": (("", "a", "a_", "a%")[step % 4], (None, "a", "a/b")[step % 3]),
+                }.get(op)
+                result = _apply(store, op, key, arg)
+                if isinstance(result, WriteResult):
+                    minted[name].append((key, result.etag))
+                numbers = {written: n for n, written in enumerate(minted[name])}
+                results[name] = _named(result, key, numbers)
+            assert results["sqlite"] == results["memory"], (step, op, key)
     finally:
         drop_server(server)
 
@@ -319,6 +353,20 @@ def test_huge_bounds_do_not_overflow(adapter: SqliteAdapter) -> None:
     assert [i.key for i in adapter.blobs.list(NS, limit=2**70)] == ["k"]
 
 
+def _durable(path: str) -> str:
+    return path
+
+
+TABLES = [
+    *(
+        (_durable, table)
+        for table in ("objects", "messages", "idempotency", "groups", "deliveries")
+    ),
+    (cache_path, "entries"),
+]
+"""Every table holding a namespace's rows, with the file it lives in."""
+
+
 def test_reset_treats_like_wildcards_literally(adapter: SqliteAdapter, db_path: str) -> None:
     namespaces = ["run_1", "runX1", "run%", "runs", "run_", "Run_1", "run"]
     for namespace in namespaces:
@@ -327,22 +375,22 @@ def test_reset_treats_like_wildcards_literally(adapter: SqliteAdapter, db_path: 
         adapter.blobs.delete(namespace, "gone")
         adapter.records.put(namespace, "k", b"{}")
         adapter.streams.append(namespace, "s", b"m", idempotency_key="i", dedupe_window_ms=1e9)
-        adapter.checkpoints.save(namespace, "s", "g", GroupCheckpoint())
+        adapter.checkpoints.claim(namespace, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=5)
         adapter.cache.set(namespace, "k", CacheEntry(b"v", 1, "e", 0.0), ttl_ms=1000)
 
     adapter.reset("run_")
     adapter.reset("run%")
 
     gone = {"run_1", "run_", "run%"}
-    for table in ("objects", "messages", "idempotency", "checkpoints", "cache"):
-        left = {row[0] for row in raw(db_path, f"SELECT DISTINCT ns FROM {table}")}
+    for path, table in TABLES:
+        left = {row[0] for row in raw(path(db_path), f"SELECT DISTINCT ns FROM {table}")}
         assert left == set(namespaces) - gone, table
     assert adapter.blobs.put("run_1", "gone", b"z").version == 1  # the tombstone went too
     assert adapter.blobs.put("runX1", "gone", b"z").version == 2
 
     adapter.reset("")
-    for table in ("objects", "messages", "idempotency", "checkpoints", "cache"):
-        assert raw(db_path, f"SELECT count(*) FROM {table}") == [(0,)], table
+    for path, table in TABLES:
+        assert raw(path(db_path), f"SELECT count(*) FROM {table}") == [(0,)], table
 
 
 def keys_stored(db_path: str) -> list[str]:
@@ -415,20 +463,62 @@ def test_checkpoint_json_round_trip_is_exact() -> None:
     assert checkpoint_from_json(without_bound, 3) == GroupCheckpoint(1, 2, revision=3)
 
 
-def test_checkpoints_are_compare_and_set_across_connections(open_adapter: Open) -> None:
+def test_groups_are_shared_by_every_connection(open_adapter: Open) -> None:
     one, two = open_adapter(), open_adapter()
-    pending = MappingProxyType({4: GroupPending("c1", 1, 5000.5)})
-    saved = one.checkpoints.save(
-        NS, "s", "g", GroupCheckpoint(2, 4, frozenset({3}), pending, revision=0)
-    )
-    assert saved.revision == 1
-    assert two.checkpoints.load(NS, "s", "g") == saved
-    assert two.checkpoints.save(NS, "s", "g", GroupCheckpoint(4, 4, revision=1)).revision == 2
-    with pytest.raises(ConflictError) as caught:
-        one.checkpoints.save(NS, "s", "g", saved)
-    assert (caught.value.namespace, caught.value.key) == (NS, "s")
-    assert one.checkpoints.load(NS, "s", "g") == GroupCheckpoint(4, 4, revision=2)
+    for n in range(1, 5):
+        one.streams.append(NS, "s", f"m{n}".encode())
+    claimed = one.checkpoints.claim(NS, "s", "g", "c1", limit=3, now_ms=0, visible_at_ms=50.5)
+    assert [(c.sequence, c.payload, c.deliveries) for c in claimed] == [
+        (1, b"m1", 1),
+        (2, b"m2", 1),
+        (3, b"m3", 1),
+    ]
+    assert [
+        c.sequence
+        for c in two.checkpoints.claim(NS, "s", "g", "c2", limit=3, now_ms=0, visible_at_ms=10)
+    ] == [4]
+    assert two.checkpoints.ack(NS, "s", "g", [2, 9]) == 1
+    again = one.checkpoints.claim(NS, "s", "g", "c3", limit=5, now_ms=60, visible_at_ms=99)
+    assert [(c.sequence, c.deliveries) for c in again] == [
+        (4, 2),
+        (1, 2),
+        (3, 2),
+    ]  # 4 was due first
+    state = two.checkpoints.load(NS, "s", "g")
+    assert (state.floor, state.cursor, set(state.acked), state.revision) == (0, 4, {2}, 4)
+    assert dict(state.pending) == {
+        1: GroupPending("c3", 2, 99.0),
+        3: GroupPending("c3", 2, 99.0),
+        4: GroupPending("c3", 2, 99.0),
+    }
     assert one.checkpoints.load(NS, "s", "other") == GroupCheckpoint()
+
+
+def test_a_version_2_file_keeps_its_groups(open_adapter: Open, db_path: str) -> None:
+    open_adapter().close()
+    saved = GroupCheckpoint(
+        1,
+        4,
+        frozenset({3}),
+        MappingProxyType({2: GroupPending("c", 2, 7.5), 4: GroupPending("d", 1, 9.0)}),
+        5,
+    )
+    raw(db_path, "DROP TABLE groups")
+    raw(db_path, "DROP TABLE deliveries")
+    raw(db_path, "CREATE TABLE checkpoints (ns, stream, grp, revision, state)")
+    raw(db_path, "CREATE TABLE cache (ns, key)")
+    raw(
+        db_path,
+        f"INSERT INTO checkpoints VALUES ('{NS}', 's', 'g', 5, '{checkpoint_to_json(saved)}')",
+    )
+    raw(db_path, "PRAGMA user_version = 2")
+    adapter = open_adapter()
+    assert adapter.checkpoints.load(NS, "s", "g") == GroupCheckpoint.from_deliveries(
+        4, saved.pending, 5
+    )
+    tables = {row[0] for row in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not {"checkpoints", "cache"} & tables
+    assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 # --- cache -----------------------------------------------------------------------------
@@ -477,7 +567,11 @@ def test_closed_adapter_raises_backend_unavailable(open_adapter: Open) -> None:
         lambda: adapter.streams.read(NS, "s", after=0, limit=0),
         lambda: len(adapter.streams.read(NS, "s", after=0, limit=1_000_000)),
         lambda: adapter.checkpoints.load(NS, "s", "g"),
-        lambda: adapter.checkpoints.save(NS, "s", "g", GroupCheckpoint()),
+        lambda: adapter.checkpoints.claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=1),
+        lambda: adapter.checkpoints.ack(NS, "s", "g", [1]),
+        lambda: adapter.records.put_and_purge(NS, "k", b"{}", purge="record/k"),
+        lambda: adapter.records.delete_and_purge(NS, "k", purge="record/k"),
+        lambda: adapter.records.get_and_fill(NS, "k", CacheFill("record/k", 0, 1, 1)),
         lambda: adapter.cache.get(NS, "k"),
         lambda: adapter.cache.set(NS, "k", entry, 100),
         lambda: adapter.cache.set(NS, "k", entry, 0),
@@ -538,7 +632,7 @@ _CHILD = r"""
 import json, sys
 from pytest_sanctum.client import create_storage_client
 from pytest_sanctum.config import StorageConfigV1, parse_config
-from reference_adapters.sqlite import checkpoint_to_json
+from pytest_sanctum.adapters.codec import checkpoint_to_json
 
 path, count, visibility_ms = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 client = create_storage_client(parse_config({
@@ -790,3 +884,138 @@ def test_backdoor_reads_the_file_not_the_adapter(adapter: SqliteAdapter, db_path
     assert backdoor.read_object(Layer.RECORD, NS, "r") == Blob("r", b"\x00", 1, written.etag)
     adapter.close()  # the backdoor has a connection of its own
     assert backdoor.stream_messages(NS, "nothing") == []
+
+
+# --- statements and transactions: one write transaction per write, nothing durable on reads
+
+
+class Statements:
+    """The statements the adapter's connection runs, by their first words."""
+
+    def __init__(self, adapter: SqliteAdapter) -> None:
+        conn = adapter._db._conn
+        assert conn is not None
+        self.seen: list[str] = []
+        conn.set_trace_callback(self.seen.append)
+
+    def of(self, call: Callable[[], object]) -> list[str]:
+        """What ``call`` ran: each statement as its first words (``BEGIN IMMEDIATE``, ...)."""
+        start = len(self.seen)
+        call()
+        return [_shape(sql) for sql in self.seen[start:]]
+
+
+def _shape(sql: str) -> str:
+    words = sql.split()
+    if words[0] in ("INSERT", "DELETE", "UPDATE", "SELECT", "BEGIN", "COMMIT"):
+        target = next((w for w in words[1:] if w.startswith("volatile.")), "")
+        head = " ".join(words[:2]) if words[0] == "BEGIN" else words[0]
+        return f"{head} {target}".strip()
+    return words[0]
+
+
+def test_each_write_is_one_transaction_with_its_purge(
+    open_adapter: Open, db_path: str, clock: VirtualClock
+) -> None:
+    adapter = open_adapter()
+    client = create_storage_client(sqlite_config(db_path), clock=clock, adapters={"db": adapter})
+    records, streams = client.records, client.streams
+    first = records.put(NS, "k", {"n": 1})
+    for n in range(5):
+        streams.append(NS, "s", {"n": n})
+    trace = Statements(adapter)
+    write = ["BEGIN IMMEDIATE", "INSERT", "DELETE volatile.entries", "COMMIT"]
+    assert trace.of(lambda: records.put(NS, "k2", {"n": 1})) == write
+    assert trace.of(lambda: records.put(NS, "k3", {}, if_none_match="*")) == write
+    assert trace.of(lambda: records.put(NS, "k", {"n": 2}, if_match=first.etag)) == [
+        "BEGIN IMMEDIATE",
+        "UPDATE",
+        "DELETE volatile.entries",
+        "COMMIT",
+    ]
+    assert trace.of(lambda: records.delete(NS, "k2")) == [
+        "BEGIN IMMEDIATE",
+        "UPDATE",
+        "DELETE volatile.entries",
+        "COMMIT",
+    ]
+    assert trace.of(lambda: records.get(NS, "k")) == [  # a miss, and its fill
+        "SELECT volatile.entries",
+        "INSERT volatile.entries",
+    ]
+    assert trace.of(lambda: streams.read(NS, "s", "g", "c", count=3)) == [
+        "BEGIN IMMEDIATE",
+        "SELECT",  # due deliveries: none
+        "SELECT",  # the cursor
+        "SELECT",  # the new messages
+        "INSERT",  # their deliveries
+        "INSERT",  # the group's header
+        "COMMIT",
+    ]
+    assert trace.of(lambda: streams.ack(NS, "s", "g", ["1", "2"])) == [
+        "BEGIN IMMEDIATE",
+        "DELETE",
+        "UPDATE",
+        "COMMIT",
+    ]
+    clock.advance(30_000)
+    assert trace.of(lambda: streams.read(NS, "s", "g", "c")) == [  # 1 redelivery + 2 new
+        "BEGIN IMMEDIATE",
+        "SELECT",
+        "SELECT",  # their payloads, in one statement
+        "UPDATE",  # their deliveries, in one statement
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "INSERT",
+        "COMMIT",
+    ]
+    client.close()
+
+
+def _stamp(path: str) -> list[tuple[int, int] | None]:
+    """Size and modification time of the database file and its WAL (``None``: no file)."""
+    stamps: list[tuple[int, int] | None] = []
+    for name in (path, f"{path}-wal"):
+        try:
+            found = os.stat(name)
+        except FileNotFoundError:
+            stamps.append(None)
+        else:
+            stamps.append((found.st_size, found.st_mtime_ns))
+    return stamps
+
+
+def test_reads_never_write_the_durable_database(
+    open_adapter: Open, db_path: str, clock: VirtualClock
+) -> None:
+    """Every read, a cache fill and an expired entry's eviction included, leaves the
+    database file and its WAL untouched: what a read writes goes to the volatile database,
+    whose ``synchronous=OFF`` never syncs."""
+    adapter = open_adapter()
+    client = create_storage_client(sqlite_config(db_path), clock=clock, adapters={"db": adapter})
+    client.records.put(NS, "k", {"n": 1})
+    client.blobs.put(NS, "b", b"x")
+    client.streams.append(NS, "s", {"n": 1})
+    client.streams.read(NS, "s", "g", "c")
+    trace = Statements(adapter)
+    time.sleep(0.01)  # a write now would change the modification time
+    before = _stamp(db_path)
+    for level in ("strong", "eventual", "strong"):
+        client.records.get(NS, "k", level=level)
+        client.records.get(NS, "k", level=level, bypass_cache=True)
+    client.records.get(NS, "k", level="cache_only")
+    clock.advance(10_000)  # the entries expire, and the next reads evict and refill them
+    client.records.get(NS, "k")
+    client.blobs.get(NS, "b")
+    client.blobs.head(NS, "b")
+    client.blobs.list(NS)
+    client.streams.checkpoint(NS, "s", "g")
+    with pytest.raises(NotFoundError):
+        client.records.get(NS, "missing", bypass_cache=True)
+    assert _stamp(db_path) == before
+    writes = [sql for sql in trace.seen if sql.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert writes, "the reads filled no cache entry"
+    assert all(" volatile." in sql for sql in writes), writes
+    assert not [sql for sql in trace.seen if sql.startswith("BEGIN IMMEDIATE")]
+    client.close()
