@@ -168,3 +168,30 @@ def checkpoint_cas_per_instance(options: Mapping[str, object], clock: Clock) -> 
     """Group state compare-and-set is atomic only within one process (one adapter instance)."""
     inner = create_memory_adapter(options, clock)
     return Mutated(inner, checkpoints=_CheckpointCasPerInstance(inner.checkpoints, inner.server))
+
+
+class _DedupePerInstance(_InstanceLocked):
+    """Remembers idempotency keys in this instance only, as a per-process index would."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.seen: dict[tuple[str, str, str], tuple[int, float]] = {}
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> AppendResult:
+        key = options.pop("idempotency_key", None)
+        if key is None:
+            return self.inner.append(namespace, stream, payload, **options)  # type: ignore[no-any-return]
+        window, now = options.get("dedupe_window_ms", 0.0), options.get("now_ms", 0.0)
+        with self.lock:
+            found = self.seen.get((namespace, stream, key))
+            if found is not None and now - found[1] < window:
+                return AppendResult(str(found[0]), found[0], duplicate=True)
+            result: AppendResult = self.inner.append(namespace, stream, payload, **options)
+            self.seen[(namespace, stream, key)] = (result.sequence, now)
+            return result
+
+
+@adapter_mutant("HIST-006")
+def dedupe_per_instance(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Idempotency keys are deduplicated per adapter instance, not across nodes."""
+    return swap(options, clock, _DedupePerInstance, "streams")

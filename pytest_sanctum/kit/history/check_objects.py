@@ -48,9 +48,15 @@ def _describe_state(state: State) -> str:
 class _Slack:
     """How much earlier than its invocation a read may have observed its value (ns)."""
 
-    def __init__(self, settings: HistorySettings, longest_read_ns: float) -> None:
+    def __init__(self, settings: HistorySettings) -> None:
         self.settings = settings
-        self.longest_read_ns = longest_read_ns
+        self.fills: dict[tuple[str, State | None], float] = {}
+        """(node, state read) -> the longest read on that node that returned that state."""
+
+    def note_read(self, op: Operation, state: State | None) -> None:
+        """Remember ``op`` as a read that may have filled its node's cache with ``state``."""
+        slot = (op.node, state)
+        self.fills[slot] = max(self.fills.get(slot, 0.0), float(op.complete_ns - op.invoke_ns))
 
     def backend_only(self, op: Operation) -> bool:
         """Whether ``op`` certainly read the backend, never a cache entry."""
@@ -62,8 +68,13 @@ class _Slack:
             or (not self.settings.cached)
         )
 
-    def of(self, op: Operation) -> tuple[float, str]:
-        """``(slack_ns, anomaly kind)`` of an observation ``op`` that is too stale."""
+    def of(self, op: Operation, state: State | None = None) -> tuple[float, str]:
+        """``(slack_ns, anomaly kind)`` of an observation ``op`` of ``state`` that is too stale.
+
+        A cached entry is stamped when its fill is stored, after the read that fetched it
+        from the backend: the value may be as old as the longest read on the node that
+        returned the same state.
+        """
         s = self.settings
         if not s.read_after_write:
             return _INF, "stale-read"
@@ -71,9 +82,10 @@ class _Slack:
             return 0.0, "stale-read"
         if not s.real_clock:
             return _INF, "stale-read"
+        fill = self.fills.get((op.node, state), 0.0)
         if op.level == "strong":
-            return s.staleness_budget_ms * 1e6 + self.longest_read_ns, "stale-read-beyond-delta"
-        return s.ttl_ms * 1e6 + self.longest_read_ns, "stale-read-beyond-ttl"
+            return s.staleness_budget_ms * 1e6 + fill, "stale-read-beyond-delta"
+        return s.ttl_ms * 1e6 + fill, "stale-read-beyond-ttl"
 
 
 class _Key:
@@ -125,6 +137,7 @@ class _Key:
     def _sort_read(self, op: Operation, written: dict[str, Operation]) -> None:
         if op.tag is None:
             self.absent.append(op)
+            self.slack.note_read(op, None)
             return
         write = written.get(op.tag)
         if write is None or write.outcome == "fail":
@@ -151,6 +164,7 @@ class _Key:
         if write.outcome == "info" and write not in self.creators[state]:
             self.creators[state].append(write)  # an unknown write, now known to have applied
         self.observations[state].append(op)
+        self.slack.note_read(op, state)
         if op.etag is not None:
             self.etags[op.etag] = op.version
 
@@ -199,7 +213,7 @@ class _Key:
                 if op.invoke_ns > best_inv:
                     best_inv, best_op, best_kind = op.invoke_ns, op, "write"
             for op in observers:
-                slack, kind = self.slack.of(op)
+                slack, kind = self.slack.of(op, state)
                 if op.invoke_ns - slack > best_inv:
                     best_inv, best_op, best_kind = op.invoke_ns - slack, op, kind
 
@@ -216,7 +230,7 @@ class _Key:
                 [earlier, later],
             )
             return
-        slack, _ = self.slack.of(earlier)
+        slack, _ = self.slack.of(earlier, before)
         allowed = f" (allowed staleness {slack / 1e6:.1f} ms)" if slack else ""
         self.flag(
             kind,
@@ -246,7 +260,7 @@ class _Key:
             for op in self.creators.get(state, []):
                 running = max(running, op.invoke_ns)
             for op in self.observations.get(state, []):
-                running = max(running, op.invoke_ns - self.slack.of(op)[0])
+                running = max(running, op.invoke_ns - self.slack.of(op, state)[0])
         suffix: list[tuple[float, Operation | None]] = [(_INF, None)] * len(order)
         best: tuple[float, Operation | None] = (_INF, None)
         for i in range(len(order) - 1, -1, -1):
@@ -257,7 +271,7 @@ class _Key:
         for read in self.absent:
             if any(d.invoke_ns <= read.complete_ns for d in self.unknown_deletes):
                 continue
-            slack, kind = self.slack.of(read)
+            slack, kind = self.slack.of(read, None)
             shifted = read.invoke_ns - slack
             latest: int | None = None
             for i, state in enumerate(order):
@@ -385,14 +399,10 @@ class _Key:
 def check_objects(history: History) -> list[Anomaly]:
     """Every anomaly of the versioned-object operations of ``history``, key by key."""
     by_key: dict[str, list[Operation]] = defaultdict(list)
-    longest = 0
     for op in history.operations:
         if op.kind in OBJECT_KINDS:
             by_key[op.key].append(op)
-            if op.kind == "get" and op.outcome == "ok":
-                longest = max(longest, op.complete_ns - op.invoke_ns)
-    slack = _Slack(history.settings, float(longest))
     anomalies: list[Anomaly] = []
     for key, ops in by_key.items():
-        anomalies += _Key(key, ops, slack).run()
+        anomalies += _Key(key, ops, _Slack(history.settings)).run()
     return anomalies

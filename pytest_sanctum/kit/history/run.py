@@ -33,6 +33,7 @@ from pytest_sanctum.kit.history.workload import (
     ClientRun,
     Workload,
 )
+from pytest_sanctum.types import InvalidationEvent
 
 OpenAdapter = Callable[[Clock], StorageAdapter]
 
@@ -67,6 +68,27 @@ def client_config(workload: Workload, spec: str, options: dict[str, object]) -> 
     )
 
 
+class DelayedFanout(LocalFanout):
+    """An asynchronous fan-out: each event reaches the other nodes ``delay_ms`` after its
+    publication, on a timer thread (the window in which other nodes hold a purged entry)."""
+
+    def __init__(self, delay_ms: float) -> None:
+        super().__init__()
+        self.delay_s = delay_ms / 1000.0
+        self._timers: list[threading.Timer] = []
+
+    def publish(self, event: InvalidationEvent) -> None:
+        timer = threading.Timer(self.delay_s, self.deliver, (event,))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def settle(self) -> None:
+        """Wait until every published event has been delivered."""
+        for timer in list(self._timers):
+            timer.join()
+
+
 class HistoryRun:
     """The nodes, clients and recorder of one run; ``run()`` returns the history."""
 
@@ -92,7 +114,10 @@ class HistoryRun:
         self.clock = clock or RealClock()
         self.config = client_config(workload, spec, options or {})
         self.deleted = DeletedVersions()
-        self.fanout = FaultyFanout(LocalFanout(), self.plan)
+        self.delivery: LocalFanout = (
+            DelayedFanout(workload.fanout_delay_ms) if workload.fanout_delay_ms else LocalFanout()
+        )
+        self.fanout = FaultyFanout(self.delivery, self.plan)
 
     def _open_node(self) -> StorageAdapter:
         return DeleteTap(self.open_adapter(self.clock), self.deleted)
@@ -137,6 +162,8 @@ class HistoryRun:
                 self._run_clients(clients)
                 self.plan.paused = True
                 self.fanout.flush()
+                if isinstance(self.delivery, DelayedFanout):
+                    self.delivery.settle()
                 drain = self._client(nodes[0], recorder, "drain", 0)
                 try:
                     self._drain(drain)

@@ -25,10 +25,12 @@ WORKLOADS: dict[str, Workload] = {
         {"put": 2, "cas": 2, "delete": 1, "get_strong": 4, "get_strong_bypass": 2}, keys=3
     ),
     "HIST-004": Workload(
-        {"put": 3, "delete": 1, "get_strong": 4, "get_eventual": 3, "get_strong_bypass": 1},
-        keys=3,
-        staleness_budget_ms=10.0,
-        ttl_ms=40.0,
+        {"put": 2, "delete": 0.3, "get_strong": 8, "get_eventual": 1, "get_strong_bypass": 1},
+        keys=2,
+        staleness_budget_ms=5.0,
+        ttl_ms=60.0,
+        fanout_delay_ms=40.0,
+        pause_ms=(0.5, 3.0),
     ),
     "HIST-005": Workload({"append": 6, "consume": 3}, groups=2),
     "HIST-006": Workload({"append_idempotent": 4, "append": 1, "consume": 2}, idempotency_keys=4),

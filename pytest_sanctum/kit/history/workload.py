@@ -35,6 +35,8 @@ class Workload:
     ack_probability: float = 0.8
     batch: int = 3
     pause_ms: tuple[float, float] = (0.0, 0.3)
+    fanout_delay_ms: float = 0.0
+    """Above 0, invalidations reach other nodes this late (an asynchronous fan-out)."""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
