@@ -30,12 +30,15 @@ class HistoryRecorder:
     ``settings`` tell the checker what the clients were configured with (read-after-write,
     cache, budget, TTL, visibility timeout, dedupe window); staleness bounds are checked
     only when ``settings.real_clock`` is true (the clients' clock moves with real time).
+    By default reads may come from a cache and the adapter has read-after-write.
     """
 
     def __init__(
         self, clock: Clock, artefacts: Path, settings: HistorySettings | None = None
     ) -> None:
-        self.settings = settings or HistorySettings(real_clock=isinstance(clock, RealClock))
+        self.settings = settings or HistorySettings(
+            cached=True, real_clock=isinstance(clock, RealClock)
+        )
         self.recorder = Recorder(clock, self.settings)
         self.artefacts = artefacts
         self.deleted = DeletedVersions()
