@@ -68,3 +68,11 @@ def test_consumers_on_several_nodes(
 ) -> None:
     """No two holders of a message before its timeout; no delivery after an ack."""
     check_contract(sanctum_kit, "HIST-007", sanctum_namespace)
+
+
+@contract("HIST-008")
+def test_clients_in_several_processes(
+    sanctum_kit: KitSession, sanctum_adapter: StorageAdapter, sanctum_namespace: str
+) -> None:
+    """Every history guarantee holds when clients also run in two other processes."""
+    check_contract(sanctum_kit, "HIST-008", sanctum_namespace)

@@ -41,7 +41,7 @@ def test_parse_faults() -> None:
     assert parse_faults("crash, latency") == ("latency", "crash")
     with pytest.raises(ValueError, match="unknown fault kinds"):
         parse_faults("latency,meteor")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="meteor"):
         FaultPlan(("meteor",))
 
 
@@ -55,7 +55,7 @@ def test_no_fault_when_off_or_paused(clock: VirtualClock) -> None:
 
 def test_error_before_changes_nothing(clock: VirtualClock) -> None:
     node = _node(clock, "error_before")
-    with pytest.raises(BackendUnavailableError, match="before records.put"):
+    with pytest.raises(BackendUnavailableError, match=r"before records\.put"):
         node.records.put("ns", "k", b"1")
     node.plan.paused = True
     assert node.records.list("ns") == []
@@ -140,7 +140,8 @@ def test_an_app_team_wraps_its_client(clock: VirtualClock) -> None:
         client.records.put("ns", "k", {"a": 1})
     node.plan.paused = True
     assert client.records.put("ns", "k", {"a": 1}).version == 1
-    assert node.name == "memory" and node.capabilities.records
+    assert node.name == "memory"
+    assert node.capabilities.records
     node.reset("ns")
     assert node.backdoor() is not None
     client.close()

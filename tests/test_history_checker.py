@@ -312,7 +312,8 @@ def test_explanations_name_the_anomaly_and_draw_the_sub_history() -> None:
     assert text.startswith("stale-read on k: " + ANOMALIES["stale-read"])
     assert len(text_timeline(history.operations)) == 3
     page = render_html(history, verdict, "t")
-    assert page.count("<rect") == 3 and 'class="op bad"' in page
+    assert page.count("<rect") == 3
+    assert 'class="op bad"' in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
@@ -326,5 +327,5 @@ def test_history_round_trips_through_json() -> None:
 
 
 def test_unknown_anomaly_kinds_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="made-up"):
         Anomaly("made-up", "k", "", ())

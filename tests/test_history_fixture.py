@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -30,12 +31,10 @@ def test_an_app_records_its_threads_and_the_history_checks(
     def work(client: object) -> None:
         for _ in range(20):
             current = client.records.get("orders", "o-1")  # type: ignore[attr-defined]
-            try:
+            with contextlib.suppress(PreconditionFailedError):
                 client.records.put(  # type: ignore[attr-defined]
                     "orders", "o-1", {"total": current.value["total"] + 1}, if_match=current.etag
                 )
-            except PreconditionFailedError:
-                pass
 
     threads = [threading.Thread(target=work, args=(client,)) for client in clients]
     for thread in threads:
@@ -87,7 +86,8 @@ def test_faults_option_reaches_header_report_and_reproduce_command(
         "--sanctum-contracts=HIST-001",
         "-v",
     )
-    assert run.report is not None and run.report["faults"] == ["latency", "crash"]
+    assert run.report is not None
+    assert run.report["faults"] == ["latency", "crash"]
     assert "sanctum: faults: latency, crash (history contracts)" in run.output
     assert run.results == {"HIST-001": "pass"}
 
@@ -110,4 +110,5 @@ def test_a_failing_history_contract_writes_its_timeline_beside_the_report(
     assert "lost-update on records:" in run.output
     assert "reproduce: pytest --sanctum-adapter=mutants:create_only_check_then_act" in run.output
     pages = list((pytester.path / "sanctum-histories").glob("HIST-002-*.html"))
-    assert len(pages) == 1 and pages[0].with_suffix(".json").exists()
+    assert len(pages) == 1
+    assert pages[0].with_suffix(".json").exists()

@@ -60,6 +60,13 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable (for a history run's child processes): the dice restart from the seed."""
+        return {name: getattr(self, name) for name in ("kinds", "rate", "latency_ms", "seed")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(**state, paused=False, injected={})  # type: ignore[misc]
+
     def roll(self, kind: str) -> bool:
         """Whether to inject ``kind`` now."""
         if self.paused or kind not in self.kinds:

@@ -567,6 +567,17 @@ _CONTRACTS = [
         "visibility timeout, and never get an acknowledged message again.",
         ("streams",),
     ),
+    Contract(
+        "HIST-008",
+        "history",
+        "Clients in several processes",
+        "Clients in two more processes, each on an adapter instance of its own, writing, "
+        "reading, appending (with idempotency keys) and consuming with the parent's clients "
+        "keep every history guarantee: compare-and-set, versions, sequences and "
+        "deduplication hold across processes. Needs a factory declaring "
+        "opens_across_processes.",
+        ("records", "streams"),
+    ),
 ]
 
 CATALOG: dict[str, Contract] = {c.id: c for c in _CONTRACTS}

@@ -26,8 +26,8 @@ from pytest_sanctum.observability import (
 
 if TYPE_CHECKING:
     from pytest_sanctum.client import StorageClient
-    from pytest_sanctum.kit.history.app import HistoryRecorder
     from pytest_sanctum.fanout import InvalidationFanout
+    from pytest_sanctum.kit.history.app import HistoryRecorder
 
 
 class ClientMaker:

@@ -9,6 +9,8 @@ nodes do. Only concurrent histories over several nodes (``HIST-*``) can catch th
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import ConflictError, NotFoundError, PreconditionFailedError
 from pytest_sanctum.types import AppendResult, Blob, GroupCheckpoint, StoredMessage, WriteResult
 from reference_adapters.memory import MemoryServer, create_memory_adapter
+from reference_adapters.sqlite import create_sqlite_adapter
 
 ROUND_TRIP_S = 0.002
 """The time between a mutant's check and its write."""
@@ -195,3 +198,38 @@ class _DedupePerInstance(_InstanceLocked):
 def dedupe_per_instance(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Idempotency keys are deduplicated per adapter instance, not across nodes."""
     return swap(options, clock, _DedupePerInstance, "streams")
+
+
+_PROCESS_INDEX: dict[tuple[str, str, str], tuple[int, float]] = {}
+"""Idempotency keys seen by this process: shared by every adapter instance in it."""
+_PROCESS_LOCK = threading.Lock()
+
+
+class _DedupePerProcess(Wrap):
+    """Remembers idempotency keys in a table of this process, as an in-memory index would."""
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> AppendResult:
+        key = options.pop("idempotency_key", None)
+        if key is None:
+            return self.inner.append(namespace, stream, payload, **options)  # type: ignore[no-any-return]
+        window, now = options.get("dedupe_window_ms", 0.0), options.get("now_ms", 0.0)
+        with _PROCESS_LOCK:
+            found = _PROCESS_INDEX.get((namespace, stream, key))
+            if found is not None and now - found[1] < window:
+                return AppendResult(str(found[0]), found[0], duplicate=True)
+            result: AppendResult = self.inner.append(namespace, stream, payload, **options)
+            _PROCESS_INDEX[(namespace, stream, key)] = (result.sequence, now)
+            return result
+
+
+def dedupe_per_process(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """SQLite whose idempotency index lives in each process: correct across threads and
+    instances of one process, duplicating across processes. Without a ``path`` option it
+    uses one file in the temporary directory (each kit run has its own namespaces)."""
+    path = options.get("path") or os.path.join(tempfile.gettempdir(), "sanctum-mutant.sqlite")
+    inner = create_sqlite_adapter({**options, "path": path}, clock)
+    return Mutated(inner, streams=_DedupePerProcess(inner.streams))  # type: ignore[arg-type]
+
+
+dedupe_per_process.opens_across_processes = True  # type: ignore[attr-defined]
+adapter_mutant("HIST-008")(dedupe_per_process)

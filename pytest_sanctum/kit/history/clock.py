@@ -16,8 +16,15 @@ class RealClock:
 
     __slots__ = ("_offset_ms",)
 
-    def __init__(self) -> None:
-        self._offset_ms = time.time() * 1000.0 - time.monotonic_ns() / 1e6
+    def __init__(self, offset_ms: float | None = None) -> None:
+        if offset_ms is None:
+            offset_ms = time.time() * 1000.0 - time.monotonic_ns() / 1e6
+        self._offset_ms = offset_ms
+
+    @property
+    def offset_ms(self) -> float:
+        """What is added to monotonic milliseconds (give it to a child process's clock)."""
+        return self._offset_ms
 
     def now_ms(self) -> float:
         return self._offset_ms + time.monotonic_ns() / 1e6

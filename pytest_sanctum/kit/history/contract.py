@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from pytest_sanctum.adapters.base import AdapterFactory
 from pytest_sanctum.faults import FaultPlan
 from pytest_sanctum.kit.contracts import explain
 from pytest_sanctum.kit.history.check import check_history
 from pytest_sanctum.kit.history.explain import explain_verdict
+from pytest_sanctum.kit.history.processes import UNSUPPORTED_REASON, opens_across_processes
 from pytest_sanctum.kit.history.record import History
 from pytest_sanctum.kit.history.run import HistoryRun, OpenAdapter, RunSize
-from pytest_sanctum.kit.history.scenarios import SIZES, WORKLOADS
+from pytest_sanctum.kit.history.scenarios import PROCESSES, SIZES, WORKLOADS
 from pytest_sanctum.kit.history.timeline import write_timeline
 from pytest_sanctum.kit.history.verdict import Verdict
 from pytest_sanctum.kit.session import KitSession
@@ -40,8 +42,10 @@ def run_scenario(
     faults: tuple[str, ...] = (),
     spec: str = "kit",
     options: dict[str, object] | None = None,
+    spawn: tuple[AdapterFactory, dict[str, object], tuple[str, ...]] | None = None,
 ) -> tuple[History, Verdict]:
-    """Run contract ``contract_id``'s workload and check the history."""
+    """Run contract ``contract_id``'s workload and check the history; with ``spawn`` (the
+    factory, options and mask), its clients also run in child processes."""
     run_seed = scenario_seed(seed, contract_id)
     run = HistoryRun(
         open_adapter,
@@ -52,6 +56,8 @@ def run_scenario(
         plan=FaultPlan(faults, seed=run_seed),
         spec=spec,
         options=options,
+        processes=PROCESSES.get(contract_id, 0),
+        spawn=spawn,
     )
     history = run.run()
     return history, check_history(history)
@@ -69,6 +75,11 @@ def artefact_dir(config: pytest.Config) -> Path:
 
 def check_contract(kit: KitSession, contract_id: str, namespace: str) -> Verdict:
     """Run the contract on the kit's adapter; fail the test with the explanation."""
+    spawn = None
+    if contract_id in PROCESSES:
+        if not opens_across_processes(kit.factory):
+            pytest.skip(UNSUPPORTED_REASON)
+        spawn = (kit.factory, kit.options, kit.mask)
     history, verdict = run_scenario(
         kit.open_adapter,
         contract_id,
@@ -78,6 +89,7 @@ def check_contract(kit: KitSession, contract_id: str, namespace: str) -> Verdict
         faults=kit.faults,
         spec=kit.choice.spec,
         options=kit.options,
+        spawn=spawn,
     )
     if verdict.valid:
         return verdict

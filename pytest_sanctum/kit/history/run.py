@@ -18,14 +18,15 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import SanctumError
 from pytest_sanctum.fanout import LocalFanout
 from pytest_sanctum.faults import FaultPlan, FaultyAdapter, FaultyFanout
 from pytest_sanctum.kit.history.client import RecordingClient
 from pytest_sanctum.kit.history.clock import RealClock
-from pytest_sanctum.kit.history.record import History, HistorySettings, Recorder
+from pytest_sanctum.kit.history.processes import child_main, spawn_context
+from pytest_sanctum.kit.history.record import History, HistorySettings, Operation, Recorder
 from pytest_sanctum.kit.history.tap import DeletedVersions, DeleteTap
 from pytest_sanctum.kit.history.workload import (
     NAMESPACE_KEY_PREFIX,
@@ -36,6 +37,9 @@ from pytest_sanctum.kit.history.workload import (
 from pytest_sanctum.types import InvalidationEvent
 
 OpenAdapter = Callable[[Clock], StorageAdapter]
+
+CHILD_TIMEOUT_S = 120.0
+"""How long the parent waits for a client process before giving up on it."""
 
 DRAIN_ROUNDS = 30
 """At most this many reads per group while draining (a broken adapter may never drain)."""
@@ -104,8 +108,16 @@ class HistoryRun:
         clock: Clock | None = None,
         spec: str = "kit",
         options: dict[str, object] | None = None,
+        processes: int = 0,
+        spawn: tuple[AdapterFactory, dict[str, object], tuple[str, ...]] | None = None,
     ) -> None:
+        """``processes`` child processes (needs ``spawn``: the factory, its options and the
+        mask) each run a share of the clients on a node of their own."""
         self.open_adapter = open_adapter
+        self.spec = spec
+        self.options = dict(options or {})
+        self.processes = processes if spawn is not None else 0
+        self.spawn = spawn
         self.workload = workload
         self.namespace = namespace
         self.size = size
@@ -132,39 +144,110 @@ class HistoryRun:
                 nodes.append(node)
             yield nodes
 
-    def _client(self, node: FaultyAdapter, recorder: Recorder, name: str, index: int) -> Any:
+    def _client(self, node: FaultyAdapter, recorder: Recorder, name: str, node_name: str) -> Any:
         from pytest_sanctum.client import create_storage_client
 
         facade = create_storage_client(
             self.config, clock=self.clock, fanout=self.fanout, adapters={"kit": node}
         )
-        return RecordingClient(facade, recorder, name, f"n{index}", self.deleted)
+        return RecordingClient(facade, recorder, name, node_name, self.deleted)
+
+    def _settings(self, node: StorageAdapter) -> HistorySettings:
+        capabilities = node.capabilities
+        return HistorySettings(
+            read_after_write=capabilities.read_after_write,
+            cached=capabilities.cache,
+            staleness_budget_ms=self.workload.staleness_budget_ms,
+            ttl_ms=self.workload.ttl_ms,
+            visibility_timeout_ms=self.workload.visibility_timeout_ms,
+            dedupe_window_ms=self.config.streams.dedupe_window_ms,
+            real_clock=isinstance(self.clock, RealClock),
+        )
+
+    def run_share(self, indices: list[int], node_name: str, barrier: Any) -> list[Operation]:
+        """A child process's part: clients ``indices`` on one new node, started at ``barrier``."""
+        node = FaultyAdapter(self._open_node(), self.plan, reopen=self._open_node)
+        try:
+            recorder = Recorder(self.clock, self._settings(node))
+            clients = [self._client(node, recorder, f"c{i}", node_name) for i in indices]
+            barrier.wait()
+            try:
+                self._run_clients(clients, indices)
+            finally:
+                for client in clients:
+                    client.client.close()
+            return recorder.history().operations
+        finally:
+            node.close()
+
+    def _start_children(self, groups: list[list[int]]) -> tuple[list[Any], Any, Any]:
+        assert self.spawn is not None
+        factory, options, mask = self.spawn
+        context = spawn_context()
+        barrier, results = context.Barrier(len(groups) + 1), context.Queue()
+        offset = self.clock.offset_ms if isinstance(self.clock, RealClock) else 0.0
+        children = []
+        for number, indices in enumerate(groups, start=1):
+            run_args = {
+                "workload": self.workload,
+                "namespace": self.namespace,
+                "size": self.size,
+                "seed": self.seed,
+                "plan": FaultPlan(self.plan.kinds, rate=self.plan.rate, seed=self.seed + number),
+                "spec": self.spec,
+                "options": self.options,
+            }
+            child = context.Process(
+                target=child_main,
+                args=(factory, options, mask, run_args, indices, f"p{number}", offset),
+                kwargs={"barrier": barrier, "results": results},
+                daemon=True,
+            )
+            child.start()
+            children.append(child)
+        return children, barrier, results
+
+    def _collect(self, children: list[Any], results: Any) -> list[Operation]:
+        operations: list[Operation] = []
+        for _ in children:
+            found = results.get(timeout=CHILD_TIMEOUT_S)
+            if isinstance(found, str):
+                raise RuntimeError(f"a history client process failed: {found}")
+            for raw in found:
+                raw["deliveries"] = [tuple(d) for d in raw["deliveries"]]
+                operations.append(Operation(**raw))
+        for child in children:
+            child.join(CHILD_TIMEOUT_S)
+        return operations
 
     def run(self) -> History:
-        """Run the clients, drain, and return the history."""
+        """Run the clients (some in child processes), drain, and return the history."""
+        share = self.processes + 1
+        groups = [
+            [i for i in range(self.size.clients) if i % share == number]
+            for number in range(1, share)
+        ]
+        own = [i for i in range(self.size.clients) if i % share == 0]
         with self._nodes() as nodes:
-            capabilities = nodes[0].capabilities
-            settings = HistorySettings(
-                read_after_write=capabilities.read_after_write,
-                cached=capabilities.cache,
-                staleness_budget_ms=self.workload.staleness_budget_ms,
-                ttl_ms=self.workload.ttl_ms,
-                visibility_timeout_ms=self.workload.visibility_timeout_ms,
-                dedupe_window_ms=self.config.streams.dedupe_window_ms,
-                real_clock=isinstance(self.clock, RealClock),
-            )
-            recorder = Recorder(self.clock, settings)
+            recorder = Recorder(self.clock, self._settings(nodes[0]))
             clients = [
-                self._client(nodes[i % len(nodes)], recorder, f"c{i}", i % len(nodes))
-                for i in range(self.size.clients)
+                self._client(nodes[n % len(nodes)], recorder, f"c{i}", f"n{n % len(nodes)}")
+                for n, i in enumerate(own)
             ]
             try:
-                self._run_clients(clients)
+                children, barrier, results = (
+                    self._start_children(groups) if self.processes else ([], None, None)
+                )
+                if barrier is not None:
+                    barrier.wait(timeout=CHILD_TIMEOUT_S)
+                self._run_clients(clients, own)
+                if children:
+                    recorder.extend(self._collect(children, results))
                 self.plan.paused = True
                 self.fanout.flush()
                 if isinstance(self.delivery, DelayedFanout):
                     self.delivery.settle()
-                drain = self._client(nodes[0], recorder, "drain", 0)
+                drain = self._client(nodes[0], recorder, "drain", "n0")
                 try:
                     self._drain(drain)
                 finally:
@@ -174,7 +257,7 @@ class HistoryRun:
                     client.client.close()
             return recorder.history()
 
-    def _run_clients(self, clients: list[RecordingClient]) -> None:
+    def _run_clients(self, clients: list[RecordingClient], indices: list[int]) -> None:
         barrier = threading.Barrier(len(clients))
         errors: list[BaseException] = []
 
@@ -193,7 +276,7 @@ class HistoryRun:
 
         threads = [
             threading.Thread(target=work, args=(i, client), name=f"history-{client.name}")
-            for i, client in enumerate(clients)
+            for i, client in zip(indices, clients, strict=True)
         ]
         for thread in threads:
             thread.start()

@@ -36,8 +36,21 @@ WORKLOADS: dict[str, Workload] = {
     "HIST-006": Workload({"append_idempotent": 4, "append": 1, "consume": 2}, idempotency_keys=4),
     "HIST-007": Workload({"append": 2, "consume": 6}, groups=1, batch=2, ack_probability=0.7),
     "HIST-008": Workload(
-        {"put": 2, "cas": 1, "delete": 1, "get_strong_bypass": 2, "append": 2, "consume": 2},
-        keys=3,
+        {
+            "put": 2,
+            "cas": 2,
+            "create": 1,
+            "delete": 1,
+            "get_strong_bypass": 2,
+            "append": 2,
+            "append_idempotent": 2,
+            "consume": 3,
+        },
+        keys=2,
+        idempotency_keys=3,
     ),
 }
 """What the clients of each history contract do."""
+
+PROCESSES = {"HIST-008": 2}
+"""Contracts whose clients also run in child processes, and how many children."""
