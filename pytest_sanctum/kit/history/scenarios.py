@@ -7,7 +7,7 @@ from pytest_sanctum.kit.history.workload import Workload
 
 SIZES: dict[str, RunSize] = {
     "default": RunSize(clients=4, nodes=3, operations=30),
-    "ci": RunSize(clients=4, nodes=2, operations=40),
+    "ci": RunSize(clients=4, nodes=3, operations=40),
     "thorough": RunSize(clients=8, nodes=3, operations=250),
 }
 """Clients, nodes and operations per client of one history run, per ``--sanctum-profile``."""
