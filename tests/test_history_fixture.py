@@ -49,7 +49,8 @@ def test_a_lost_update_in_app_code_is_explained(sanctum_history: HistoryRecorder
     """Two clients whose adapter ignores if_match: the recorder names the lost update."""
     drop_server("fixture-lost-update")
     clock = sanctum_history.recorder.clock
-    adapter = create_memory_adapter({"server": "fixture-lost-update"}, clock)
+    # The base protocols only: a wrapper that breaks put must not be routed around.
+    adapter = create_memory_adapter({"server": "fixture-lost-update", "interface": "basic"}, clock)
 
     class IgnoresIfMatch:
         def __init__(self, inner: object) -> None:

@@ -20,7 +20,7 @@ from pytest_sanctum.errors import BackendUnavailableError
 from pytest_sanctum.faults.plan import FaultPlan
 from pytest_sanctum.types import Capabilities
 
-_READS = frozenset({"get", "head", "list", "read", "load"})
+_READS = frozenset({"get", "head", "list", "read", "load", "get_and_fill", "read_sequences"})
 """Store methods that change nothing: an error after them is just an error."""
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mutants.base import Mutated, Wrap, adapter_mutant, swap
+from mutants.base import Mutated, Wrap, adapter_mutant, basic_memory, swap
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import ConflictError, NotFoundError, PreconditionFailedError
 from pytest_sanctum.types import AppendResult, Blob, GroupCheckpoint, StoredMessage, WriteResult
@@ -107,7 +107,7 @@ class _PlainPutVersions(_InstanceLocked):
 @adapter_mutant("HIST-001")
 def plain_put_versions_across_instances(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Plain puts read the current version and write version + 1 in a second step."""
-    inner = create_memory_adapter(options, clock)
+    inner = basic_memory(options, clock)
     return Mutated(
         inner,
         records=_PlainPutVersions(inner.records, inner.server, "records"),
@@ -169,7 +169,7 @@ class _CheckpointCasPerInstance(_InstanceLocked):
 @adapter_mutant("HIST-007")
 def checkpoint_cas_per_instance(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Group state compare-and-set is atomic only within one process (one adapter instance)."""
-    inner = create_memory_adapter(options, clock)
+    inner = basic_memory(options, clock)
     return Mutated(inner, checkpoints=_CheckpointCasPerInstance(inner.checkpoints, inner.server))
 
 
