@@ -393,6 +393,7 @@ _CONTRACTS = [
             "records",
             "cache",
         ),
+    ),
     Contract(
         "CACHE-009",
         "cache",
@@ -401,7 +402,6 @@ _CONTRACTS = [
         "and are not all dropped before it (a TTL rounded to whole seconds loses them all), on "
         "the facade clock and in real time alike.",
         ("cache",),
-    ),
     ),
     # -- consistency -----------------------------------------------------------------
     Contract(
