@@ -292,6 +292,7 @@ def test_object_keys_are_exact(
             client.records.put(ns, key, {"index": index})
     wrong = {}
     for index, key in enumerate(DISTINCT_KEYS):
+        found: tuple[str, object]
         if layer == "blobs":
             blob = client.blobs.get(ns, key)
             found = (blob.key, int(blob.data))

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.kit import faults
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -30,6 +29,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit import faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -229,7 +229,7 @@ def drop_server(name: str) -> None:
 class MemoryVersionedStore:
     """A ``VersionedStore`` over one keyspace of a server (blobs and records each get one)."""
 
-    __slots__ = ("_refusal", "_keyspace", "_lock")
+    __slots__ = ("_keyspace", "_lock", "_refusal")
 
     def __init__(self, server: MemoryServer, keyspace: _Keyspace) -> None:
         self._lock = server.lock
@@ -349,7 +349,7 @@ class MemoryVersionedStore:
 class MemoryStreamLog:
     """A ``StreamLog``: one list per stream, plus an idempotency index for deduplication."""
 
-    __slots__ = ("_refusal", "_idempotency", "_lock", "_messages")
+    __slots__ = ("_idempotency", "_lock", "_messages", "_refusal")
 
     def __init__(self, server: MemoryServer) -> None:
         self._lock = server.lock
@@ -410,7 +410,7 @@ class MemoryStreamLog:
 class MemoryCheckpointStore:
     """A ``CheckpointStore``: frozen checkpoints saved with compare-and-set on ``revision``."""
 
-    __slots__ = ("_checkpoints", "_refusal", "_lock")
+    __slots__ = ("_checkpoints", "_lock", "_refusal")
 
     def __init__(self, server: MemoryServer) -> None:
         self._lock = server.lock
@@ -459,7 +459,7 @@ class MemoryCacheStore:
     The table is either private to one adapter instance or the server's shared one.
     """
 
-    __slots__ = ("_clock", "_refusal", "_entries", "_lock")
+    __slots__ = ("_clock", "_entries", "_lock", "_refusal")
 
     def __init__(self, entries: _CacheTable, lock: threading.RLock, clock: Clock) -> None:
         self._entries = entries

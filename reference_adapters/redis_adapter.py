@@ -54,7 +54,6 @@ from redis.retry import Retry
 
 from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.kit import faults
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -64,6 +63,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
+from pytest_sanctum.kit import faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,

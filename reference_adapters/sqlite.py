@@ -24,7 +24,6 @@ from typing import Any, Final, TypeVar
 
 from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.kit import faults
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -33,6 +32,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit import faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
