@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -54,6 +55,24 @@ class _TtlInWholeSeconds(Wrap):
         self.inner.set(namespace, key, entry, _whole_seconds(ttl_ms))
 
 
+class _RealTimeWholeSeconds(Wrap):
+    """Expires entries in real time, as Redis does, after the TTL rounded down to whole
+    seconds (``EX`` instead of ``PX``), whatever the facade clock says."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.deadlines: dict[tuple[str, str], float] = {}
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        self.deadlines[(namespace, key)] = time.monotonic() + _whole_seconds(ttl_ms) / 1000.0
+        self.inner.set(namespace, key, entry, ttl_ms)
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        if time.monotonic() >= self.deadlines.get((namespace, key), 0.0):
+            return None
+        return self.inner.get(namespace, key)  # type: ignore[no-any-return]
+
+
 class _DeadlineRoundedUp(Wrap):
     """Stores the entry's expiry rounded up to the next whole second (``EXPIREAT`` in seconds)."""
 
@@ -90,6 +109,13 @@ def cache_ttl_in_whole_seconds(options: Mapping[str, object], clock: Clock) -> M
     """Cache TTLs are rounded down to whole seconds (``EX`` instead of ``PX``): 1.5 s is 1 s,
     1 ms is nothing."""
     return swap(options, clock, _TtlInWholeSeconds, "cache")
+
+
+@adapter_mutant("CACHE-009")
+def cache_real_time_whole_seconds(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """The cache expires entries in real time after the TTL rounded down to whole seconds:
+    the facade clock cannot tell, only real time can."""
+    return swap(options, clock, _RealTimeWholeSeconds, "cache")
 
 
 @adapter_mutant("CACHE-009")
