@@ -29,7 +29,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from pytest_sanctum.kit import faults
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -81,18 +81,18 @@ _CLOSED = "closed"
 def _refuse(refusal: str, namespace: str, key: str, *, write: bool) -> None:
     """Raise what a store in state ``refusal`` raises for a call (``write``: one that writes).
 
-    ``refusal`` is ``"closed"`` or a fault of ``pytest_sanctum.kit.faults``; a lock held by
+    ``refusal`` is ``"closed"`` or a fault of ``pytest_sanctum.kit.backend_faults``; a lock held by
     another client blocks writes only, so a read under ``"locked"`` returns and proceeds.
     """
     if refusal == _CLOSED:
         message = "the memory adapter is closed"
-    elif refusal == faults.UNREACHABLE:
+    elif refusal == backend_faults.UNREACHABLE:
         message = "the memory server refused the connection"
-    elif refusal == faults.TIMEOUT:
+    elif refusal == backend_faults.TIMEOUT:
         message = "the memory server did not answer in time"
     elif not write:
         return
-    elif refusal == faults.LOCKED:
+    elif refusal == backend_faults.LOCKED:
         message = "the memory server is locked by another client (busy timeout elapsed)"
     else:
         raise ConflictError(
@@ -635,7 +635,7 @@ class MemoryFaultInjector:
     simulation: it shows what the kit checks, on the backend every other one is compared to.
     """
 
-    faults = frozenset(faults.FAULTS)
+    faults = frozenset(backend_faults.FAULTS)
 
     def __init__(self, adapter: MemoryAdapter) -> None:
         self._adapter = adapter
@@ -687,3 +687,7 @@ def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> Memory
                 field=f"options.{name}",
             )
     return MemoryAdapter(get_server(server), clock, shared_cache=shared_cache)
+
+
+create_memory_adapter.opens_across_processes = False  # type: ignore[attr-defined]
+"""A memory server lives in one process: other processes cannot open its data (HIST-008)."""

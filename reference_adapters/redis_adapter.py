@@ -63,7 +63,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
-from pytest_sanctum.kit import faults
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -756,7 +756,7 @@ class RedisFaultInjector:
     one atomic script, so there is no serialisation conflict to provoke.
     """
 
-    faults = frozenset({faults.UNREACHABLE, faults.TIMEOUT})
+    faults = frozenset({backend_faults.UNREACHABLE, backend_faults.TIMEOUT})
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -770,7 +770,7 @@ class RedisFaultInjector:
             )
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sink:
             sink.bind(("127.0.0.1", 0))
-            if fault == faults.TIMEOUT:
+            if fault == backend_faults.TIMEOUT:
                 sink.listen(16)  # the kernel completes handshakes; nobody ever answers
             port = sink.getsockname()[1]
             faulty = redis.ConnectionPool(
@@ -1058,3 +1058,9 @@ def drop_fake_server(name: str) -> None:
     """Forget the fakeredis server registered under ``name`` (no-op when unknown)."""
     with _fake_servers_lock:
         _fake_servers.pop(name, None)
+
+
+create_redis_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process connecting with the same options sees the same data (HIST-008)."""
+create_fakeredis_adapter.opens_across_processes = False  # type: ignore[attr-defined]
+"""fakeredis keeps its server in this process."""

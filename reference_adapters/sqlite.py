@@ -32,7 +32,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from pytest_sanctum.kit import faults
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -666,7 +666,7 @@ class SqliteFaultInjector:
     the one fault it offers.
     """
 
-    faults = frozenset({faults.LOCKED})
+    faults = frozenset({backend_faults.LOCKED})
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -815,3 +815,7 @@ def create_sqlite_adapter(options: Mapping[str, object], clock: Clock) -> Sqlite
     if path is None:
         raise ConfigError("sqlite option 'path' is required", field="options.path")
     return SqliteAdapter(path, clock, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+
+
+create_sqlite_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process opening the same ``path`` sees the same data (the kit's HIST-008)."""

@@ -17,7 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
     from pytest_sanctum.kit.backdoor import Backdoor
-    from pytest_sanctum.kit.faults import FaultInjector
+    from pytest_sanctum.kit.backend_faults import FaultInjector
 
 
 @pytest.hookspec(firstresult=True)

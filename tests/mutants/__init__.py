@@ -24,19 +24,30 @@ from typing import Any
 
 import pytest
 
-from mutants import boundaries, cache, facade, faults, identity, lifecycle, streams, versioned
+from mutants import (
+    backend_faults,
+    boundaries,
+    cache,
+    facade,
+    identity,
+    lifecycle,
+    races,
+    streams,
+    versioned,
+)
 from mutants.base import KNOWN_GAPS, MUTANTS, Mutant
 
 __all__ = [
     "KNOWN_GAPS",
     "MUTANTS",
     "Mutant",
+    "backend_faults",
     "boundaries",
     "cache",
     "facade",
-    "faults",
     "identity",
     "lifecycle",
+    "races",
     "streams",
     "versioned",
 ]

@@ -14,8 +14,8 @@ from kit_helpers import preload_suite, run_kit
 
 from pytest_sanctum.clock import Clock, VirtualClock
 from pytest_sanctum.errors import BackendUnavailableError, ConflictError
-from pytest_sanctum.kit import faults
-from pytest_sanctum.kit.faults import FaultInjector
+from pytest_sanctum.kit import backend_faults
+from pytest_sanctum.kit.backend_faults import FaultInjector
 from reference_adapters.memory import create_memory_adapter, drop_server
 from reference_adapters.sqlite import create_sqlite_adapter
 
@@ -36,7 +36,7 @@ def without_fault_injector(options: Mapping[str, object], clock: Clock) -> Adapt
 def test_an_adapter_without_injector_is_untested_not_passed(pytester: pytest.Pytester) -> None:
     run = run_kit(
         pytester,
-        "--sanctum-adapter=test_kit_faults:without_fault_injector",
+        "--sanctum-adapter=test_kit_backend_faults:without_fault_injector",
         f"--sanctum-contracts={FAULT_CONTRACTS}",
     )
     assert run.results == {"ERR-006": "untested", "ERR-007": "untested"}, run.output
@@ -59,7 +59,7 @@ def test_the_hook_supplies_an_injector(pytester: pytest.Pytester) -> None:
     )
     run = run_kit(
         pytester,
-        "--sanctum-adapter=test_kit_faults:without_fault_injector",
+        "--sanctum-adapter=test_kit_backend_faults:without_fault_injector",
         f"--sanctum-contracts={FAULT_CONTRACTS}",
     )
     assert run.results == {"ERR-006": "pass", "ERR-007": "pass"}, run.output
@@ -76,14 +76,14 @@ def test_memory_locked_blocks_writes_not_reads(memory_server: str) -> None:
     adapter = create_memory_adapter({"server": memory_server}, VirtualClock())
     adapter.records.put("ns", "k", b"{}")
     injector: FaultInjector = adapter.fault_injector()
-    with injector.provoke(faults.LOCKED):
+    with injector.provoke(backend_faults.LOCKED):
         assert adapter.records.get("ns", "k").version == 1
         with pytest.raises(BackendUnavailableError, match="locked"):
             adapter.records.put("ns", "k", b"{}")
     assert adapter.records.put("ns", "k", b"{}").version == 2
 
 
-@pytest.mark.parametrize("fault", [faults.UNREACHABLE, faults.TIMEOUT])
+@pytest.mark.parametrize("fault", [backend_faults.UNREACHABLE, backend_faults.TIMEOUT])
 def test_memory_unreachable_and_timeout_fail_every_call(memory_server: str, fault: str) -> None:
     adapter = create_memory_adapter({"server": memory_server}, VirtualClock())
     with adapter.fault_injector().provoke(fault):
@@ -99,7 +99,7 @@ def test_memory_unreachable_and_timeout_fail_every_call(memory_server: str, faul
 
 def test_memory_serialization_fails_writes_with_conflict(memory_server: str) -> None:
     adapter = create_memory_adapter({"server": memory_server}, VirtualClock())
-    with adapter.fault_injector().provoke(faults.SERIALIZATION):
+    with adapter.fault_injector().provoke(backend_faults.SERIALIZATION):
         with pytest.raises(ConflictError):
             adapter.blobs.put("ns", "k", b"x")
         assert adapter.blobs.list("ns") == []
@@ -107,7 +107,7 @@ def test_memory_serialization_fails_writes_with_conflict(memory_server: str) -> 
 
 def test_memory_close_during_a_fault_stays_closed(memory_server: str) -> None:
     adapter = create_memory_adapter({"server": memory_server}, VirtualClock())
-    with adapter.fault_injector().provoke(faults.LOCKED):
+    with adapter.fault_injector().provoke(backend_faults.LOCKED):
         adapter.close()
     with pytest.raises(BackendUnavailableError, match="closed"):
         adapter.records.get("ns", "k")
@@ -131,9 +131,9 @@ def test_sqlite_locked_is_a_real_lock_and_ends(tmp_path: Path) -> None:
     adapter = create_sqlite_adapter({"path": path}, VirtualClock())
     try:
         injector = adapter.fault_injector()
-        assert injector.faults == frozenset({faults.LOCKED})
+        assert injector.faults == frozenset({backend_faults.LOCKED})
         adapter.records.put("ns", "k", b"{}")
-        with injector.provoke(faults.LOCKED):
+        with injector.provoke(backend_faults.LOCKED):
             assert adapter.records.get("ns", "k").version == 1  # WAL readers are not blocked
             with pytest.raises(BackendUnavailableError, match="busy"):
                 adapter.records.put("ns", "k", b"{}")
@@ -143,7 +143,7 @@ def test_sqlite_locked_is_a_real_lock_and_ends(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lupa") is None, reason="needs fakeredis[lua]")
-@pytest.mark.parametrize("fault", [faults.UNREACHABLE, faults.TIMEOUT])
+@pytest.mark.parametrize("fault", [backend_faults.UNREACHABLE, backend_faults.TIMEOUT])
 def test_redis_faults_cut_only_the_adapter_and_end(fault: str) -> None:
     from reference_adapters.redis_adapter import create_fakeredis_adapter
 

@@ -3,7 +3,7 @@
 A closed adapter (ERR-004) is not a failing backend: a lock held by another client, a
 refused connection, a reply that never comes and a lost serialisation conflict each take
 a different path through an adapter's error mapping. The adapter's test support provokes
-them for real (``pytest_sanctum.kit.faults``); an adapter without a fault injector gets
+them for real (``pytest_sanctum.kit.backend_faults``); an adapter without a fault injector gets
 ``untested`` for these contracts, never ``pass``.
 """
 
@@ -17,10 +17,10 @@ from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.core import cache_key
 from pytest_sanctum.errors import BackendUnavailableError, ConflictError, SanctumError
-from pytest_sanctum.kit import faults
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.kit.backdoor import Backdoor
+from pytest_sanctum.kit.backend_faults import FaultInjector
 from pytest_sanctum.kit.contracts import contract, explain
-from pytest_sanctum.kit.faults import FaultInjector
 from pytest_sanctum.kit.session import KitSession
 from pytest_sanctum.types import Layer
 
@@ -82,11 +82,11 @@ def test_busy_unreachable_and_timing_out_backends_are_retryable(
     """Under each fault the injector offers, operations raise retryable BackendUnavailableError,
     lose nothing acknowledged, and work again once the fault is over."""
     injector = _injector(sanctum_kit, sanctum_adapter)
-    offered = [fault for fault in faults.UNAVAILABLE_FAULTS if fault in injector.faults]
+    offered = [fault for fault in backend_faults.UNAVAILABLE_FAULTS if fault in injector.faults]
     if not offered:
         pytest.skip(
             f"untested: the adapter's fault injector offers none of "
-            f"{', '.join(faults.UNAVAILABLE_FAULTS)} (it offers {sorted(injector.faults)})"
+            f"{', '.join(backend_faults.UNAVAILABLE_FAULTS)} (it offers {sorted(injector.faults)})"
         )
     client, ns = sanctum_client, sanctum_namespace
     streams = sanctum_adapter.capabilities.streams
@@ -99,7 +99,7 @@ def test_busy_unreachable_and_timing_out_backends_are_retryable(
         if streams:
             client.streams.append(ns, "s", {"n": 1})  # something for the group read to claim
         attempts = [*WRITES, *(STREAM_WRITES if streams else [])]
-        if fault != faults.LOCKED:  # a write lock held elsewhere need not block reads
+        if fault != backend_faults.LOCKED:  # a write lock held elsewhere need not block reads
             attempts += READS
         with injector.provoke(fault):
             for attempt in attempts:
@@ -129,7 +129,7 @@ def test_serialisation_failures_are_retryable_conflicts(
     """A write losing a serialisation conflict raises ConflictError and changes nothing; a
     retry after the conflict applies."""
     injector = _injector(sanctum_kit, sanctum_adapter)
-    if faults.SERIALIZATION not in injector.faults:
+    if backend_faults.SERIALIZATION not in injector.faults:
         pytest.skip(
             "unsupported: serialization: the adapter's fault injector says its backend never "
             f"fails a write with a serialisation conflict (it offers {sorted(injector.faults)})"
@@ -142,7 +142,7 @@ def test_serialisation_failures_are_retryable_conflicts(
         ("record.delete", "k", lambda c, n: c.records.delete(n, "k", if_match=written.etag)),
     ]
     wrong: dict[str, str] = {}
-    with injector.provoke(faults.SERIALIZATION):
+    with injector.provoke(backend_faults.SERIALIZATION):
         for number, (op, key, call) in enumerate(attempts):
             try:
                 result = call(client, ns)
