@@ -88,6 +88,7 @@ __all__ = [
     "CAPABILITIES",
     "DEFAULT_KEY_PREFIX",
     "DEFAULT_URL",
+    "EXPIRY_SLACK_MS",
     "RedisAdapter",
     "RedisBackdoor",
     "RedisCacheStore",
@@ -351,6 +352,18 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+EXPIRY_SLACK_MS = 10_000
+"""How long after its TTL Redis drops a cache entry. The entry's deadline, on the adapter's
+clock, decides when it stops being served; Redis's own expiry, in real time, only frees
+the memory, late enough that a client running slow (a busy machine, a virtual clock)
+never sees an entry vanish before its TTL."""
+
+
+def _expiry_ms(ttl_ms: float) -> int:
+    """The ``PX`` of a cache entry kept for ``ttl_ms``: the TTL plus the slack, whole ms."""
+    return math.ceil(ttl_ms) + EXPIRY_SLACK_MS
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8")
 
@@ -521,7 +534,7 @@ class RedisVersionedStore:
         if not ttl_ms > 0:
             ttl = "0"
         elif math.isfinite(ttl_ms):
-            ttl = str(max(1, math.ceil(ttl_ms)))
+            ttl = str(_expiry_ms(ttl_ms))
         else:
             ttl = "inf"
         try:
@@ -920,7 +933,7 @@ class RedisCacheStore:
             pipe.delete(name)
             pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
             if math.isfinite(ttl_ms):
-                pipe.pexpire(name, max(1, math.ceil(ttl_ms)))
+                pipe.pexpire(name, _expiry_ms(ttl_ms))
             pipe.execute()
         except (RedisError, OSError) as error:
             raise map_redis_error(error, namespace, key) from error

@@ -16,7 +16,8 @@ from reference_adapters.memory import MemoryServer, create_memory_adapter
 def _namespaces(server: MemoryServer) -> set[str]:
     """Every namespace the memory server holds data of."""
     found = set(server.blobs.live) | set(server.records.live) | set(server.messages)
-    found |= set(server.checkpoints) | {entry[0] for entry in server.idempotency.entries}
+    found |= set(server.checkpoints) | set(server.groups)
+    found |= {entry[0] for entry in server.idempotency.entries}
     return found
 
 
@@ -34,11 +35,17 @@ class _ResetKeepsIdempotencyKeys(Mutated):
 
 
 class _ResetKeepsCheckpoints(Mutated):
+    """Keeps the group state of both kinds of group store (JSON checkpoints, per delivery)."""
+
     def reset(self, namespace_prefix: str) -> None:
-        checkpoints = self.inner.server.checkpoints
-        kept = {ns: groups for ns, groups in checkpoints.items() if ns.startswith(namespace_prefix)}
+        tables: list[dict[str, Any]] = [self.inner.server.checkpoints, self.inner.server.groups]
+        kept = [
+            {ns: g for ns, g in table.items() if ns.startswith(namespace_prefix)}
+            for table in tables
+        ]
         self.inner.reset(namespace_prefix)
-        checkpoints.update(kept)
+        for table, groups in zip(tables, kept, strict=True):
+            table.update(groups)
 
 
 class _ResetAsLike(Mutated):
