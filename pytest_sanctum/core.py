@@ -18,6 +18,7 @@ from pytest_sanctum.acl import AccessPolicy
 from pytest_sanctum.adapters.base import CacheStore, StorageAdapter, VersionedStore
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.config import StorageConfigV1
+from pytest_sanctum.describe import describe_error
 from pytest_sanctum.errors import (
     AccessDeniedError,
     AdapterError,
@@ -283,7 +284,7 @@ class FacadeCore:
         if isinstance(error, SanctumError):
             canonical = error
         else:
-            canonical = AdapterError(f"unmapped {type(error).__name__} from the adapter: {error}")
+            canonical = AdapterError(f"unmapped {describe_error(error)} from the adapter")
             canonical.__cause__ = error
         if route is None and type(namespace) is str:
             route = self._routes.get(namespace)
