@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from honest_adapters import honest_lagging_replica
 from kit_helpers import declared, expected_results, preload_suite, run_kit, skip_reason
-from mutants import honest_lagging_replica
 
 from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import Capabilities
@@ -80,7 +80,7 @@ def test_an_honest_adapter_without_read_after_write_passes(
     options = {"shared_cache": shared_cache}
     run = run_kit(
         pytester,
-        "--sanctum-adapter=mutants:honest_lagging_replica",
+        "--sanctum-adapter=honest_adapters:honest_lagging_replica",
         f"--sanctum-adapter-options={json.dumps(options)}",
     )
     lacking = {"read_after_write"} if shared_cache else {"read_after_write", "distributed_cache"}

@@ -1,4 +1,4 @@
-"""The kit can fail: every mutant of ``mutants.py`` makes the contracts it names fail.
+"""The kit can fail: every mutant of the ``mutants`` package makes the contracts it names fail.
 
 Each mutant breaks one behaviour of the reference (adapter mutants) or of the facade
 (facade mutants); the kit, run against it on the contracts it must kill, has to exit 1

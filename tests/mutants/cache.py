@@ -1,0 +1,98 @@
+"""Mutants of the cache store."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+from mutants.base import (
+    Mutated,
+    Wrap,
+    adapter_mutant,
+    swap,
+)
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.types import (
+    CacheEntry,
+)
+from reference_adapters.memory import (
+    create_memory_adapter,
+)
+
+# -- cache -----------------------------------------------------------------------------
+
+
+class _SetIfAbsent(Wrap):
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        if self.inner.get(namespace, key) is None:
+            self.inner.set(namespace, key, entry, ttl_ms)
+
+
+class _NeverHits(Wrap):
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        return None
+
+
+class _DeleteIgnored(Wrap):
+    def delete(self, namespace: str, key: str) -> None:
+        return None
+
+
+class _NeverExpires(Wrap):
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        forever = dataclasses.replace(entry, expires_at_ms=math.inf)
+        self.inner.set(namespace, key, forever, 1e15)
+
+
+class _OneSlotPerLayer(Wrap):
+    """Keys collide: the cache keeps one entry per layer prefix (``record/``, ``kv/``...)."""
+
+    @staticmethod
+    def _slot(key: str) -> str:
+        return key.partition("/")[0]
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        return self.inner.get(namespace, self._slot(key))  # type: ignore[no-any-return]
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        self.inner.set(namespace, self._slot(key), entry, ttl_ms)
+
+    def delete(self, namespace: str, key: str) -> None:
+        self.inner.delete(namespace, self._slot(key))
+
+
+@adapter_mutant("CACHE-001")
+def cache_set_keeps_old_entry(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``cache.set`` does not replace a live entry (set-if-absent)."""
+    return swap(options, clock, _SetIfAbsent, "cache")
+
+
+@adapter_mutant("CACHE-002")
+def cache_never_hits(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``cache.get`` always misses."""
+    return swap(options, clock, _NeverHits, "cache")
+
+
+@adapter_mutant("CACHE-003", "CACHE-004", "CACHE-006", "CACHE-008")
+def cache_delete_ignored(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``cache.delete`` does nothing, so no purge happens."""
+    return swap(options, clock, _DeleteIgnored, "cache")
+
+
+@adapter_mutant("CACHE-005", "CACHE-006")
+def cache_never_expires(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``cache.set`` stores entries without expiry."""
+    return swap(options, clock, _NeverExpires, "cache")
+
+
+@adapter_mutant("CACHE-006")
+def cache_keys_collide(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``cache.get`` serves another key's entry (keys truncated at the first ``/``)."""
+    return swap(options, clock, _OneSlotPerLayer, "cache")
+
+
+@adapter_mutant("CACHE-007")
+def fake_distributed_cache(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Declares ``distributed_cache`` while every instance has its own cache."""
+    return Mutated(create_memory_adapter(options, clock), capabilities={"distributed_cache": True})

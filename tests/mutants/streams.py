@@ -1,0 +1,226 @@
+"""Mutants of the stream log and the consumer-group checkpoint store."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from mutants.base import (
+    Mutated,
+    Wrap,
+    adapter_mutant,
+    swap,
+)
+from pytest_sanctum.clock import Clock
+from pytest_sanctum.types import (
+    GroupCheckpoint,
+    GroupPending,
+    StoredMessage,
+)
+from reference_adapters.memory import (
+    MemoryCheckpointStore,
+    MemoryServer,
+    create_memory_adapter,
+)
+
+# -- streams ---------------------------------------------------------------------------
+
+
+class _ReadReversed(Wrap):
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        return self.inner.read(namespace, stream, after=after, limit=limit)[::-1]  # type: ignore[no-any-return]
+
+
+class _ReadLosesEveryThird(Wrap):
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        found = self.inner.read(namespace, stream, after=after, limit=limit)
+        return [message for message in found if message.sequence % 3]
+
+
+class _ReadDuplicates(Wrap):
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        found = self.inner.read(namespace, stream, after=after, limit=limit)
+        return [copy for message in found for copy in (message, message)][:limit]
+
+
+class _ReadOffByOne(Wrap):
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        return self.inner.read(namespace, stream, after=max(after - 1, 0), limit=limit)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("STR-001")
+def stream_read_reversed(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Stream reads return a batch newest first."""
+    return swap(options, clock, _ReadReversed, "streams")
+
+
+@adapter_mutant("STR-001", "PROP-003")
+def stream_loses_every_third(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Every third message of a stream is never read back."""
+    return swap(options, clock, _ReadLosesEveryThird, "streams")
+
+
+@adapter_mutant("STR-001")
+def stream_read_duplicates(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Stream reads return every message twice."""
+    return swap(options, clock, _ReadDuplicates, "streams")
+
+
+@adapter_mutant("STR-001", "STR-002", "STR-004")
+def stream_read_after_off_by_one(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``read(after=n)`` starts at sequence ``n`` instead of ``n + 1``."""
+    return swap(options, clock, _ReadOffByOne, "streams")
+
+
+class _IgnoresIdempotency(Wrap):
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> Any:
+        options["idempotency_key"] = None
+        return self.inner.append(namespace, stream, payload, **options)
+
+
+class _DedupeForever(Wrap):
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> Any:
+        options["dedupe_window_ms"] = math.inf
+        return self.inner.append(namespace, stream, payload, **options)
+
+
+class _DedupeByStream(Wrap):
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> Any:
+        if options.get("idempotency_key") is not None:
+            options["idempotency_key"] = "*"
+        return self.inner.append(namespace, stream, payload, **options)
+
+
+@adapter_mutant("STR-006")
+def dedupe_ignores_the_key(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Any two keyed appends to a stream within the window are duplicates, whatever the key."""
+    return swap(options, clock, _DedupeByStream, "streams")
+
+
+@adapter_mutant("STR-006")
+def ignores_idempotency_key(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Declares ``idempotent_append`` but appends every repeat."""
+    return swap(options, clock, _IgnoresIdempotency, "streams")
+
+
+@adapter_mutant("STR-006")
+def dedupe_window_never_expires(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """An idempotency key deduplicates forever instead of for the window."""
+    return swap(options, clock, _DedupeForever, "streams")
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+
+class _NoCompareAndSet(Wrap):
+    """Saves whatever revision it is given; loads take a network round trip."""
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        state: GroupCheckpoint = self.inner.load(namespace, stream, group)
+        time.sleep(0.005)
+        return state
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        stored = self.inner.load(namespace, stream, group).revision
+        return self.inner.save(namespace, stream, group, checkpoint._replace(revision=stored))  # type: ignore[no-any-return]
+
+
+class _DropsPending(Wrap):
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        emptied = checkpoint._replace(pending=MappingProxyType({}))
+        return self.inner.save(namespace, stream, group, emptied)  # type: ignore[no-any-return]
+
+
+class _VisibleAtOnce(Wrap):
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        pending = {
+            sequence: GroupPending(entry.consumer, entry.deliveries, 0.0)
+            for sequence, entry in checkpoint.pending.items()
+        }
+        return self.inner.save(  # type: ignore[no-any-return]
+            namespace, stream, group, checkpoint._replace(pending=MappingProxyType(pending))
+        )
+
+
+class _NeverDue(Wrap):
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        never = checkpoint._replace(next_visible_ms=math.inf)
+        return self.inner.save(namespace, stream, group, never)  # type: ignore[no-any-return]
+
+
+class _ForgetsAcks(Wrap):
+    """Merges saved pending deliveries into every save, so acked ones come back."""
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        stored = self.inner.load(namespace, stream, group)
+        pending = {**stored.pending, **checkpoint.pending}
+        return self.inner.save(  # type: ignore[no-any-return]
+            namespace, stream, group, checkpoint._replace(pending=MappingProxyType(pending))
+        )
+
+
+class _OneGroup(Wrap):
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        return self.inner.load(namespace, stream, "*")  # type: ignore[no-any-return]
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        return self.inner.save(namespace, stream, "*", checkpoint)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("STR-007")
+def checkpoint_without_cas(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves ignore the revision (last writer wins)."""
+    return swap(options, clock, _NoCompareAndSet, "checkpoints")
+
+
+@adapter_mutant("STR-005", "PROP-003")
+def checkpoint_not_durable(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Declares ``durable_checkpoints`` but keeps them in the adapter instance (lost on reopen)."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, checkpoints=MemoryCheckpointStore(MemoryServer("not-durable")))
+
+
+@adapter_mutant("STR-002", "STR-005")
+def checkpoint_drops_pending(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves silently drop the pending deliveries (no redelivery)."""
+    return swap(options, clock, _DropsPending, "checkpoints")
+
+
+@adapter_mutant("STR-003", "STR-007")
+def checkpoint_visible_at_once(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves drop the visibility timeouts: pending messages are due at once."""
+    return swap(options, clock, _VisibleAtOnce, "checkpoints")
+
+
+@adapter_mutant("STR-002", "STR-003", "STR-005")
+def checkpoint_never_due(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves store ``next_visible_ms`` as infinity: the facade never looks for
+    expired deliveries, so nothing is redelivered."""
+    return swap(options, clock, _NeverDue, "checkpoints")
+
+
+@adapter_mutant("STR-004")
+def checkpoint_forgets_acks(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoint saves keep deliveries pending after they were acked."""
+    return swap(options, clock, _ForgetsAcks, "checkpoints")
+
+
+@adapter_mutant("STR-008")
+def checkpoint_ignores_group(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Every consumer group of a stream shares one checkpoint."""
+    return swap(options, clock, _OneGroup, "checkpoints")
