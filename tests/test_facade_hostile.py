@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from facade_helpers import NS
-from hostile import HOSTILE, HostileBytes, hostile_params
+from hostile import HOSTILE, HostileBytes
 
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.errors import AdapterError, InvalidRequestError
