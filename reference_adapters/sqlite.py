@@ -61,10 +61,14 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Stored in ``PRAGMA user_version`` once the tables exist. Version 2 added the
-``settings`` table and the index of idempotency keys by age; opening a version 1 file
-adds them."""
+``settings`` table and the index of idempotency keys by age, version 3 the index of
+cache rows by eviction time; opening an older file adds them."""
+
+EVICT_BATCH: Final = 64
+"""Expired cache rows deleted by each cache write, at most: more than a write adds, so
+expired rows never pile up, and each write's extra work stays bounded."""
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS objects (
@@ -91,6 +95,7 @@ _SCHEMA: Final = (
         etag TEXT NOT NULL, stored_at_ms REAL NOT NULL, content_type TEXT,
         expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
         PRIMARY KEY (ns, key)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS cache_by_eviction ON cache (evict_at_ms)",
 )
 """``cache.expires_at_ms`` is the entry's own field; ``evict_at_ms`` is when the adapter drops it.
 ``settings`` holds ``longest_dedupe_window_ms``, the longest window any append has brought."""
@@ -580,28 +585,41 @@ class SqliteCacheStore:
         return CacheEntry(*fields)
 
     def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
-        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
-        if ttl_ms <= 0:
-            self.delete(namespace, key)
-            return
-        evict_at_ms = self._clock.now_ms() + ttl_ms
-        self._db.query(
+        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent.
+
+        The same transaction deletes up to ``EVICT_BATCH`` rows of any namespace whose
+        eviction time has passed, oldest first, so expired entries that nobody reads do
+        not stay in the file.
+        """
+        now = self._clock.now_ms()
+        row = (
             namespace,
             key,
-            "INSERT OR REPLACE INTO cache (ns, key, data, version, etag, stored_at_ms,"
-            " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                namespace,
-                key,
-                bytes(entry.data),
-                entry.version,
-                entry.etag,
-                entry.stored_at_ms,
-                entry.content_type,
-                entry.expires_at_ms,
-                evict_at_ms,
-            ),
+            bytes(entry.data),
+            entry.version,
+            entry.etag,
+            entry.stored_at_ms,
+            entry.content_type,
+            entry.expires_at_ms,
+            now + ttl_ms,
         )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM cache WHERE (ns, key) IN (SELECT ns, key FROM cache"
+                " WHERE evict_at_ms <= ? ORDER BY evict_at_ms LIMIT ?)",
+                (now, EVICT_BATCH),
+            )
+            if not ttl_ms > 0:
+                conn.execute("DELETE FROM cache WHERE ns = ? AND key = ?", (namespace, key))
+                return
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (ns, key, data, version, etag, stored_at_ms,"
+                " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        self._db.write(namespace, key, work)
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""
