@@ -129,7 +129,7 @@ def snapshot(adapter: MemoryAdapter) -> tuple[object, ...]:
             {ns: {s: list(log) for s, log in logs.items()} for ns, logs in server.messages.items()},
             {ns: dict(groups) for ns, groups in server.checkpoints.items()},
             dict(server.idempotency.entries),
-            {ns: dict(entries) for ns, entries in adapter.cache._entries.items()},
+            {ns: dict(entries) for ns, entries in adapter.cache._table.namespaces.items()},
         )
 
 
