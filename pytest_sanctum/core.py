@@ -54,6 +54,10 @@ _QUIET_ERRORS = (NotFoundError, PreconditionFailedError, CacheMissError)
 RAW_TRACKED_KEYS = 65536
 """How many recently written keys a client remembers to check read-after-write (LRU)."""
 
+MAX_ROUTES = 4096
+"""How many namespaces' resolved routes a client keeps; the oldest is dropped (and
+resolved again when next used), so namespaces chosen by callers cannot grow memory."""
+
 
 def _no_subscription() -> None:
     """The unsubscribe of a client that has no fan-out."""
@@ -210,7 +214,13 @@ class FacadeCore:
             cache_adapter.capabilities.distributed_cache,
         )
         with self._lock:
-            return self._routes.setdefault(name, route)
+            existing = self._routes.get(name)
+            if existing is not None:
+                return existing
+            if len(self._routes) >= MAX_ROUTES:
+                del self._routes[next(iter(self._routes))]
+            self._routes[name] = route
+            return route
 
     def begin(self, op: str, namespace: object, principal: str, cid: CorrelationRef) -> Route:
         """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
