@@ -41,6 +41,7 @@ LAYERS: dict[str, str] = {
     "cache": "Cache layer",
     "consistency": "Read levels, staleness and bypass (ADR-001)",
     "errors": "Error mapping and retry policy",
+    "keys": "Keys are opaque: untrusted names stay exact, separate strings",
     "acl": "Access control",
     "observability": "Metrics and log emissions",
     "property": "Property-based (hypothesis state machines)",
@@ -424,6 +425,41 @@ _CONTRACTS = [
         "A strong read that cannot see the client's write raises a retryable ConsistencyError "
         "with a positive retry_after_ms.",
         ("records",),
+    ),
+    # -- keys ------------------------------------------------------------------------
+    Contract(
+        "KEY-001",
+        "keys",
+        "Path-like keys are separate keys",
+        "Keys that look like paths (`../x`, `/etc/passwd`, `a/../../b`, `a//b`, `./a`, `..`) "
+        "are stored, read, listed and deleted under exactly that key: each keeps its own "
+        "value, and no other key or namespace changes.",
+        ("blobs",),
+    ),
+    Contract(
+        "KEY-002",
+        "keys",
+        "Keys are compared exactly",
+        "Keys that differ only in case, Unicode normalisation (NFC, NFD, NFKC), surrounding "
+        "spaces, or a trailing dot or slash are different keys, listed exactly as written.",
+        ("blobs",),
+    ),
+    Contract(
+        "KEY-003",
+        "keys",
+        "List prefixes are literal",
+        "A list prefix holding `*`, `?`, `[`, `]`, `%`, `_`, `.` or `\\` matches only the keys "
+        "that start with exactly those characters: no glob, LIKE or regular-expression "
+        "matching.",
+        ("blobs",),
+    ),
+    Contract(
+        "KEY-004",
+        "keys",
+        "Stream names are opaque",
+        "Path-like stream names and stream names that differ only in case or Unicode "
+        "normalisation are separate streams, each holding only its own messages.",
+        ("streams",),
     ),
     # -- acl -------------------------------------------------------------------------
     Contract(
