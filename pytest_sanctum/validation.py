@@ -79,6 +79,13 @@ _VALID_KEYS: set[str] = set()
 _VALID_KEYS_MAX = 4096
 
 
+def _too_long(text: str) -> bool:
+    """Whether ``text`` (printable, so without lone surrogates) exceeds ``MAX_KEY_BYTES`` in UTF-8."""
+    return len(text) > MAX_KEY_BYTES or (
+        not text.isascii() and len(text.encode("utf-8")) > MAX_KEY_BYTES
+    )
+
+
 def check_key(key: object, argument: str = "key") -> str:
     """Return ``key`` if it is a non-empty printable string of at most 1024 UTF-8 bytes."""
     if type(key) is str and key in _VALID_KEYS:
@@ -92,7 +99,7 @@ def check_key(key: object, argument: str = "key") -> str:
             f"{argument} must be non-empty and printable (no control characters), got {describe(key)}",
             argument=argument,
         )
-    if len(key) > MAX_KEY_BYTES or (not key.isascii() and len(key.encode("utf-8")) > MAX_KEY_BYTES):
+    if _too_long(key):
         raise InvalidRequestError(
             f"{argument} must be at most {MAX_KEY_BYTES} UTF-8 bytes", argument=argument
         )
@@ -163,13 +170,17 @@ def check_bool(value: object, argument: str) -> bool:
 
 
 def check_etag(etag: object, argument: str = "if_match") -> str | None:
-    """Return ``etag`` if it is ``None`` or a non-empty string."""
-    if etag is None or (type(etag) is str and etag):
-        return etag
-    raise InvalidRequestError(
-        f"{argument} must be a non-empty etag string or None, got {describe(etag)}",
-        argument=argument,
-    )
+    """Return ``etag`` if it is ``None`` or an etag: a string with the grammar of a key
+    (non-empty, printable, at most 1024 UTF-8 bytes), as every adapter's etags are."""
+    if etag is None:
+        return None
+    if type(etag) is not str or not etag or not etag.isprintable() or _too_long(etag):
+        raise InvalidRequestError(
+            f"{argument} must be None or a non-empty printable etag string of at most "
+            f"{MAX_KEY_BYTES} UTF-8 bytes, got {describe(etag)}",
+            argument=argument,
+        )
+    return etag
 
 
 def check_if_none_match(value: object) -> bool:

@@ -314,3 +314,13 @@ def test_an_undecodable_message_left_unacked_comes_again(client: StorageClient, 
     (again,) = client.streams.read(NS, "s", "g", "c")
     assert (again.message_id, again.delivery_count, again.payload) == ("1", 2, None)
     assert isinstance(again.error, AdapterError)
+
+
+@pytest.mark.parametrize("etag", ["\ud800", "a\nb", "\x00", "e" * 1025, "é" * 513])
+@pytest.mark.parametrize("op", ["blob.put", "blob.get", "blob.delete"])
+def test_an_etag_has_the_grammar_of_a_key(seeded: StorageClient, op: str, etag: str) -> None:
+    # Found by the fuzz test: if_match="\ud800" reached Redis and came back as AdapterError.
+    call, arguments = CALLS[op]
+    with pytest.raises(InvalidRequestError) as info:
+        call(seeded, **{**arguments, "if_match": etag})
+    assert info.value.argument == "if_match"
