@@ -9,7 +9,10 @@ makes a commit durable before the call returns.
 
 Deleted objects keep their row with ``live = 0`` as a tombstone, so versions continue
 after a delete. The cache table lives in the file too, so every adapter on the file shares
-it (``distributed_cache``). Every ``sqlite3`` error becomes a ``BackendUnavailableError``.
+it (``distributed_cache``). A value longer than SQLite's length limit (1,000,000,000 bytes
+by default) is ``InvalidRequestError`` naming it; every other ``sqlite3`` error becomes a
+``BackendUnavailableError``. Expired cache rows are deleted by cache writes, at most
+``EVICT_BATCH`` per write.
 """
 
 from __future__ import annotations
@@ -245,8 +248,18 @@ class _Database:
             except (OverflowError, UnicodeEncodeError) as error:
                 raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
 
-    def write(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error."""
+    def write(
+        self,
+        namespace: str,
+        key: str,
+        work: Callable[[sqlite3.Connection], _T],
+        payload: str | None = None,
+    ) -> _T:
+        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error.
+
+        ``payload`` names the argument a value too large for SQLite came from (the
+        facade's name for it: ``data``, ``value`` or ``payload``).
+        """
         with self.lock:
             conn = self._open(namespace, key)
             try:
@@ -262,6 +275,14 @@ class _Database:
                         conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
+                if isinstance(error, sqlite3.DataError) and payload is not None:
+                    raise InvalidRequestError(
+                        f"{payload} is too large for sqlite ({error}; the limit is "
+                        f"{conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH):,} bytes)",
+                        argument=payload,
+                        namespace=namespace,
+                        key=key,
+                    ) from error
                 if isinstance(error, sqlite3.Error):
                     raise _unavailable(error, namespace, key) from error
                 if isinstance(error, OverflowError | UnicodeEncodeError):
@@ -346,7 +367,7 @@ class SqliteVersionedStore:
             )
             return WriteResult(version, etag)
 
-        return self._db.write(namespace, key, work)
+        return self._db.write(namespace, key, work, "data" if layer == "blob" else "value")
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, or ``NotFoundError``."""
@@ -484,7 +505,7 @@ class SqliteStreamLog:
                 _forget_expired_keys(conn, now_ms, dedupe_window_ms)
             return AppendResult(str(sequence), sequence)
 
-        return self._db.write(namespace, stream, work)
+        return self._db.write(namespace, stream, work, "payload")
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with sequence greater than ``after``, in order."""
@@ -619,7 +640,7 @@ class SqliteCacheStore:
                 row,
             )
 
-        self._db.write(namespace, key, work)
+        self._db.write(namespace, key, work, "value")
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""
