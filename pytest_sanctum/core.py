@@ -18,7 +18,7 @@ from pytest_sanctum.acl import AccessPolicy
 from pytest_sanctum.adapters.base import CacheStore, StorageAdapter, VersionedStore
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.config import StorageConfigV1
-from pytest_sanctum.describe import describe_error
+from pytest_sanctum.describe import error_message, type_name
 from pytest_sanctum.errors import (
     AccessDeniedError,
     AdapterError,
@@ -294,7 +294,9 @@ class FacadeCore:
         if isinstance(error, SanctumError):
             canonical = error
         else:
-            canonical = AdapterError(f"unmapped {describe_error(error)} from the adapter")
+            canonical = AdapterError(
+                f"unmapped {type_name(error)} from the adapter: {error_message(error)}"
+            )
             canonical.__cause__ = error
         if route is None and type(namespace) is str:
             route = self._routes.get(namespace)

@@ -37,12 +37,18 @@ def describe(value: object, limit: int = MAX_SHOWN) -> str:
     return text
 
 
-def describe_error(error: BaseException) -> str:
-    """``Type: message`` of an exception, safe for exceptions whose ``str`` raises."""
+def error_message(error: BaseException) -> str:
+    """``str(error)`` cut to 320 characters, safe for exceptions whose ``str`` raises."""
     try:
         text = str(error)
     except Exception:
-        text = "<no message>"
+        return "<no message>"
     if len(text) > 4 * MAX_SHOWN:
-        text = text[: 4 * MAX_SHOWN - 3] + "..."
+        return text[: 4 * MAX_SHOWN - 3] + "..."
+    return text
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of an exception (just ``Type`` when it has no message)."""
+    text = error_message(error)
     return f"{type_name(error)}: {text}" if text else type_name(error)
