@@ -12,7 +12,7 @@ must then report as ``fail``; ``test_kit_mutants.py`` runs the kit against each 
   ``--sanctum-adapter=memory -p mutants --facade-mutant=<name>``.
 
 Mutants are grouped by the layer they break (``versioned``, ``streams``, ``cache``,
-``keys``, ``facade``); ``base`` holds the registry and building blocks. Every contract of the
+``keys``, ``races``, ``facade``); ``base`` holds the registry and building blocks. Every contract of the
 catalogue is killed by at least one mutant. Correct adapters the kit must pass live in
 ``honest_adapters.py``.
 """
@@ -23,10 +23,20 @@ from typing import Any
 
 import pytest
 
-from mutants import cache, facade, keys, streams, versioned
+from mutants import cache, facade, keys, races, streams, versioned
 from mutants.base import KNOWN_GAPS, MUTANTS, Mutant
 
-__all__ = ["KNOWN_GAPS", "MUTANTS", "Mutant", "cache", "facade", "keys", "streams", "versioned"]
+__all__ = [
+    "KNOWN_GAPS",
+    "MUTANTS",
+    "Mutant",
+    "cache",
+    "facade",
+    "keys",
+    "races",
+    "streams",
+    "versioned",
+]
 
 
 def __getattr__(name: str) -> Any:
