@@ -103,35 +103,45 @@ def _sqlite_state(conn: sqlite3.Connection) -> Snapshot:
     return snapshot
 
 
-_READ_BY_TYPE = {
-    b"hash": lambda pipe, name: pipe.hgetall(name),
-    b"list": lambda pipe, name: pipe.lrange(name, 0, -1),
-    b"zset": lambda pipe, name: pipe.zrange(name, 0, -1, withscores=True),
-    b"string": lambda pipe, name: pipe.get(name),
-}
-"""How to read each type of key by value (``DUMP`` is not canonical: a hash's field
-order changes as Redis rehashes it on reads)."""
+_REDIS_STATE = """
+local out, cursor = {}, '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for _, name in ipairs(page[2]) do
+    if not string.find(name, ARGV[2], 1, true) then
+      local kind = redis.call('TYPE', name)['ok']
+      local value
+      if kind == 'hash' then value = redis.call('HGETALL', name)
+      elseif kind == 'list' then value = redis.call('LRANGE', name, 0, -1)
+      elseif kind == 'zset' then value = redis.call('ZRANGE', name, 0, -1, 'WITHSCORES')
+      else value = {redis.call('GET', name)} end
+      out[#out + 1] = {name, kind, value}
+    end
+  end
+until cursor == '0'
+return out
+"""
+"""Every key under a prefix, except cache entries, with its type and value: one round
+trip. Cache entries expire on the server's real clock (``PX``) at any moment, so they
+are left out. Values are read by type, not ``DUMP``ed: a hash's serialised field order
+changes as Redis rehashes it on reads."""
 
 
 def _redis_state(adapter: RedisAdapter) -> Snapshot:
-    client = adapter.client
-    cache_part = b"\x1fcache\x1f"
+    script = adapter.client.register_script(_REDIS_STATE)
+    pattern = scan_pattern(adapter.key_prefix)
 
     def snapshot() -> object:
-        # Cache entries expire on the server's real clock (PX) at any moment, so they are
-        # left out; every other key is compared by value.
-        names = sorted(
-            name
-            for name in client.scan_iter(match=scan_pattern(adapter.key_prefix), count=1000)
-            if cache_part not in name
+        found = script(args=[pattern, "\x1fcache\x1f"])
+        return sorted(
+            (
+                name,
+                kind,
+                sorted(zip(value[::2], value[1::2], strict=True)) if kind == b"hash" else value,
+            )
+            for name, kind, value in found
         )
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            pipe.type(name)
-        types = pipe.execute()
-        for name, kind in zip(names, types, strict=True):
-            _READ_BY_TYPE[kind](pipe, name)
-        return list(zip(names, types, pipe.execute(), strict=True))
 
     return snapshot
 
