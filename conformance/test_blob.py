@@ -15,8 +15,9 @@ EVERY_BYTE = bytes(range(256))
 
 RAW_WINDOW_MS = 100.0
 """ADR-001's read-after-write window. Before a head, which reads the backend once, a test
-advances the clock by it: an adapter without read_after_write has had the window to
-replicate the write; one with read_after_write needs no wait."""
+waits it out with ``sleep_ms``: an adapter without read_after_write has had the window to
+replicate the write (the kit's clock then waits in real time too, for a replica lagging in
+real time); one with read_after_write needs no wait."""
 
 
 @contract("BLOB-001")
@@ -106,7 +107,7 @@ def test_head_returns_current_metadata(
     blobs, ns = sanctum_client.blobs, sanctum_namespace
     blobs.put(ns, "report", b"first version, longer payload", content_type=first_type)
     second = blobs.put(ns, "report", b"second", content_type=second_type)
-    sanctum_clock.advance(RAW_WINDOW_MS)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     info = blobs.head(ns, "report")
     expected = ("report", 6, 2, second.etag, second_type)
     observed = (info.key, info.size, info.version, info.etag, info.content_type)

@@ -21,6 +21,7 @@ from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock, VirtualClock
 from pytest_sanctum.errors import BackendUnavailableError, ConfigError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
+from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.masks import MaskedAdapter
 from pytest_sanctum.types import Capabilities
 
@@ -155,6 +156,12 @@ class KitSession:
         self._provision()
         adapter = self.factory(self.options, clock)
         return MaskedAdapter(adapter, self.mask) if self.mask else adapter
+
+    def new_clock(self) -> KitClock:
+        """A fresh kit clock for one test or example: its waits pass in real time too when
+        the adapter does not declare ``read_after_write`` (a replica may lag in real time)."""
+        waits = self.environment_error is None and not self.capabilities.read_after_write
+        return KitClock(real_waits=waits)
 
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""

@@ -12,7 +12,6 @@ from hypothesis.stateful import (
 
 from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.client import StorageClient, create_storage_client
-from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.fanout import InvalidationFanout
 from pytest_sanctum.kit.contracts import explain
 from pytest_sanctum.kit.machines.models import Cached
@@ -32,7 +31,7 @@ class KitMachine(RuleBasedStateMachine):
     def __init__(self, kit: KitSession) -> None:
         super().__init__()
         self.kit = kit
-        self.clock = VirtualClock()
+        self.clock = kit.new_clock()
         self.t0 = self.clock.now_ms()
         self.ns = kit.new_namespace()
         self._adapters: list[StorageAdapter] = []
