@@ -290,6 +290,24 @@ def list_ignores_limit(options: Mapping[str, object], clock: Clock) -> Mutated:
     return swap(options, clock, _ListIgnoresLimit, "blobs")
 
 
+class _ListFiltersAfterPaging(Wrap):
+    """Reads a page of ``limit`` keys after ``start_after`` whatever their prefix, then drops
+    those without it (a client-side filter over a backend page)."""
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        page = self.inner.list(namespace, "", start_after=start_after, limit=limit)
+        return [info for info in page if info.key.startswith(prefix)]
+
+
+@adapter_mutant("BLOB-006")
+def list_filters_prefix_after_paging(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``list`` filters the prefix out of a page of any keys, so a page comes back short or
+    empty while matching keys remain: the facade takes the empty page for the end."""
+    return swap(options, clock, _ListFiltersAfterPaging, "blobs")
+
+
 class _ExtraField(Wrap):
     def get(self, namespace: str, key: str) -> Blob:
         blob: Blob = self.inner.get(namespace, key)
