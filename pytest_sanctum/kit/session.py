@@ -6,6 +6,7 @@ Opening adapters, provisioning and the environment check happen here, once per w
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -23,6 +24,8 @@ from pytest_sanctum.errors import BackendUnavailableError, ConfigError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
 from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.masks import MaskedAdapter
+from pytest_sanctum.kit.reference_cache import OPTION as REFERENCE_CACHE_OPTION
+from pytest_sanctum.kit.reference_cache import ReferenceCacheAdapter
 from pytest_sanctum.types import Capabilities
 
 if TYPE_CHECKING:
@@ -63,6 +66,8 @@ class KitSession:
         profile: str,
         seed: int,
         worker_id: str,
+        *,
+        reference_cache: bool = False,
     ) -> None:
         self.config = config
         self.choice = choice
@@ -73,9 +78,12 @@ class KitSession:
         self.profile = profile
         self.seed = seed
         self.worker_id = worker_id
+        self.reference_cache = reference_cache
+        """Whether the adapter runs behind the reference cache (``--sanctum-reference-cache``)."""
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
         self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
         self._namespaces = itertools.count(1)
+        self._declared: Capabilities | None = None
         self._capabilities: Capabilities | None = None
         self._environment_error: str | None = None
         self._provisioned = False
@@ -104,7 +112,7 @@ class KitSession:
             return
         try:
             self._provision()
-            adapter = self.open_adapter(VirtualClock())
+            adapter = self._open_declared(VirtualClock())
         except BackendUnavailableError as error:
             self._environment_error = f"{self.choice.spec}: {error.message}"
             return
@@ -114,9 +122,20 @@ class KitSession:
                 f"{self.options!r}: {error.message}"
             ) from None
         try:
-            self._capabilities = adapter.capabilities
+            declared = adapter.capabilities
         finally:
             adapter.close()
+        if self.reference_cache and declared.cache:
+            raise pytest.UsageError(
+                f"{REFERENCE_CACHE_OPTION}: adapter {self.choice.spec!r} declares a cache of its "
+                "own; the reference cache stands in only for an adapter without one"
+            )
+        self._declared = declared
+        self._capabilities = (
+            dataclasses.replace(declared, cache=True, distributed_cache=False)
+            if self.reference_cache
+            else declared
+        )
 
     @property
     def environment_error(self) -> str | None:
@@ -126,11 +145,20 @@ class KitSession:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The capabilities the adapter declares, after the mask."""
+        """The capabilities the tests may rely on: the adapter's after the mask, plus a cache
+        when it runs behind the reference cache."""
         self._check()
         if self._capabilities is None:
             raise BackendUnavailableError(str(self._environment_error))
         return self._capabilities
+
+    @property
+    def declared(self) -> Capabilities:
+        """The capabilities the adapter itself declares, after the mask."""
+        self._check()
+        if self._declared is None:
+            raise BackendUnavailableError(str(self._environment_error))
+        return self._declared
 
     def require_environment(self) -> None:
         """Skip (or, under SANCTUM_REQUIRE_BACKEND=1, fail) when the backend is unreachable."""
@@ -151,11 +179,16 @@ class KitSession:
 
     # -- adapters and clients --------------------------------------------------------
 
-    def open_adapter(self, clock: Clock) -> StorageAdapter:
-        """A new adapter instance (a new connection) on the run's backend, masked as asked."""
+    def _open_declared(self, clock: Clock) -> StorageAdapter:
         self._provision()
         adapter = self.factory(self.options, clock)
         return MaskedAdapter(adapter, self.mask) if self.mask else adapter
+
+    def open_adapter(self, clock: Clock) -> StorageAdapter:
+        """A new adapter instance (a new connection) on the run's backend, masked as asked,
+        behind a cache of its own when it runs behind the reference cache."""
+        adapter = self._open_declared(clock)
+        return ReferenceCacheAdapter(adapter, clock) if self.reference_cache else adapter
 
     def new_clock(self) -> KitClock:
         """A fresh kit clock for one test or example: its waits pass in real time too when
@@ -239,6 +272,8 @@ class KitSession:
             parts.append(f"--sanctum-adapter-options={shlex.quote(options)}")
         if self.mask:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
+        if self.reference_cache:
+            parts.append(REFERENCE_CACHE_OPTION)
         parts += [
             f"--sanctum-profile={self.profile}",
             f"--sanctum-seed={self.seed}",
