@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from hypothesis import settings as HypothesisSettings
 
     from pytest_sanctum.config import StorageConfigV1
+    from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
 """When set to 1, an unreachable backend fails the run instead of skipping as environment."""
@@ -87,6 +88,8 @@ class KitSession:
         self._capabilities: Capabilities | None = None
         self._environment_error: str | None = None
         self._provisioned = False
+        self.witness: FailureWitness | None = None
+        """Where the running property test's machines report failing examples."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -243,13 +246,19 @@ class KitSession:
     # -- hypothesis ------------------------------------------------------------------
 
     def settings(self) -> HypothesisSettings:
-        """Hypothesis settings of the active profile."""
-        from hypothesis import HealthCheck, settings
+        """Hypothesis settings of the active profile.
+
+        A failure reports fast: no explain phase (it reruns the failing example under a
+        tracer), and one bug reported instead of shrinking every distinct one.
+        """
+        from hypothesis import HealthCheck, Phase, settings
 
         return settings(
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             print_blob=True,
+            phases=[phase for phase in Phase if phase is not Phase.explain],
+            report_multiple_bugs=False,
             **PROFILES[self.profile],
         )
 
@@ -257,12 +266,13 @@ class KitSession:
         """Run a hypothesis state machine with the kit's seed and profile.
 
         ``factory`` itself is handed to hypothesis, so each property test keeps its own
-        entry in the example database.
+        entry in the example database. Shrinking is bounded, and a failure hypothesis
+        cannot replay is reported by its own exception and operation log
+        (``pytest_sanctum.kit.property_runs``).
         """
-        from hypothesis import seed
-        from hypothesis.stateful import run_state_machine_as_test
+        from pytest_sanctum.kit.property_runs import run_machine
 
-        run_state_machine_as_test(seed(self.seed)(factory), settings=self.settings())  # type: ignore[arg-type]
+        run_machine(self, factory)
 
     def reproduce_command(self, contract_id: str) -> str:
         """The one-line command that reruns a contract's tests with this run's seed."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 
-from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     initialize,
@@ -143,8 +142,7 @@ class ConsistencyMachine(VersionedMachine):
         """The cache no longer holds the model's entry of ``key``: it was evicted (allowed)."""
         dropped = self.caches[cache].pop(key, None)
         if dropped is not None and dropped.live(self.now()):
-            # narrated, not counted: an eviction must not change which rules run next
-            note(f"cache {cache} evicted {key} ({dropped.show(self.t0)})")
+            self.remark(f"cache {cache} evicted {key} ({dropped.show(self.t0)})")
 
     def after_write(self, node: str, key: str, version: int) -> None:
         self.caches[self.cache_of(node)].pop(key, None)
