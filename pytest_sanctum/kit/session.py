@@ -201,15 +201,22 @@ class KitSession:
 
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""
-        found = self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
+        found = self._backdoor_hook(adapter)
         return found if found is not None else AdapterProbe(adapter)
 
     def has_backdoor(self, adapter: StorageAdapter) -> bool:
         """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
-        return (
-            self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
-            is not None
+        return self._backdoor_hook(adapter) is not None
+
+    def _backdoor_hook(self, adapter: StorageAdapter) -> Backdoor | None:
+        """Ask the hook, which sees the adapter the factory built, not the kit's wrappers
+        (a mask, the reference cache) around it."""
+        while isinstance(adapter, MaskedAdapter | ReferenceCacheAdapter):
+            adapter = adapter.inner
+        found: Backdoor | None = self.config.hook.pytest_sanctum_backdoor(
+            config=self.config, adapter=adapter
         )
+        return found
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
