@@ -763,3 +763,7 @@ def create_sqlite_adapter(options: Mapping[str, object], clock: Clock) -> Sqlite
     if path is None:
         raise ConfigError("sqlite option 'path' is required", field="options.path")
     return SqliteAdapter(path, clock, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+
+
+create_sqlite_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process opening the same ``path`` sees the same data (the kit's HIST-008)."""

@@ -67,6 +67,7 @@ class KitSession:
         profile: str,
         seed: int,
         worker_id: str,
+        faults: tuple[str, ...] = (),
         *,
         reference_cache: bool = False,
     ) -> None:
@@ -79,6 +80,8 @@ class KitSession:
         self.profile = profile
         self.seed = seed
         self.worker_id = worker_id
+        self.faults = faults
+        """Fault kinds the history contracts inject (``--sanctum-faults``)."""
         self.reference_cache = reference_cache
         """Whether the adapter runs behind the reference cache (``--sanctum-reference-cache``)."""
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
@@ -289,6 +292,8 @@ class KitSession:
             parts.append(f"--sanctum-adapter-options={shlex.quote(options)}")
         if self.mask:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
+        if self.faults:
+            parts.append(f"--sanctum-faults={','.join(self.faults)}")
         if self.reference_cache:
             parts.append(REFERENCE_CACHE_OPTION)
         parts += [
