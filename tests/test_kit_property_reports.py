@@ -4,7 +4,7 @@ The kit bounds how long hypothesis works on a failure (no explain phase, one bug
 budget), and when hypothesis cannot replay a failure it reports the adapter's failing
 read and the operation log of the failing example, not hypothesis's ``Flaky`` wrapper.
 These tests check the structure of what a failing run prints; how long it takes is
-measured, not asserted (see the report of issue 7 and ``SHRINK_SECONDS``).
+bounded by the settings checked here (``SHRINK_SECONDS``), not asserted.
 """
 
 from __future__ import annotations
@@ -68,6 +68,23 @@ def test_a_replayable_failure_reports_one_shrunk_example_without_explanation(
     assert "Explanation:" not in run.output
     assert "distinct failures" not in run.output
     assert "sanctum: hypothesis could not replay" not in crash
+
+
+def test_a_failure_still_shrinking_at_the_budget_is_reported_with_what_it_has(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no shrinking time left, the first failing example is reported at once, and a
+    note says its log may hold steps the failure does not need."""
+    monkeypatch.setattr("pytest_sanctum.kit.property_runs.SHRINK_SECONDS", 0.0)
+    run = run_kit(
+        pytester, "--sanctum-adapter=mutants:put_ignores_if_match", "--sanctum-contracts=PROP-002"
+    )
+
+    assert run.results == {"PROP-002": "fail"}, run.output
+    [failure] = _failures(run.result)
+    crash = failure.longrepr.reprcrash.message  # type: ignore[union-attr]
+    assert crash.startswith("AssertionError: [PROP-002]"), crash
+    assert "sanctum: shrinking stopped after the kit's 0 s budget" in crash, crash
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
