@@ -14,7 +14,7 @@ import secrets
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from hypothesis import settings as HypothesisSettings
 
     from pytest_sanctum.config import StorageConfigV1
+    from pytest_sanctum.kit.backend_faults import FaultInjector
     from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
@@ -220,6 +221,11 @@ class KitSession:
             config=self.config, adapter=adapter
         )
         return found
+
+    def fault_injector(self, adapter: StorageAdapter) -> FaultInjector | None:
+        """The injector provoking real faults of ``adapter``'s backend, or ``None``."""
+        found = self.config.hook.pytest_sanctum_fault_injector(config=self.config, adapter=adapter)
+        return cast("FaultInjector | None", found)
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
