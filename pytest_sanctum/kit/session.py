@@ -213,18 +213,16 @@ class KitSession:
         return self._backdoor_hook(adapter) is not None
 
     def _backdoor_hook(self, adapter: StorageAdapter) -> Backdoor | None:
-        """Ask the hook, which sees the adapter the factory built, not the kit's wrappers
-        (a mask, the reference cache) around it."""
-        while isinstance(adapter, MaskedAdapter | ReferenceCacheAdapter):
-            adapter = adapter.inner
         found: Backdoor | None = self.config.hook.pytest_sanctum_backdoor(
-            config=self.config, adapter=adapter
+            config=self.config, adapter=_built(adapter)
         )
         return found
 
     def fault_injector(self, adapter: StorageAdapter) -> FaultInjector | None:
         """The injector provoking real faults of ``adapter``'s backend, or ``None``."""
-        found = self.config.hook.pytest_sanctum_fault_injector(config=self.config, adapter=adapter)
+        found = self.config.hook.pytest_sanctum_fault_injector(
+            config=self.config, adapter=_built(adapter)
+        )
         return cast("FaultInjector | None", found)
 
     def new_namespace(self) -> str:
@@ -308,3 +306,11 @@ class KitSession:
             f"--sanctum-contracts={contract_id}",
         ]
         return " ".join(parts)
+
+
+def _built(adapter: StorageAdapter) -> StorageAdapter:
+    """The adapter the factory built, inside the kit's wrappers (a mask, the reference cache):
+    what the backdoor and fault-injector hooks are given."""
+    while isinstance(adapter, MaskedAdapter | ReferenceCacheAdapter):
+        adapter = adapter.inner
+    return adapter
