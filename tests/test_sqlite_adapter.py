@@ -37,6 +37,7 @@ from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
     ConflictError,
+    InvalidRequestError,
     NotFoundError,
     PreconditionFailedError,
     SanctumError,
@@ -769,3 +770,33 @@ def test_backdoor_reads_the_file_not_the_adapter(adapter: SqliteAdapter, db_path
     assert backdoor.read_object(Layer.RECORD, NS, "r") == Blob("r", b"\x00", 1, written.etag)
     adapter.close()  # the backdoor has a connection of its own
     assert backdoor.stream_messages(NS, "nothing") == []
+
+
+@pytest.mark.parametrize(
+    ("op", "argument"),
+    [
+        ("blob.put", "data"),
+        ("record.put", "value"),
+        ("stream.append", "payload"),
+        ("cache.set", "value"),
+    ],
+)
+def test_a_value_over_sqlites_length_limit_is_the_callers_mistake(
+    adapter: SqliteAdapter, clock: VirtualClock, op: str, argument: str
+) -> None:
+    conn = adapter._db._conn
+    assert conn is not None
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)  # stands in for the default 1e9 bytes
+    client = create_storage_client(
+        sqlite_config(adapter.path), clock=clock, adapters={"db": adapter}
+    )
+    big = "x" * 2000
+    calls = {
+        "blob.put": lambda: client.blobs.put(NS, "k", big.encode()),
+        "record.put": lambda: client.records.put(NS, "k", {"s": big}),
+        "stream.append": lambda: client.streams.append(NS, "s", big),
+        "cache.set": lambda: client.cache.set(NS, "k", big.encode()),
+    }
+    with pytest.raises(InvalidRequestError, match="too large for sqlite") as info:
+        calls[op]()
+    assert info.value.argument == argument
