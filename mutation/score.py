@@ -145,7 +145,9 @@ def _selected(
             return record.outcome == "survived" and mutation.id not in survivors_with_verdict
         return record.fingerprint != current
 
-    return [mutation for mutation in all_mutants if wanted(mutation)]
+    # In id order, which is random with respect to the file: an interrupted measurement has
+    # measured a uniform sample, so its partial score estimates the whole file's.
+    return sorted((mutation for mutation in all_mutants if wanted(mutation)), key=lambda m: m.id)
 
 
 def measure(target: Target, args: argparse.Namespace) -> Score:
