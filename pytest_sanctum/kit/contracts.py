@@ -98,6 +98,14 @@ _CONTRACTS = [
         "Empty payloads and payloads holding every byte value round-trip unchanged.",
         ("blobs",),
     ),
+    Contract(
+        "BLOB-020",
+        "blob",
+        "Prefixes in every script and plane",
+        "list(prefix) returns exactly the keys that start with the prefix when the prefix, or "
+        "the character after it, is accented, CJK, fullwidth or from an astral plane.",
+        ("blobs",),
+    ),
     # -- record ----------------------------------------------------------------------
     Contract(
         "REC-001",
@@ -227,6 +235,23 @@ _CONTRACTS = [
         "Groups are independent",
         "Every group receives every message, whatever other groups have acked.",
         ("streams",),
+    ),
+    Contract(
+        "STR-021",
+        "stream",
+        "Long streams are read in full",
+        "A group reads every message of a stream longer than the page and batch sizes where "
+        "backends change strategy (300 messages), each once and in append order.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-020",
+        "stream",
+        "Each idempotency key keeps its own window",
+        "Keys first appended at different times each deduplicate for the window from their own "
+        "first append, whatever other keys of the stream do, and appends keep working once older "
+        "keys have expired.",
+        ("streams", "idempotent_append"),
     ),
     # -- cache -----------------------------------------------------------------------
     Contract(

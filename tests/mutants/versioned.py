@@ -419,3 +419,24 @@ class _NeverCloses(Mutated):
 def closed_still_works(options: Mapping[str, object], clock: Clock) -> Mutated:
     """``close`` does nothing: a closed adapter keeps serving."""
     return _NeverCloses(create_memory_adapter(options, clock))
+
+
+class _SentinelPrefixRange(Wrap):
+    """Bounds a prefix listing with ``prefix <= key < prefix + "\\uf8ff"``, the sentinel idiom
+    of some document stores, which misses keys whose next character sorts above U+F8FF."""
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        everything: list[BlobInfo] = self.inner.list(
+            namespace, "", start_after=start_after, limit=10_000
+        )
+        inside = [info for info in everything if prefix <= info.key < prefix + "\uf8ff"]
+        return inside[:limit]
+
+
+@adapter_mutant("BLOB-020")
+def prefix_range_ends_at_a_sentinel(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Prefix listings end at ``prefix + "\\uf8ff"``: keys continuing with a fullwidth or
+    astral-plane character are never listed."""
+    return swap(options, clock, _SentinelPrefixRange, *VERSIONED)
