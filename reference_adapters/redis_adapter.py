@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import socket
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -61,6 +63,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -83,6 +86,7 @@ __all__ = [
     "RedisBackdoor",
     "RedisCacheStore",
     "RedisCheckpointStore",
+    "RedisFaultInjector",
     "RedisStreamLog",
     "RedisVersionedStore",
     "checkpoint_from_json",
@@ -737,6 +741,54 @@ class RedisBackdoor:
         self._client.connection_pool.disconnect()
 
 
+FAULT_TIMEOUT_S: Final = 0.02
+"""The socket timeout of the adapter's connections while the ``timeout`` fault lasts."""
+
+
+class RedisFaultInjector:
+    """Provokes real socket faults on one adapter's connections, and on no one else's.
+
+    While a fault lasts, the adapter's client talks to a socket of the injector's own on
+    the loopback instead of the server: one that refuses connections (``unreachable``), or
+    one that accepts them and never answers (``timeout``, with a 20 ms socket timeout).
+    redis-py raises its own ``ConnectionError`` and ``TimeoutError`` as it would for a dead
+    or stalled server; the shared server itself is never paused or blocked. Every write is
+    one atomic script, so there is no serialisation conflict to provoke.
+    """
+
+    faults = frozenset({backend_faults.UNREACHABLE, backend_faults.TIMEOUT})
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    @contextmanager
+    def provoke(self, fault: str) -> Iterator[None]:
+        """Point the adapter's client at a refusing or silent socket until the context ends."""
+        if fault not in self.faults:
+            raise ValueError(
+                f"redis cannot provoke fault {fault!r}; it offers {sorted(self.faults)}"
+            )
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sink:
+            sink.bind(("127.0.0.1", 0))
+            if fault == backend_faults.TIMEOUT:
+                sink.listen(16)  # the kernel completes handshakes; nobody ever answers
+            port = sink.getsockname()[1]
+            faulty = redis.ConnectionPool(
+                host="127.0.0.1",
+                port=port,
+                socket_timeout=FAULT_TIMEOUT_S,
+                socket_connect_timeout=FAULT_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),
+            )
+            original = self._client.connection_pool
+            self._client.connection_pool = faulty
+            try:
+                yield
+            finally:
+                self._client.connection_pool = original
+                faulty.disconnect()
+
+
 class RedisAdapter:
     """A ``StorageAdapter`` over one Redis server; every capability declared."""
 
@@ -824,6 +876,10 @@ class RedisAdapter:
         with self._lock:
             self._backdoors.append(probe)
         return probe
+
+    def fault_injector(self) -> RedisFaultInjector:
+        """Provokes real socket faults for the kit's ``ERR-006`` contract."""
+        return RedisFaultInjector(self._link.client)
 
     def reset(self, namespace_prefix: str) -> None:
         """Unlink every key of namespaces starting with the prefix (``SCAN MATCH`` in batches)."""
@@ -1002,3 +1058,9 @@ def drop_fake_server(name: str) -> None:
     """Forget the fakeredis server registered under ``name`` (no-op when unknown)."""
     with _fake_servers_lock:
         _fake_servers.pop(name, None)
+
+
+create_redis_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process connecting with the same options sees the same data (HIST-008)."""
+create_fakeredis_adapter.opens_across_processes = False  # type: ignore[attr-defined]
+"""fakeredis keeps its server in this process."""

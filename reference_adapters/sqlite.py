@@ -18,8 +18,8 @@ import hashlib
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import closing, suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager, suppress
 from typing import Any, Final, TypeVar
 
 from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
@@ -32,6 +32,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -52,6 +53,7 @@ __all__ = [
     "SqliteBackdoor",
     "SqliteCacheStore",
     "SqliteCheckpointStore",
+    "SqliteFaultInjector",
     "SqliteStreamLog",
     "SqliteVersionedStore",
     "checkpoint_from_json",
@@ -175,10 +177,11 @@ def _unavailable(
 class _Database:
     """One connection and the lock every store of one adapter shares."""
 
-    __slots__ = ("_conn", "lock", "path")
+    __slots__ = ("_conn", "busy_timeout_ms", "lock", "path")
 
     def __init__(self, path: str, busy_timeout_ms: float, synchronous: str) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self.lock = threading.RLock()
         try:
             conn = sqlite3.connect(
@@ -263,6 +266,12 @@ class _Database:
                     raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
                 raise
             return result
+
+    def set_busy_timeout(self, busy_timeout_ms: float) -> None:
+        """Change how long this connection waits for another's lock (no-op once closed)."""
+        with self.lock:
+            if self._conn is not None:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
     def close(self) -> None:
         with self.lock:
@@ -644,6 +653,45 @@ class SqliteBackdoor:
         return [StoredMessage(seq, payload) for seq, payload in rows]
 
 
+LOCKED_BUSY_TIMEOUT_MS: Final = 20
+"""How long the adapter waits for a lock while the fault injector holds one (instead of its
+``busy_timeout_ms``), so a test of the busy path takes milliseconds."""
+
+
+class SqliteFaultInjector:
+    """Provokes a real ``database is locked``: another connection holds the write lock.
+
+    SQLite's only transient failure is lock contention; its connections cannot be cut and
+    its writes (``BEGIN IMMEDIATE``) never lose a serialisation conflict, so ``locked`` is
+    the one fault it offers.
+    """
+
+    faults = frozenset({backend_faults.LOCKED})
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    @contextmanager
+    def provoke(self, fault: str) -> Iterator[None]:
+        """Hold the write lock from a connection of our own, with the adapter's busy timeout
+        shortened to ``LOCKED_BUSY_TIMEOUT_MS``, until the context ends."""
+        if fault not in self.faults:
+            raise ValueError(
+                f"sqlite cannot provoke fault {fault!r}; it offers {sorted(self.faults)}"
+            )
+        holder = sqlite3.connect(self._db.path, timeout=5.0, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            self._db.set_busy_timeout(LOCKED_BUSY_TIMEOUT_MS)
+            try:
+                yield
+            finally:
+                self._db.set_busy_timeout(self._db.busy_timeout_ms)
+                holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+
+
 class SqliteAdapter:
     """A ``StorageAdapter`` on one SQLite file: every capability, the cache shared by all."""
 
@@ -697,6 +745,10 @@ class SqliteAdapter:
     def backdoor(self) -> SqliteBackdoor:
         """A probe reading the database file with its own connection."""
         return SqliteBackdoor(self._db.path)
+
+    def fault_injector(self) -> SqliteFaultInjector:
+        """Provokes real lock contention on the file for the kit's ``ERR-006`` contract."""
+        return SqliteFaultInjector(self._db)
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row, tombstones included, of namespaces starting with the prefix."""
@@ -763,3 +815,7 @@ def create_sqlite_adapter(options: Mapping[str, object], clock: Clock) -> Sqlite
     if path is None:
         raise ConfigError("sqlite option 'path' is required", field="options.path")
     return SqliteAdapter(path, clock, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+
+
+create_sqlite_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process opening the same ``path`` sees the same data (the kit's HIST-008)."""

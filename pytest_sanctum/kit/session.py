@@ -13,7 +13,7 @@ import secrets
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hypothesis import settings as HypothesisSettings
 
     from pytest_sanctum.config import StorageConfigV1
+    from pytest_sanctum.kit.backend_faults import FaultInjector
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
 """When set to 1, an unreachable backend fails the run instead of skipping as environment."""
@@ -62,6 +63,7 @@ class KitSession:
         profile: str,
         seed: int,
         worker_id: str,
+        faults: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.choice = choice
@@ -72,6 +74,8 @@ class KitSession:
         self.profile = profile
         self.seed = seed
         self.worker_id = worker_id
+        self.faults = faults
+        """Fault kinds the history contracts inject (``--sanctum-faults``)."""
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
         self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
         self._namespaces = itertools.count(1)
@@ -168,6 +172,11 @@ class KitSession:
             is not None
         )
 
+    def fault_injector(self, adapter: StorageAdapter) -> FaultInjector | None:
+        """The injector provoking real faults of ``adapter``'s backend, or ``None``."""
+        found = self.config.hook.pytest_sanctum_fault_injector(config=self.config, adapter=adapter)
+        return cast("FaultInjector | None", found)
+
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
         return f"{self.run_id}-{next(self._namespaces)}"
@@ -232,6 +241,8 @@ class KitSession:
             parts.append(f"--sanctum-adapter-options={shlex.quote(options)}")
         if self.mask:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
+        if self.faults:
+            parts.append(f"--sanctum-faults={','.join(self.faults)}")
         parts += [
             f"--sanctum-profile={self.profile}",
             f"--sanctum-seed={self.seed}",

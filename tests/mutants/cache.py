@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from mutants.base import (
     Mutated,
@@ -96,3 +97,48 @@ def cache_keys_collide(options: Mapping[str, object], clock: Clock) -> Mutated:
 def fake_distributed_cache(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Declares ``distributed_cache`` while every instance has its own cache."""
     return Mutated(create_memory_adapter(options, clock), capabilities={"distributed_cache": True})
+
+
+class _DropsContentType(Wrap):
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        self.inner.set(namespace, key, dataclasses.replace(entry, content_type=None), ttl_ms)
+
+
+class _QuotesEtags(Wrap):
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        entry: CacheEntry | None = self.inner.get(namespace, key)
+        return None if entry is None else dataclasses.replace(entry, etag=f'"{entry.etag}"')
+
+
+@adapter_mutant("BLOB-008")
+def cache_drops_content_type(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Cache entries lose their content type (not in the cached hash)."""
+    return swap(options, clock, _DropsContentType, "cache")
+
+
+@adapter_mutant("REC-013", "BLOB-008")
+def cache_quotes_etags(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Cache entries come back with their etag in quotes."""
+    return swap(options, clock, _QuotesEtags, "cache")
+
+
+class _Restamped(Wrap):
+    """Every entry read looks freshly stored: its age on the facade clock is always zero."""
+
+    def __init__(self, inner: Any, clock: Clock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        entry = self.inner.get(namespace, key)
+        if entry is None:
+            return None
+        now = self.clock.now_ms()
+        return dataclasses.replace(entry, stored_at_ms=now, expires_at_ms=now + 1.0)
+
+
+@adapter_mutant("HIST-004")
+def cache_restamps_entries(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """The cache reports every entry as just stored, so an old entry passes any staleness budget."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, cache=_Restamped(inner.cache, clock))
