@@ -112,15 +112,15 @@ def _change(record: Record) -> str:
 def render_markdown(results: list[Score]) -> str:
     """The generated part of the docs' "Mutation score" section."""
     out = [
-        "| file | mutants | killed | timeouts | errors | survived: equivalent | gaps "
-        "| unclassified | score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| file | mutants | not measured | killed | timeouts | errors | survived: equivalent "
+        "| gaps | unclassified | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         o = r.outcomes
         out.append(
-            f"| `{r.file}` | {r.mutants} | {o['killed']} | {o['timeout']} | {o['error']} "
-            f"| {len(r.equivalent)} | {len(r.gaps)} | {len(r.unclassified)} "
+            f"| `{r.file}` | {r.mutants} | {r.not_run} | {o['killed']} | {o['timeout']} "
+            f"| {o['error']} | {len(r.equivalent)} | {len(r.gaps)} | {len(r.unclassified)} "
             f"| **{r.score:.1%}** ({r.detected}/{r.mutants - r.not_run - len(r.equivalent)}) |"
         )
     for r in results:

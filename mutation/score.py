@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mutation.classification import load_verdicts
+from mutation.classification import Verdict, load_verdicts
 from mutation.operators import Mutation, mutations
 from mutation.report import Score, render_markdown, render_stubs, render_text, score
 from mutation.results import Record, Results, fingerprint
@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--id", action="append", default=[], help="run only this mutant id")
     parser.add_argument("--fresh", action="store_true", help="ignore recorded outcomes")
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: score the recorded outcomes (after editing verdicts, say)",
+    )
     parser.add_argument("--jobs", type=int, default=MAX_JOBS, help=f"parallel runs (1-{MAX_JOBS})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--profile", default="default", help="the kit's hypothesis profile")
@@ -166,7 +171,9 @@ def measure(target: Target, args: argparse.Namespace) -> Score:
                 f"{m.id} {m.line:>4} {m.operator:<18} {m.function}: {m.original}  =>  {m.mutated}"
             )
         return score(target.name, relative, results.records, verdicts)
-    todo = _selected(all_mutants, results, args, current, set(verdicts))
+    todo = [] if args.report else _selected(all_mutants, results, args, current, set(verdicts))
+    if args.report:
+        return _scored(target, relative, results, verdicts, current)
     results.header = {
         "target": target.name,
         "file": relative,
@@ -179,6 +186,22 @@ def measure(target: Target, args: argparse.Namespace) -> Score:
     results.save()
     if todo:
         _run(target, source, todo, results, args, current)
+    return _scored(target, relative, results, verdicts, current)
+
+
+def _scored(
+    target: Target,
+    relative: str,
+    results: Results,
+    verdicts: dict[str, Verdict],
+    current: str,
+) -> Score:
+    older = sum(1 for r in results.records.values() if r.outcome and r.fingerprint != current)
+    if older:
+        print(
+            f"{target.name}: {older} outcomes were measured with another kit, seed or profile; "
+            "measure again (without --only, --id or --report) to update them"
+        )
     return score(target.name, relative, results.records, verdicts)
 
 
