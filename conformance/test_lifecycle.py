@@ -183,6 +183,7 @@ def _store_calls(namespace: str) -> list[tuple[str, str, Callable[[Any], object]
                 ("head", lambda s: s.head(namespace, "k")),
                 ("delete", lambda s: s.delete(namespace, "k")),
                 ("list", lambda s: s.list(namespace)),
+                ("list(limit=0)", lambda s: s.list(namespace, limit=0)),
             ]
         ]
         + [
