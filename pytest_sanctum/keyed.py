@@ -10,8 +10,10 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TypeVar
 
+from pytest_sanctum.adapters.base import VersionedStore
 from pytest_sanctum.core import FacadeCore, Route, unsupported
 from pytest_sanctum.errors import (
+    AdapterError,
     CacheMissError,
     InvalidRequestError,
     NotFoundError,
@@ -34,10 +36,12 @@ from pytest_sanctum.types import (
 from pytest_sanctum.validation import (
     check_bool,
     check_bytes,
+    check_content_type,
     check_etag,
     check_if_none_match,
     check_int,
     check_key,
+    check_prefix,
     check_read_level,
     decode_json,
     encode_record,
@@ -180,11 +184,7 @@ class _VersionedLayer:
             store = route.versioned(self._layer, op)
             checked_key = check_key(key)
             payload = self._encode(data)
-            if content_type is not None and type(content_type) is not str:
-                raise InvalidRequestError(
-                    f"content_type must be a str or None, got {content_type!r}",
-                    argument="content_type",
-                )
+            media_type = check_content_type(content_type)
             etag = check_etag(if_match)
             create_only = check_if_none_match(if_none_match)
             if etag is not None and create_only:
@@ -197,7 +197,7 @@ class _VersionedLayer:
                 route.namespace,
                 checked_key,
                 payload,
-                content_type=content_type,
+                content_type=media_type,
                 if_match=etag,
                 if_none_match=create_only,
             )
@@ -256,6 +256,46 @@ class _VersionedLayer:
 
     def _encode(self, data: object) -> bytes:
         raise NotImplementedError
+
+
+def _filled_page(
+    store: VersionedStore, namespace: str, prefix: str, start_after: str | None, limit: int
+) -> list[BlobInfo]:
+    """``limit`` entries of the listing, or all that remain: an adapter may return short
+    pages (its backend's page size), so it is paged until the page is full or it returns
+    an empty page, which means the end. A page that breaks the listing's order raises
+    ``AdapterError`` (the next page would start from a wrong key)."""
+    listed: list[BlobInfo] = []
+    cursor = start_after
+    while len(listed) < limit:
+        wanted = limit - len(listed)
+        page = store.list(namespace, prefix, start_after=cursor, limit=wanted)
+        if not page:
+            break
+        _check_page(page, prefix, cursor, wanted)
+        listed += page
+        cursor = page[-1].key
+    return listed
+
+
+def _check_page(page: list[BlobInfo], prefix: str, after: str | None, wanted: int) -> None:
+    """Refuse a page longer than asked, out of order, not after ``after`` or off the prefix."""
+    problem = ""
+    if len(page) > wanted:
+        problem = f"{len(page)} entries for a limit of {wanted}"
+    else:
+        previous = after
+        for info in page:
+            key = info.key
+            if previous is not None and key <= previous:
+                problem = f"key {key!r} after {previous!r}: keys must increase"
+                break
+            if not key.startswith(prefix):
+                problem = f"key {key!r} without the prefix {prefix!r}"
+                break
+            previous = key
+    if problem:
+        raise AdapterError(f"the adapter's list broke its contract: {problem}")
 
 
 def _superseded(blob: Blob, last: tuple[int, bool] | None) -> bool:
@@ -347,8 +387,9 @@ class BlobLayer(_VersionedLayer):
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
     ) -> list[BlobInfo]:
-        """Up to ``limit`` (at most 10000) blobs whose key starts with ``prefix``, sorted by key,
-        after ``start_after`` (for paging: pass the last key of the previous page)."""
+        """The first ``limit`` (at most 10000) blobs whose key starts with ``prefix`` and sorts
+        after ``start_after``, sorted by key: exactly ``limit`` unless fewer remain, so a
+        short page is the last one. To page, pass the last key of a page as ``start_after``."""
         core = self._core
         started = perf_counter()
         cid = core.correlation_id()
@@ -356,17 +397,15 @@ class BlobLayer(_VersionedLayer):
         try:
             route = core.begin("blob.list", namespace, self._principal, cid)
             store = route.versioned(Layer.BLOB, "blob.list")
-            if type(prefix) is not str or (prefix and not prefix.isprintable()):
-                raise InvalidRequestError(
-                    f"prefix must be a printable str, got {prefix!r}", argument="prefix"
-                )
+            checked_prefix = check_prefix(prefix)
             if start_after is not None:
                 check_key(start_after, "start_after")
-            infos = store.list(
+            infos = _filled_page(
+                store,
                 route.namespace,
-                prefix,
-                start_after=start_after,
-                limit=check_int(limit, "limit", 0, 10000),
+                checked_prefix,
+                start_after,
+                check_int(limit, "limit", 0, 10000),
             )
         except Exception as error:
             raise core.failed(

@@ -9,7 +9,10 @@ makes a commit durable before the call returns.
 
 Deleted objects keep their row with ``live = 0`` as a tombstone, so versions continue
 after a delete. The cache table lives in the file too, so every adapter on the file shares
-it (``distributed_cache``). Every ``sqlite3`` error becomes a ``BackendUnavailableError``.
+it (``distributed_cache``). A value longer than SQLite's length limit (1,000,000,000 bytes
+by default) is ``InvalidRequestError`` naming it; every other ``sqlite3`` error becomes a
+``BackendUnavailableError``. Expired cache rows are deleted by cache writes, at most
+``EVICT_BATCH`` per write.
 """
 
 from __future__ import annotations
@@ -63,10 +66,14 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Stored in ``PRAGMA user_version`` once the tables exist. Version 2 added the
-``settings`` table and the index of idempotency keys by age; opening a version 1 file
-adds them."""
+``settings`` table and the index of idempotency keys by age, version 3 the index of
+cache rows by eviction time; opening an older file adds them."""
+
+EVICT_BATCH: Final = 64
+"""Expired cache rows deleted by each cache write, at most: more than a write adds, so
+expired rows never pile up, and each write's extra work stays bounded."""
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS objects (
@@ -93,6 +100,7 @@ _SCHEMA: Final = (
         etag TEXT NOT NULL, stored_at_ms REAL NOT NULL, content_type TEXT,
         expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
         PRIMARY KEY (ns, key)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS cache_by_eviction ON cache (evict_at_ms)",
 )
 """``cache.expires_at_ms`` is the entry's own field; ``evict_at_ms`` is when the adapter drops it.
 ``settings`` holds ``longest_dedupe_window_ms``, the longest window any append has brought."""
@@ -243,8 +251,18 @@ class _Database:
             except (OverflowError, UnicodeEncodeError) as error:
                 raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
 
-    def write(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error."""
+    def write(
+        self,
+        namespace: str,
+        key: str,
+        work: Callable[[sqlite3.Connection], _T],
+        payload: str | None = None,
+    ) -> _T:
+        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error.
+
+        ``payload`` names the argument a value too large for SQLite came from (the
+        facade's name for it: ``data``, ``value`` or ``payload``).
+        """
         with self.lock:
             conn = self._open(namespace, key)
             try:
@@ -260,6 +278,14 @@ class _Database:
                         conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
+                if isinstance(error, sqlite3.DataError) and payload is not None:
+                    raise InvalidRequestError(
+                        f"{payload} is too large for sqlite ({error}; the limit is "
+                        f"{conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH):,} bytes)",
+                        argument=payload,
+                        namespace=namespace,
+                        key=key,
+                    ) from error
                 if isinstance(error, sqlite3.Error):
                     raise _unavailable(error, namespace, key) from error
                 if isinstance(error, OverflowError | UnicodeEncodeError):
@@ -350,7 +376,7 @@ class SqliteVersionedStore:
             )
             return WriteResult(version, etag)
 
-        return self._db.write(namespace, key, work)
+        return self._db.write(namespace, key, work, "data" if layer == "blob" else "value")
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, or ``NotFoundError``."""
@@ -488,7 +514,7 @@ class SqliteStreamLog:
                 _forget_expired_keys(conn, now_ms, dedupe_window_ms)
             return AppendResult(str(sequence), sequence)
 
-        return self._db.write(namespace, stream, work)
+        return self._db.write(namespace, stream, work, "payload")
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with sequence greater than ``after``, in order."""
@@ -589,28 +615,41 @@ class SqliteCacheStore:
         return CacheEntry(*fields)
 
     def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
-        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
-        if ttl_ms <= 0:
-            self.delete(namespace, key)
-            return
-        evict_at_ms = self._clock.now_ms() + ttl_ms
-        self._db.query(
+        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent.
+
+        The same transaction deletes up to ``EVICT_BATCH`` rows of any namespace whose
+        eviction time has passed, oldest first, so expired entries that nobody reads do
+        not stay in the file.
+        """
+        now = self._clock.now_ms()
+        row = (
             namespace,
             key,
-            "INSERT OR REPLACE INTO cache (ns, key, data, version, etag, stored_at_ms,"
-            " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                namespace,
-                key,
-                bytes(entry.data),
-                entry.version,
-                entry.etag,
-                entry.stored_at_ms,
-                entry.content_type,
-                entry.expires_at_ms,
-                evict_at_ms,
-            ),
+            bytes(entry.data),
+            entry.version,
+            entry.etag,
+            entry.stored_at_ms,
+            entry.content_type,
+            entry.expires_at_ms,
+            now + ttl_ms,
         )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM cache WHERE (ns, key) IN (SELECT ns, key FROM cache"
+                " WHERE evict_at_ms <= ? ORDER BY evict_at_ms LIMIT ?)",
+                (now, EVICT_BATCH),
+            )
+            if not ttl_ms > 0:
+                conn.execute("DELETE FROM cache WHERE ns = ? AND key = ?", (namespace, key))
+                return
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (ns, key, data, version, etag, stored_at_ms,"
+                " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        self._db.write(namespace, key, work, "value")
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""

@@ -1,4 +1,5 @@
-"""Tests of the SQLite adapter: kit certification, its own behaviour, crash durability, threads."""
+"""Tests of the SQLite adapter: its own behaviour, crash durability, threads (the whole kit runs
+against it in test_kit_honest.py)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,11 @@ from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
     ConflictError,
+    InvalidRequestError,
     NotFoundError,
     PreconditionFailedError,
     SanctumError,
 )
-from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import (
     Blob,
     CacheEntry,
@@ -107,29 +108,7 @@ def sqlite_config(path: str) -> StorageConfigV1:
     )
 
 
-# --- 1. the kit certifies it -----------------------------------------------------------
-
-
-def test_the_kit_certifies_every_contract(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    options = json.dumps({"path": str(tmp_path / "kit.sqlite")})
-    started = time.perf_counter()
-    result = pytester.runpytest_subprocess(
-        "--sanctum-adapter=sqlite",
-        f"--sanctum-adapter-options={options}",
-        "--sanctum-report=report.json",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    )
-    elapsed = time.perf_counter() - started
-    assert result.ret == 0, result.stdout.str()[-4000:]
-    report = json.loads((pytester.path / "report.json").read_text())
-    assert report["adapter"] == "sqlite"
-    assert report["environment_error"] is None
-    assert report["capabilities"] == list(Capabilities.all().names())
-    results = {contract["id"]: contract["result"] for contract in report["contracts"]}
-    expected = {**dict.fromkeys(CATALOG, "pass"), "ERR-007": "unsupported"}
-    assert results == expected, f"after {elapsed:.1f} s"
+# --- 1. the kit certifies it: tests/test_kit_honest.py runs the whole kit against it ------
 
 
 # --- protocols, capabilities, registry -------------------------------------------------
@@ -791,3 +770,33 @@ def test_backdoor_reads_the_file_not_the_adapter(adapter: SqliteAdapter, db_path
     assert backdoor.read_object(Layer.RECORD, NS, "r") == Blob("r", b"\x00", 1, written.etag)
     adapter.close()  # the backdoor has a connection of its own
     assert backdoor.stream_messages(NS, "nothing") == []
+
+
+@pytest.mark.parametrize(
+    ("op", "argument"),
+    [
+        ("blob.put", "data"),
+        ("record.put", "value"),
+        ("stream.append", "payload"),
+        ("cache.set", "value"),
+    ],
+)
+def test_a_value_over_sqlites_length_limit_is_the_callers_mistake(
+    adapter: SqliteAdapter, clock: VirtualClock, op: str, argument: str
+) -> None:
+    conn = adapter._db._conn
+    assert conn is not None
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)  # stands in for the default 1e9 bytes
+    client = create_storage_client(
+        sqlite_config(adapter.path), clock=clock, adapters={"db": adapter}
+    )
+    big = "x" * 2000
+    calls = {
+        "blob.put": lambda: client.blobs.put(NS, "k", big.encode()),
+        "record.put": lambda: client.records.put(NS, "k", {"s": big}),
+        "stream.append": lambda: client.streams.append(NS, "s", big),
+        "cache.set": lambda: client.cache.set(NS, "k", big.encode()),
+    }
+    with pytest.raises(InvalidRequestError, match="too large for sqlite") as info:
+        calls[op]()
+    assert info.value.argument == argument

@@ -11,6 +11,11 @@ Contract for every store method: raise only ``SanctumError`` subclasses
 ``BackendUnavailableError``, ...). Anything else is reported by the facade as
 ``AdapterError``. Every method takes the namespace, so one adapter serves many
 namespaces and ``reset`` can remove a whole run's data.
+
+Keys, stream and group names come from callers. The facade guarantees each is an exact,
+non-empty, printable ``str`` of at most 1024 UTF-8 bytes and passes it unchanged; the
+adapter stores it as an opaque exact string inside its namespace, never as a path, and
+never case-folded or normalised (contracts ``KEY-*``).
 """
 
 from __future__ import annotations
@@ -87,7 +92,13 @@ class VersionedStore(Protocol):
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
     ) -> list[BlobInfo]:
-        """Up to ``limit`` live keys starting with ``prefix`` and greater than ``start_after``, sorted."""
+        """Live keys starting with ``prefix`` and greater than ``start_after``, sorted, at most
+        ``limit`` of them.
+
+        A page may be shorter than ``limit`` (a backend's own page size): the facade calls
+        again from the page's last key until it has ``limit`` entries, so callers always get
+        full pages. An empty page means no more keys; return one only at the end.
+        """
         ...
 
 
@@ -139,7 +150,11 @@ class CheckpointStore(Protocol):
 
 @runtime_checkable
 class CacheStore(Protocol):
-    """A cache of ``CacheEntry`` values per namespace. Keys are built by the facade."""
+    """A cache of ``CacheEntry`` values per namespace. Keys are built by the facade.
+
+    Expired entries must go without being read: evicted by later writes, or by the
+    backend's own expiry, so a cache written with distinct keys does not grow forever.
+    """
 
     def get(self, namespace: str, key: str) -> CacheEntry | None:
         """The entry, or ``None`` when absent or evicted."""
