@@ -276,3 +276,36 @@ def _first_difference(left: bytes, right: bytes) -> int:
         (index for index, (a, b) in enumerate(zip(left, right, strict=False)) if a != b),
         min(len(left), len(right)),
     )
+
+
+PLANE_KEYS = sorted(
+    [
+        *("ab", "aba", "abz", "ab\u00e9", "ab\u4e2d", "ab\uff5a", "ac"),
+        *("ab\U0001f600", "ab\U0001f600x", "ab\U0001f601"),
+        *("\u4e2d", "\u4e2d\u6587", "\uff5a", "\uff5a\uff5a"),
+        *("\U0001f600", "\U0001f600a", "\U0001f600\U0001f600", "\U0001f601"),
+    ]
+)
+"""Keys whose characters after a shared prefix come from Latin-1 (é), CJK (中), the fullwidth
+forms (ｚ, above the U+F8FF sentinel some adapters bound prefix ranges with) and the astral
+plane (😀, a surrogate pair in UTF-16); sorted by code point, as listings are."""
+
+PLANE_PREFIXES = ["ab", "ab\U0001f600", "ab\uff5a", "\u4e2d", "\uff5a", "\U0001f600"]
+
+
+@contract("BLOB-020")
+@pytest.mark.parametrize("prefix", PLANE_PREFIXES, ids=[f"prefix-{n}" for n in range(6)])
+def test_prefixes_in_every_script_and_plane(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock, prefix: str
+) -> None:
+    """list(prefix) returns exactly the keys starting with the prefix, whatever plane the
+    prefix's last character or the next character of a key comes from."""
+    blobs, ns = sanctum_client.blobs, sanctum_namespace
+    for key in PLANE_KEYS:
+        blobs.put(ns, key, key.encode())
+    sanctum_clock.advance(RAW_WINDOW_MS)
+    listed = [info.key for info in blobs.list(ns, prefix)]
+    expected = [key for key in PLANE_KEYS if key.startswith(prefix)]
+    assert listed == expected, (
+        f"{explain('BLOB-020')} list(prefix={prefix!r}) returned {listed}, expected {expected}"
+    )

@@ -192,6 +192,7 @@ def _store_calls(namespace: str) -> list[tuple[str, str, Callable[[Any], object]
                 ("put_and_purge", lambda s: s.put_and_purge(namespace, "k", b"x", purge="k")),
                 ("delete_and_purge", lambda s: s.delete_and_purge(namespace, "k", purge="k")),
                 ("get_and_fill", lambda s: s.get_and_fill(namespace, "k", CacheFill("k", 0, 1, 1))),
+                ("list(limit=0)", lambda s: s.list(namespace, limit=0)),
             ]
         ]
         + [

@@ -274,6 +274,69 @@ def test_other_keys_and_keyless_appends_are_not_duplicates(
     )
 
 
+@contract("STR-020")
+def test_each_idempotency_key_keeps_its_own_window(
+    sanctum_make_client: ClientMaker,
+    sanctum_namespace: str,
+    sanctum_clock: VirtualClock,
+    sanctum_backdoor: Backdoor,
+) -> None:
+    """Keys first appended at 0 and 600 ms, window 1 s: at 1100 ms the first has expired and
+    the second has not; at 1700 ms both have. Appends after an expiry keep working."""
+    streams = sanctum_make_client(dedupe_window_ms=1_000.0).streams
+    ns = sanctum_namespace
+    steps = [("a", 0.0), ("b", 600.0), ("c", 500.0), ("b", 0.0), ("a", 0.0), ("b", 600.0)]
+    seen = []
+    for key, wait_ms in steps:
+        sanctum_clock.advance(wait_ms)
+        result = streams.append(ns, "s", {"key": key}, idempotency_key=key)
+        seen.append((key, result.sequence, result.duplicate))
+    stored = [json.loads(m.payload)["key"] for m in sanctum_backdoor.stream_messages(ns, "s")]
+    expected = [
+        ("a", 1, False),
+        ("b", 2, False),
+        ("c", 3, False),
+        ("b", 2, True),
+        ("a", 4, False),
+        ("b", 5, False),
+    ]
+    assert seen == expected, (
+        f"{explain('STR-020')} keyed appends at 0, 600, 1100, 1100, 1100 and 1700 ms with a "
+        f"1 s window returned (key, sequence, duplicate) {seen}, expected {expected}"
+    )
+    assert stored == ["a", "b", "c", "a", "b"], (
+        f"{explain('STR-020')} the backend holds messages of keys {stored}"
+    )
+
+
+LONG_STREAM = 300
+"""Messages in the STR-021 stream: past the 128 and 256 where backends page, trim or narrow."""
+
+
+@contract("STR-021")
+def test_a_long_stream_is_read_in_full(
+    sanctum_client: StorageClient, sanctum_namespace: str
+) -> None:
+    """A group reads all 300 messages of a stream, each once and in append order."""
+    streams, ns = sanctum_client.streams, sanctum_namespace
+    for n in range(LONG_STREAM):
+        streams.append(ns, "long", {"n": n})
+    read: list[tuple[int, JSONValue, int]] = []
+    for _ in range(LONG_STREAM):  # bounded: an adapter that keeps returning messages ends
+        batch = streams.read(ns, "long", "g", "c", count=100)
+        if not batch:
+            break
+        streams.ack(ns, "long", "g", [d.message_id for d in batch])
+        read += [(d.sequence, d.payload, d.delivery_count) for d in batch]
+    expected = [(n + 1, {"n": n}, 1) for n in range(LONG_STREAM)]
+    missing = [s for s, _, _ in expected if s not in {r[0] for r in read}]
+    assert read == expected, (
+        f"{explain('STR-021')} reading a {LONG_STREAM}-message stream 100 at a time delivered "
+        f"{len(read)} messages; missing sequences {missing[:10]}, first wrong delivery "
+        f"{next((r for r, e in zip(read, expected, strict=False) if r != e), None)}"
+    )
+
+
 @contract("STR-007")
 @pytest.mark.parametrize("count", [1, 2])
 def test_consumers_of_a_group_never_hold_the_same_message(

@@ -120,6 +120,14 @@ _CONTRACTS = [
         "multipart uploads, round-trip byte for byte with their exact size.",
         ("blobs",),
     ),
+    Contract(
+        "BLOB-020",
+        "blob",
+        "Prefixes in every script and plane",
+        "list(prefix) returns exactly the keys that start with the prefix when the prefix, or "
+        "the character after it, is accented, CJK, fullwidth or from an astral plane.",
+        ("blobs",),
+    ),
     # -- record ----------------------------------------------------------------------
     Contract(
         "REC-001",
@@ -321,6 +329,23 @@ _CONTRACTS = [
         "own client's window, and a short-window client never makes a long-window client lose "
         "its keys.",
         ("streams", "idempotent_append"),
+    ),
+    Contract(
+        "STR-020",
+        "stream",
+        "Each idempotency key keeps its own window",
+        "Keys first appended at different times each deduplicate for the window from their own "
+        "first append, whatever other keys of the stream do, and appends keep working once older "
+        "keys have expired.",
+        ("streams", "idempotent_append"),
+    ),
+    Contract(
+        "STR-021",
+        "stream",
+        "Long streams are read in full",
+        "A group reads every message of a stream longer than the page and batch sizes where "
+        "backends change strategy (300 messages), each once and in append order.",
+        ("streams",),
     ),
     # -- cache -----------------------------------------------------------------------
     Contract(

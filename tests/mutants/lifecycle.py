@@ -155,3 +155,21 @@ def closed_streams_raise_raw(options: Mapping[str, object], clock: Clock) -> Mut
     """The stream log of a closed adapter raises the driver's ``RuntimeError``."""
     inner = create_memory_adapter(options, clock)
     return Mutated(inner, streams=_RawWhenClosed(inner.streams))
+
+
+class _EmptyListSkipsTheStore(Wrap):
+    """Answers ``list(limit=0)`` itself, before the store could see it is closed."""
+
+    def list(self, namespace: str, prefix: str = "", **options: Any) -> Any:
+        if options.get("limit") == 0:
+            return []
+        return self.inner.list(namespace, prefix, **options)
+
+
+@adapter_mutant("LIFE-003")
+def closed_store_lists_nothing_for_limit_zero(
+    options: Mapping[str, object], clock: Clock
+) -> Mutated:
+    """``list(limit=0)`` returns ``[]`` without checking the store, also after ``close``."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, blobs=_EmptyListSkipsTheStore(inner.blobs))

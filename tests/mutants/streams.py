@@ -18,6 +18,7 @@ from mutants.base import (
 )
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import (
+    AppendResult,
     GroupCheckpoint,
     GroupPending,
     StoredMessage,
@@ -114,6 +115,67 @@ def ignores_idempotency_key(options: Mapping[str, object], clock: Clock) -> Muta
 def dedupe_window_never_expires(options: Mapping[str, object], clock: Clock) -> Mutated:
     """An idempotency key deduplicates forever instead of for the window."""
     return swap(options, clock, _DedupeForever, "streams")
+
+
+class _DedupeWindowPerStream(Wrap):
+    """Keeps a stream's idempotency keys in one set whose expiry every new keyed append
+    renews, as a Redis set refreshed with EXPIRE on each append would."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.keys: dict[tuple[str, str], tuple[dict[str, int], float]] = {}
+
+    def append(
+        self,
+        namespace: str,
+        stream: str,
+        payload: bytes,
+        *,
+        idempotency_key: str | None = None,
+        dedupe_window_ms: float = 0.0,
+        now_ms: float = 0.0,
+    ) -> AppendResult:
+        if idempotency_key is None:
+            return self.inner.append(namespace, stream, payload, now_ms=now_ms)  # type: ignore[no-any-return]
+        seen, renewed_at = self.keys.get((namespace, stream), ({}, -math.inf))
+        if now_ms - renewed_at >= dedupe_window_ms:
+            seen = {}
+        if idempotency_key in seen:
+            sequence = seen[idempotency_key]
+            return AppendResult(str(sequence), sequence, duplicate=True)
+        result: AppendResult = self.inner.append(namespace, stream, payload, now_ms=now_ms)
+        seen[idempotency_key] = result.sequence
+        self.keys[(namespace, stream)] = (seen, now_ms)
+        return result
+
+
+@adapter_mutant("STR-020")
+def dedupe_window_renewed_by_other_keys(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A stream's idempotency keys expire together, a window after the stream's latest keyed append."""
+    return swap(options, clock, _DedupeWindowPerStream, "streams")
+
+
+class _TrimmedTo256(Wrap):
+    """Keeps only the latest 256 messages of each stream, as ``XADD ... MAXLEN 256`` would."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.last: dict[tuple[str, str], int] = {}
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> AppendResult:
+        result: AppendResult = self.inner.append(namespace, stream, payload, **options)
+        self.last[(namespace, stream)] = max(self.last.get((namespace, stream), 0), result.sequence)
+        return result
+
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        trimmed = self.last.get((namespace, stream), 0) - 256
+        return self.inner.read(namespace, stream, after=max(after, trimmed), limit=limit)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("STR-021")
+def stream_trimmed_to_256(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Each stream keeps its latest 256 messages: older ones are lost before any group read them."""
+    return swap(options, clock, _TrimmedTo256, "streams")
 
 
 # -- checkpoints -----------------------------------------------------------------------

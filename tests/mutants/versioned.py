@@ -580,3 +580,24 @@ def conditional_delete_of_missing_is_412(options: Mapping[str, object], clock: C
 def tombstone_found_by_prefix(options: Mapping[str, object], clock: Clock) -> Mutated:
     """A fresh key continues from the versions of deleted keys it is a prefix of."""
     return swap(options, clock, _TombstoneByPrefix, *VERSIONED)
+
+
+class _SentinelPrefixRange(Wrap):
+    """Bounds a prefix listing with ``prefix <= key < prefix + "\\uf8ff"``, the sentinel idiom
+    of some document stores, which misses keys whose next character sorts above U+F8FF."""
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        everything: list[BlobInfo] = self.inner.list(
+            namespace, "", start_after=start_after, limit=10_000
+        )
+        inside = [info for info in everything if prefix <= info.key < prefix + "\uf8ff"]
+        return inside[:limit]
+
+
+@adapter_mutant("BLOB-020")
+def prefix_range_ends_at_a_sentinel(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Prefix listings end at ``prefix + "\\uf8ff"``: keys continuing with a fullwidth or
+    astral-plane character are never listed."""
+    return swap(options, clock, _SentinelPrefixRange, *VERSIONED)

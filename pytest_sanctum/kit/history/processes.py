@@ -31,13 +31,45 @@ def opens_across_processes(factory: object) -> bool:
     return getattr(factory, CROSS_PROCESS_ATTRIBUTE, False) is True
 
 
+FactoryReference = AdapterFactory | tuple[str, str]
+"""A factory as a child process receives it: ``(module, qualified name)`` when it can be
+imported by name, else the factory itself (pickled)."""
+
+
+def factory_reference(factory: AdapterFactory) -> FactoryReference:
+    """Name ``factory`` by module and qualified name when it is importable that way.
+
+    Pickling a function also names it, but checks that the name still resolves to the very
+    same object; a host that re-imports modules (pytester does between in-process runs)
+    breaks that check though the name still gives an equivalent factory.
+    """
+    module = getattr(factory, "__module__", None)
+    qualname = getattr(factory, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname:
+        return (module, qualname)
+    return factory
+
+
+def resolve_factory(reference: FactoryReference) -> AdapterFactory:
+    """The factory a ``factory_reference`` names, imported in this process."""
+    if not isinstance(reference, tuple):
+        return reference
+    import importlib
+
+    module, qualname = reference
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found  # type: ignore[no-any-return]
+
+
 def spawn_context() -> Any:
     """The multiprocessing context children run in (``spawn``: no inherited threads or sockets)."""
     return multiprocessing.get_context("spawn")
 
 
 def child_main(
-    factory: AdapterFactory,
+    reference: FactoryReference,
     options: dict[str, object],
     mask: tuple[str, ...],
     run_args: dict[str, Any],
@@ -51,6 +83,8 @@ def child_main(
     from pytest_sanctum.kit.history.clock import RealClock
     from pytest_sanctum.kit.history.run import HistoryRun
     from pytest_sanctum.kit.masks import MaskedAdapter
+
+    factory = resolve_factory(reference)
 
     def open_adapter(clock: Any) -> Any:
         adapter = factory(options, clock)

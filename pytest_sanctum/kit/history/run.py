@@ -25,7 +25,7 @@ from pytest_sanctum.fanout import LocalFanout
 from pytest_sanctum.faults import FaultPlan, FaultyAdapter, FaultyFanout
 from pytest_sanctum.kit.history.client import RecordingClient
 from pytest_sanctum.kit.history.clock import RealClock
-from pytest_sanctum.kit.history.processes import child_main, spawn_context
+from pytest_sanctum.kit.history.processes import child_main, factory_reference, spawn_context
 from pytest_sanctum.kit.history.record import History, HistorySettings, Operation, Recorder
 from pytest_sanctum.kit.history.tap import DeletedVersions, DeleteTap
 from pytest_sanctum.kit.history.workload import (
@@ -199,7 +199,15 @@ class HistoryRun:
             }
             child = context.Process(
                 target=child_main,
-                args=(factory, options, mask, run_args, indices, f"p{number}", offset),
+                args=(
+                    factory_reference(factory),
+                    options,
+                    mask,
+                    run_args,
+                    indices,
+                    f"p{number}",
+                    offset,
+                ),
                 kwargs={"barrier": barrier, "results": results},
                 daemon=True,
             )
