@@ -32,6 +32,17 @@ MIN_SERVER_VERSION: Final = 110000
 the functions' ``OUT`` parameters."""
 
 
+_REFUSED_LOGIN: Final = (
+    "does not exist",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "password authentication",
+)
+"""What a connection error says when the server refused the login itself (libpq reports
+no SQLSTATE for a failed connection, only the server's message)."""
+
+
 def _closed(namespace: str | None, key: str | None) -> BackendUnavailableError:
     return BackendUnavailableError("the postgres adapter is closed", namespace=namespace, key=key)
 
@@ -88,18 +99,25 @@ class Database:
             if isinstance(error, SanctumError):
                 raise
             if isinstance(error, PoolTimeout):
-                raise BackendUnavailableError(
-                    f"postgres: cannot connect ({self._why_not_connected()})"
-                ) from error
+                raise self._not_connected() from error
             raise self._open_error(error) from error
 
-    def _why_not_connected(self) -> str:
-        """The reason a direct connection attempt gives (the pool only says it timed out)."""
+    def _not_connected(self) -> SanctumError:
+        """Why the pool could not connect (it only says it timed out), from a direct attempt:
+        a login the server refuses (no such database or role, a failed authentication) is
+        the deployment's configuration, anything else is ``BackendUnavailableError``."""
         try:
             psycopg.connect(_conninfo(self.options)).close()
         except psycopg.Error as error:
-            return str(error).strip()
-        return f"no connection within connect_timeout_ms={self.options.connect_timeout_ms:g}"
+            reason = str(error).strip()
+            if any(sign in reason for sign in _REFUSED_LOGIN):
+                return ConfigError(
+                    f"postgres refused the connection: {reason}", field="options.conninfo"
+                )
+            return BackendUnavailableError(f"postgres: cannot connect ({reason})")
+        return BackendUnavailableError(
+            f"postgres: no connection within connect_timeout_ms={self.options.connect_timeout_ms:g}"
+        )
 
     def _open_error(self, error: BaseException) -> SanctumError:
         """A failure while opening: unreachable servers are ``BackendUnavailableError``;
@@ -134,6 +152,7 @@ class Database:
             if self._version(conn) == SCHEMA_VERSION:
                 return
             with conn.transaction():
+                conn.execute("SET LOCAL statement_timeout = 0")  # DDL may wait for locks
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     (f"pytest_sanctum.schema/{self.schema}",),
