@@ -310,6 +310,14 @@ TARGETS = [
         1.3,
         at_most=True,
     ),
+    Target(
+        "7",
+        "history checker on 10,000 operations over 100 keys vs a plain scan of them",
+        "history.check",
+        "history.scan",
+        500.0,
+        at_most=True,
+    ),
 ]
 
 
@@ -570,7 +578,65 @@ def fresh_group(scale: float) -> Iterator[list[Subject]]:
         drop_server(server)
 
 
-GROUPS = (record_group, blob_group, cache_group, stream_group, fresh_group)
+def synthetic_history(operations: int, keys: int, seed: int = 7) -> Any:
+    """A valid history of ``operations`` puts, deletes and reads over ``keys`` keys, from
+    8 clients whose intervals overlap: what a large history run records."""
+    import random
+
+    from pytest_sanctum.kit.history.record import History, HistorySettings, Operation
+
+    rng = random.Random(seed)
+    versions = dict.fromkeys(range(keys), 0)
+    live: dict[int, str | None] = dict.fromkeys(range(keys))
+    ops: list[Operation] = []
+    now = 0
+    for index in range(operations):
+        key = rng.randrange(keys)
+        now += rng.randrange(1_000, 20_000)
+        end = now + rng.randrange(5_000, 60_000)
+        op = Operation(index, f"c{index % 8}", f"n{index % 2}", "get", f"k{key}", now, 0.0)
+        op.complete_ns, op.outcome, op.level, op.bypass = end, "ok", "strong", True
+        roll = rng.random()
+        if roll < 0.35:
+            versions[key] += 1
+            live[key] = f"t{index}"
+            op.kind, op.tag, op.version, op.etag = "put", live[key], versions[key], f"e{index}"
+        elif roll < 0.4 and live[key] is not None:
+            op.kind, op.version, live[key] = "delete", versions[key], None
+        else:
+            op.tag = live[key]
+            op.version = versions[key] if live[key] is not None else None
+        ops.append(op)
+    return History(ops, HistorySettings())
+
+
+@contextlib.contextmanager
+def history_group(scale: float) -> Iterator[list[Subject]]:
+    """Target 7: checking a 10,000-operation history over 100 keys, against a plain scan of
+    the same history (one pass reading every operation's key, kind and times)."""
+    from pytest_sanctum.kit.history.check import check_history
+
+    history = synthetic_history(max(1000, int(10_000 * scale)), 100)
+
+    def check() -> None:
+        verdict = check_history(history)
+        if not verdict.valid:
+            raise AssertionError(verdict.anomalies[:1])
+
+    def scan() -> None:
+        per_key: dict[str, int] = {}
+        for op in history.operations:
+            per_key[op.key] = (
+                per_key.get(op.key, 0) + (op.complete_ns - op.invoke_ns) + len(op.kind)
+            )
+
+    yield [
+        Subject("history.check", f"check_history, {len(history.operations)} operations", check, 1),
+        Subject("history.scan", "a plain scan of the same history", scan, 1),
+    ]
+
+
+GROUPS = (record_group, blob_group, cache_group, stream_group, fresh_group, history_group)
 
 
 # --- report -----------------------------------------------------------------------------

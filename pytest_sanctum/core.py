@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from time import perf_counter
+from typing import cast
 
 from pytest_sanctum.acl import AccessPolicy
 from pytest_sanctum.adapters.base import (
@@ -61,6 +62,27 @@ _QUIET_ERRORS = (NotFoundError, PreconditionFailedError, CacheMissError)
 
 RAW_TRACKED_KEYS = 65536
 """How many recently written keys a client remembers to check read-after-write (LRU)."""
+
+
+_OFFERS: dict[tuple[type, type], bool] = {}
+"""Which store classes offer which optional protocol, decided once per class."""
+
+
+def offers(store: object, protocol: type) -> bool:
+    """Whether ``store`` implements the runtime-checkable ``protocol``.
+
+    A protocol ``isinstance`` walks every member (tens of microseconds), so the answer is
+    kept per class; a class that forwards attributes (``__getattr__``, like test wrappers)
+    is asked per object, since what it offers depends on what it wraps.
+    """
+    kind = type(store)
+    if hasattr(kind, "__getattr__"):
+        return isinstance(store, protocol)
+    key = (kind, protocol)
+    found = _OFFERS.get(key)
+    if found is None:
+        found = _OFFERS[key] = isinstance(store, protocol)
+    return found
 
 
 def _no_subscription() -> None:
@@ -125,17 +147,23 @@ class Route:
         )
         # The optional protocols (adapters/base.py), resolved once: the facade takes the
         # one-call path where a store offers it, and composes the base methods otherwise.
-        self.batch_log = self.stream_log if isinstance(self.stream_log, BatchStreamLog) else None
-        self.group_store = (
-            self.checkpoint_store if isinstance(self.checkpoint_store, GroupStore) else None
+        self.batch_log: BatchStreamLog | None = (
+            cast(BatchStreamLog, self.stream_log)
+            if offers(self.stream_log, BatchStreamLog)
+            else None
+        )
+        self.group_store: GroupStore | None = (
+            cast(GroupStore, self.checkpoint_store)
+            if offers(self.checkpoint_store, GroupStore)
+            else None
         )
         self.coupled: dict[Layer, CachingVersionedStore] = {}
         """Per layer, the store that purges and fills this route's cache in its own calls:
         only when the cache is the namespace adapter's own."""
         if cache is not None and own_cache:
             for layer, store in ((Layer.BLOB, self.blob_store), (Layer.RECORD, self.record_store)):
-                if isinstance(store, CachingVersionedStore):
-                    self.coupled[layer] = store
+                if offers(store, CachingVersionedStore):
+                    self.coupled[layer] = cast(CachingVersionedStore, store)
         self.tracks_writes = not caps.read_after_write or (
             self.read_cache is not None
             and any(

@@ -26,6 +26,7 @@ ADAPTER_ENV = "SANCTUM_ADAPTER"
 OPTIONS_ENV = "SANCTUM_ADAPTER_OPTIONS"
 PROFILE_ENV = "SANCTUM_PROFILE"
 SEED_ENV = "SANCTUM_SEED"
+FAULTS_ENV = "SANCTUM_FAULTS"
 
 _SESSION: pytest.StashKey[KitSession] = pytest.StashKey()
 _REPORT: pytest.StashKey[ConformanceReport] = pytest.StashKey()
@@ -66,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sanctum-seed", metavar="INT", help=f"seed of the property tests (also ${SEED_ENV})"
     )
     group.addoption(
+        "--sanctum-faults",
+        metavar="KINDS",
+        help="fault kinds the history contracts (HIST-*) inject: comma-separated, 'all' or "
+        f"'none' (also ${FAULTS_ENV}, ini sanctum_faults)",
+    )
+    group.addoption(
         "--sanctum-contracts",
         metavar="IDS",
         help="run only the tests of these comma-separated contract ids",
@@ -88,6 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("sanctum_adapter", "adapter the conformance suite runs against")
     parser.addini("sanctum_profile", "hypothesis profile of the property tests")
+    parser.addini("sanctum_faults", "fault kinds the history contracts inject ('all', 'none', ...)")
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -160,11 +168,23 @@ def _build_session(config: pytest.Config) -> KitSession:
             seed = int(seed_text)
         except ValueError:
             raise pytest.UsageError(f"--sanctum-seed={seed_text!r}: must be an integer") from None
+    faults_text = (
+        config.getoption("sanctum_faults")
+        or os.environ.get(FAULTS_ENV)
+        or config.getini("sanctum_faults")
+        or ""
+    )
+    from pytest_sanctum.faults import parse_faults
+
+    try:
+        faults = parse_faults(str(faults_text))
+    except ValueError as error:
+        raise pytest.UsageError(f"--sanctum-faults: {error}") from None
     # xdist's own record of the worker, not $PYTEST_XDIST_WORKER: a pytest run inside an
     # xdist worker (pytester) inherits that variable without being a worker itself.
     workerinput = getattr(config, "workerinput", None)
     worker_id = str(workerinput["workerid"]) if workerinput is not None else "master"
-    return KitSession(config, choice, factory, options, mask, str(profile), seed, worker_id)
+    return KitSession(config, choice, factory, options, mask, str(profile), seed, worker_id, faults)
 
 
 def kit_session(config: pytest.Config) -> KitSession:
@@ -223,6 +243,7 @@ def _header(session: KitSession, baseline_path: str | None) -> dict[str, object]
         "mask": list(session.mask),
         "profile": session.profile,
         "seed": session.seed,
+        "faults": list(session.faults),
         "baseline": baseline_path,
     }
 
@@ -250,6 +271,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         lines.append(f"sanctum: capabilities: {', '.join(session.capabilities.names()) or 'none'}")
     if session.mask:
         lines.append(f"sanctum: masked: {', '.join(session.mask)}")
+    lines.append(f"sanctum: faults: {', '.join(session.faults) or 'none'} (history contracts)")
     return lines
 
 

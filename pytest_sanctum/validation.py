@@ -60,6 +60,12 @@ _orjson_loads = orjson.loads
 _INT64_SPAN = 2.0**63
 """orjson decodes an integer outside 64 bits as a float at least this large in magnitude."""
 
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+"""A ``bytes.translate`` table: every digit becomes ``0``, every other byte a space."""
+
+_LONG_NUMBER = b"0" * 19
+"""19 digits in a row: the shortest run an integer beyond 64 bits (>= 2**63) needs."""
+
 
 _isfinite = math.isfinite
 
@@ -242,9 +248,9 @@ def _has_huge_float(value: object) -> bool:
 def decode_json(data: bytes) -> Any:
     """Decode what ``encode_json`` produced (UTF-8 JSON) into fresh Python values.
 
-    orjson decodes first. It turns an integer beyond 64 bits into a float, so a result
-    holding a float of magnitude 2**63 or more is decoded again by the stdlib, which keeps
-    big integers exact; so is text orjson refuses. Invalid text (``NaN`` and
+    orjson decodes first. It turns an integer beyond 64 bits into a float, so when the text
+    has a run of 19 digits or more and the result holds a float of magnitude 2**63 or more,
+    the stdlib decodes it again, which keeps big integers exact; so is text orjson refuses. Invalid text (``NaN`` and
     ``Infinity`` included, which ``encode_json`` never writes) raises ``ValueError``.
     """
     try:
@@ -252,7 +258,9 @@ def decode_json(data: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if not _has_huge_float(value):
+        # Only an integer literal of 19 digits or more can be one orjson turned into a
+        # float; two C passes over the text rule that out before any walk of the value.
+        if _LONG_NUMBER not in data.translate(_DIGITS_ONLY) or not _has_huge_float(value):
             return value
     return _DECODER.decode(data.decode("utf-8"))
 

@@ -915,3 +915,7 @@ def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> Memory
                 field=f"options.{name}",
             )
     return MemoryAdapter(get_server(server), clock, shared_cache=shared_cache, interface=interface)
+
+
+create_memory_adapter.opens_across_processes = False  # type: ignore[attr-defined]
+"""A memory server lives in one process: other processes cannot open its data (HIST-008)."""

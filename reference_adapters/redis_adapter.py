@@ -1238,3 +1238,9 @@ def drop_fake_server(name: str) -> None:
     """Forget the fakeredis server registered under ``name`` (no-op when unknown)."""
     with _fake_servers_lock:
         _fake_servers.pop(name, None)
+
+
+create_redis_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process connecting with the same options sees the same data (HIST-008)."""
+create_fakeredis_adapter.opens_across_processes = False  # type: ignore[attr-defined]
+"""fakeredis keeps its server in this process."""

@@ -2,11 +2,12 @@
 semantics, and the cache in a second file beside it.
 
 Every adapter instance holds one connection (``check_same_thread=False``) guarded by a
-lock, so one instance is safe to share between threads. Each write is one ``BEGIN
-IMMEDIATE`` transaction: the precondition check and the write of a conditional put (one
-``INSERT ... ON CONFLICT`` or ``UPDATE`` with ``RETURNING``), its cache purge, an
-idempotent append, a group claim or ack are one atomic step, also across processes that
-open the same file. The database runs in WAL mode; ``synchronous=FULL`` (the default)
+lock, so one instance is safe to share between threads. Each write is one transaction:
+a put or delete is a single statement (``INSERT ... ON CONFLICT`` or ``UPDATE`` with
+``RETURNING``) that checks the precondition, computes the version and etag, and purges
+the cache entry through a trigger; an idempotent append, a group claim or an ack is one
+``BEGIN IMMEDIATE`` transaction. Each is atomic, also across processes that open the
+same file. The database runs in WAL mode; ``synchronous=FULL`` (the default)
 makes a commit durable before the call returns.
 
 The cache is not durable by contract, so it lives in ``<path>-cache``, attached to every
@@ -235,14 +236,30 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-class _Database:
-    """One connection and the lock every store of one adapter shares."""
+_PURGE_TRIGGERS: Final = tuple(
+    f"CREATE TEMP TRIGGER IF NOT EXISTS purge_on_{event.lower()} AFTER {event} ON main.objects"
+    " BEGIN DELETE FROM entries WHERE ns = NEW.ns AND key = sanctum_purge(); END"
+    for event in ("INSERT", "UPDATE")
+)
+"""Every write of an object also deletes the cache entry ``sanctum_purge()`` names (none
+when it returns NULL), inside the write's own statement: a write and its purge are one
+statement and one transaction. (A trigger may not qualify the table it writes;
+``entries`` exists only in ``volatile``.)"""
 
-    __slots__ = ("_conn", "lock", "path")
+
+class _Database:
+    """One connection and the lock every store of one adapter shares.
+
+    ``purging`` is the cache key the running statement's writes purge (see
+    ``_PURGE_TRIGGERS``); it is set and cleared under the lock around that statement.
+    """
+
+    __slots__ = ("_conn", "lock", "path", "purging")
 
     def __init__(self, path: str, busy_timeout_ms: float, synchronous: str) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self.purging: str | None = None
         try:
             conn = sqlite3.connect(
                 path,
@@ -270,6 +287,9 @@ class _Database:
                 except BaseException:
                     conn.rollback()
                     raise
+            conn.create_function("sanctum_purge", 0, self._purge_key)
+            for trigger in _PURGE_TRIGGERS:
+                conn.execute(trigger)
         except (sqlite3.Error, BackendUnavailableError) as error:
             conn.close()
             if isinstance(error, BackendUnavailableError):
@@ -277,9 +297,53 @@ class _Database:
             raise _unavailable(error, None, None) from error
         self._conn: sqlite3.Connection | None = conn
 
+    def _purge_key(self) -> str | None:
+        return self.purging
+
     @property
     def closed(self) -> bool:
         return self._conn is None
+
+    def write_one(
+        self,
+        namespace: str,
+        key: str,
+        sql: str,
+        params: tuple[object, ...],
+        purge: str | None,
+        refused: Callable[[sqlite3.Connection], BaseException],
+    ) -> list[Any]:
+        """One statement in its own transaction, purging ``purge`` through the triggers.
+
+        When it returns no row (a refused condition), it is run again in a ``BEGIN
+        IMMEDIATE`` transaction, where ``refused`` reads why with nothing changing in
+        between; what it returns is raised.
+        """
+        with self.lock:
+            conn = self._open(namespace, key)
+            self.purging = purge
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            except sqlite3.Error as error:
+                raise _unavailable(error, namespace, key) from error
+            except (OverflowError, UnicodeEncodeError) as error:
+                raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
+            finally:
+                self.purging = None
+            if rows:
+                return rows
+
+            def again(conn: sqlite3.Connection) -> list[Any]:
+                self.purging = purge
+                try:
+                    found = conn.execute(sql, params).fetchall()
+                finally:
+                    self.purging = None
+                if not found:
+                    raise refused(conn)
+                return found
+
+            return self.write(namespace, key, again)
 
     def check_open(self, namespace: str, key: str) -> None:
         """Raise ``BackendUnavailableError`` when the adapter is closed."""
@@ -419,9 +483,9 @@ def _refused(
 class SqliteVersionedStore:
     """A ``CachingVersionedStore`` over the ``objects`` rows of one layer (blobs or records).
 
-    A write is one transaction of one statement (plus its purge): the version, the etag
-    and the precondition are computed by the statement itself. A filling read is one
-    statement that writes only the volatile cache database.
+    A write is one statement in its own transaction: the version, the etag and the
+    precondition are computed by the statement, and the purge runs in it through a
+    trigger. A filling read is one statement that writes only the volatile cache database.
     """
 
     __slots__ = ("_clock", "_db", "_layer")
@@ -487,16 +551,16 @@ class SqliteVersionedStore:
             sql = _CREATE if if_none_match else _PUT
             params = (layer, namespace, key, data, digest, content_type)
 
-        def work(conn: sqlite3.Connection) -> WriteResult:
-            rows = conn.execute(sql, params).fetchall()
-            if not rows:
-                raise _refused(conn, layer, namespace, key, if_match, if_none_match)
-            if purge is not None:
-                conn.execute(_PURGE, (namespace, purge))
-            version, etag = rows[0]
-            return WriteResult(version, etag)
-
-        return self._db.write(namespace, key, work)
+        rows = self._db.write_one(
+            namespace,
+            key,
+            sql,
+            params,
+            purge,
+            lambda conn: _refused(conn, layer, namespace, key, if_match, if_none_match),
+        )
+        version, etag = rows[0]
+        return WriteResult(version, etag)
 
     def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
         """``get``, copying the row into the cache entry ``fill.key`` in the same statement."""
@@ -577,18 +641,14 @@ class SqliteVersionedStore:
             sql = _TOMBSTONE + " AND etag = ? RETURNING version"
             params = (layer, namespace, key, if_match)
 
-        def work(conn: sqlite3.Connection) -> Version:
-            rows = conn.execute(sql, params).fetchall()
-            if not rows:
-                refused = _refused(conn, layer, namespace, key, if_match, False)
-                if refused.current_version is None:
-                    raise NotFoundError("no such key", namespace=namespace, key=key)
-                raise refused
-            if purge is not None:
-                conn.execute(_PURGE, (namespace, purge))
-            return int(rows[0][0])
+        def refused(conn: sqlite3.Connection) -> BaseException:
+            error = _refused(conn, layer, namespace, key, if_match, False)
+            if error.current_version is None:
+                return NotFoundError("no such key", namespace=namespace, key=key)
+            return error
 
-        return self._db.write(namespace, key, work)
+        rows = self._db.write_one(namespace, key, sql, params, purge, refused)
+        return int(rows[0][0])
 
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
@@ -1086,3 +1146,7 @@ def create_sqlite_adapter(options: Mapping[str, object], clock: Clock) -> Sqlite
     if path is None:
         raise ConfigError("sqlite option 'path' is required", field="options.path")
     return SqliteAdapter(path, clock, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+
+
+create_sqlite_adapter.opens_across_processes = True  # type: ignore[attr-defined]
+"""Another process opening the same ``path`` sees the same data (the kit's HIST-008)."""

@@ -44,6 +44,7 @@ LAYERS: dict[str, str] = {
     "acl": "Access control",
     "observability": "Metrics and log emissions",
     "property": "Property-based (hypothesis state machines)",
+    "history": "Concurrent histories across nodes, checked against ADR-001",
 }
 """Layers of the conformance matrix, in report order."""
 
@@ -506,6 +507,76 @@ _CONTRACTS = [
         "acking, the idempotent consumer runs its handler exactly once per message: a marker "
         "one client records is read at once by the next.",
         ("streams", "records", "conditional_writes", "read_after_write", "durable_checkpoints"),
+    ),
+    # -- history -------------------------------------------------------------------
+    Contract(
+        "HIST-001",
+        "history",
+        "Versions under concurrent writers",
+        "Clients on several nodes putting, deleting and reading the same keys get unique "
+        "versions that increase in the real-time order of the writes, and never read a value "
+        "no write produced.",
+        ("records",),
+    ),
+    Contract(
+        "HIST-002",
+        "history",
+        "Conditional writes under concurrency",
+        "Across nodes, an if_match write or delete wins only while its etag is current (one "
+        "winner per etag, no lost update) and a create-only write succeeds once per life of "
+        "a key.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "HIST-003",
+        "history",
+        "Strong reads are linearizable",
+        "With read_after_write and a staleness budget of 0, strong reads from clients on "
+        "several nodes are linearizable in the version order the writes returned.",
+        ("records", "conditional_writes", "read_after_write"),
+    ),
+    Contract(
+        "HIST-004",
+        "history",
+        "Cached reads are Δ-atomic",
+        "With local caches on several nodes and fan-out purges, strong reads are at most the "
+        "staleness budget stale (Δ-atomic) and eventual reads at most the cache TTL.",
+        ("records", "cache", "read_after_write"),
+    ),
+    Contract(
+        "HIST-005",
+        "history",
+        "Concurrent appends",
+        "Appends from several nodes get unique sequences without gaps, and every acknowledged "
+        "append reaches every group with its own payload.",
+        ("streams",),
+    ),
+    Contract(
+        "HIST-006",
+        "history",
+        "Idempotent appends across nodes",
+        "One idempotency key appends one message per dedupe window, whichever nodes append it "
+        "concurrently.",
+        ("streams", "idempotent_append"),
+    ),
+    Contract(
+        "HIST-007",
+        "history",
+        "Consumers on several nodes",
+        "Consumers of one group on several nodes never hold one message at once before its "
+        "visibility timeout, and never get an acknowledged message again.",
+        ("streams",),
+    ),
+    Contract(
+        "HIST-008",
+        "history",
+        "Clients in several processes",
+        "Clients in two more processes, each on an adapter instance of its own, writing, "
+        "reading, appending (with idempotency keys) and consuming with the parent's clients "
+        "keep every history guarantee: compare-and-set, versions, sequences and "
+        "deduplication hold across processes. Needs a factory declaring "
+        "opens_across_processes.",
+        ("records", "streams"),
     ),
 ]
 

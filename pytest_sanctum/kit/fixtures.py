@@ -27,6 +27,7 @@ from pytest_sanctum.observability import (
 if TYPE_CHECKING:
     from pytest_sanctum.client import StorageClient
     from pytest_sanctum.fanout import InvalidationFanout
+    from pytest_sanctum.kit.history.app import HistoryRecorder
 
 
 class ClientMaker:
@@ -173,3 +174,17 @@ def sanctum_reopen(sanctum_make_client: ClientMaker) -> Callable[[], StorageAdap
 def sanctum_backdoor(sanctum_kit: KitSession, sanctum_adapter: StorageAdapter) -> Backdoor:
     """Reads the backend without the adapter's read path (fallback: the adapter's stores)."""
     return sanctum_kit.backdoor(sanctum_adapter)
+
+
+@pytest.fixture
+def sanctum_history(sanctum_clock: VirtualClock, tmp_path: Any) -> HistoryRecorder:
+    """Records the history of your clients' concurrent use and checks it against ADR-001.
+
+    ``sanctum_history.record(client, name="worker-1")`` returns the client with its
+    operations recorded; ``sanctum_history.assert_valid()`` runs the ``HIST-*`` checker.
+    Facade times come from the test's virtual clock (set ``settings.real_clock`` when your
+    clients use a real one); the failure timeline is written to the test's ``tmp_path``.
+    """
+    from pytest_sanctum.kit.history.app import HistoryRecorder
+
+    return HistoryRecorder(sanctum_clock, tmp_path)

@@ -62,6 +62,7 @@ class KitSession:
         profile: str,
         seed: int,
         worker_id: str,
+        faults: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.choice = choice
@@ -72,6 +73,8 @@ class KitSession:
         self.profile = profile
         self.seed = seed
         self.worker_id = worker_id
+        self.faults = faults
+        """Fault kinds the history contracts inject (``--sanctum-faults``)."""
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
         self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
         self._namespaces = itertools.count(1)
@@ -232,6 +235,8 @@ class KitSession:
             parts.append(f"--sanctum-adapter-options={shlex.quote(options)}")
         if self.mask:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
+        if self.faults:
+            parts.append(f"--sanctum-faults={','.join(self.faults)}")
         parts += [
             f"--sanctum-profile={self.profile}",
             f"--sanctum-seed={self.seed}",

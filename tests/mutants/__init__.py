@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from mutants import cache, facade, streams, versioned
+from mutants import cache, facade, races, streams, versioned
 from mutants.base import KNOWN_GAPS, MUTANTS, Mutant
 
-__all__ = ["KNOWN_GAPS", "MUTANTS", "Mutant", "cache", "facade", "streams", "versioned"]
+__all__ = ["KNOWN_GAPS", "MUTANTS", "Mutant", "cache", "facade", "races", "streams", "versioned"]
 
 
 def __getattr__(name: str) -> Any:

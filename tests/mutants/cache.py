@@ -167,3 +167,25 @@ def get_and_fill_stamps_entries_new(options: Mapping[str, object], clock: Clock)
 def put_and_purge_ignores_if_match(options: Mapping[str, object], clock: Clock) -> Mutated:
     """A store's purging write ignores ``if_match``."""
     return swap_full(options, clock, _PutAndPurgeIgnoresIfMatch, *VERSIONED)
+
+
+class _Restamped(Wrap):
+    """Every entry read looks freshly stored: its age on the facade clock is always zero."""
+
+    def __init__(self, inner: Any, clock: Clock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        entry = self.inner.get(namespace, key)
+        if entry is None:
+            return None
+        now = self.clock.now_ms()
+        return dataclasses.replace(entry, stored_at_ms=now, expires_at_ms=now + 1.0)
+
+
+@adapter_mutant("HIST-004")
+def cache_restamps_entries(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """The cache reports every entry as just stored, so an old entry passes any staleness budget."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, cache=_Restamped(inner.cache, clock))

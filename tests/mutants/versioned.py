@@ -345,7 +345,7 @@ STALE_LAG_MS = 1_000.0
 """How far the stale replicas lag behind writes: far beyond the 100 ms read-after-write window."""
 
 
-@adapter_mutant("CONS-001", "CONS-008", "CONS-009", "CONS-010")
+@adapter_mutant("CONS-001", "CONS-008", "CONS-009", "CONS-010", "HIST-003")
 def stale_reads_declared_raw(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Declares ``read_after_write`` but reads come from a replica 1 s behind."""
     inner = create_memory_adapter(options, clock)
