@@ -174,3 +174,7 @@ def create_postgres_adapter(options: Mapping[str, object], clock: Clock) -> Post
     ``BackendUnavailableError`` when the server cannot be reached.
     """
     return PostgresAdapter(parse_options(options), clock)
+
+
+# Processes that open the same options share the data, so the kit runs HIST-008.
+create_postgres_adapter.opens_across_processes = True  # type: ignore[attr-defined]

@@ -2,7 +2,9 @@
 
 Connections run in autocommit: every operation is one statement, so one implicit
 transaction and one round trip (once psycopg has prepared the statement on that
-connection, which it does on the fifth use). A read that fails because its connection
+connection, which it does on the sixth use). Operations take a connection with
+``getconn``/``putconn`` rather than the pool's ``connection()`` block, whose commit on
+exit costs a fifth of a loopback round trip even in autocommit. A read that fails because its connection
 was lost (a terminated backend, a restarted server) is tried once more on another
 connection after the pool has checked its idle ones; a write is not, since its outcome
 is unknown, and raises ``BackendUnavailableError``.
@@ -212,8 +214,11 @@ class Database:
         attempts = 2 if read else 1
         for attempt in range(attempts):
             try:
-                with self._pool.connection() as conn:
+                conn = self._pool.getconn()
+                try:
                     return conn.execute(sql, params, binary=True).fetchall()
+                finally:
+                    self._pool.putconn(conn)
             except Exception as error:
                 if attempt + 1 < attempts and is_connection_error(error):
                     self._pool.check()  # drop every idle connection the same outage broke
@@ -226,8 +231,11 @@ class Database:
     def execute(self, namespace: str | None, key: str | None, sql: str, params: Params) -> int:
         """Run one statement that returns no rows; the number of rows it changed."""
         try:
-            with self._pool.connection() as conn:
+            conn = self._pool.getconn()
+            try:
                 return conn.execute(sql, params).rowcount
+            finally:
+                self._pool.putconn(conn)
         except Exception as error:
             if is_connection_error(error):
                 self._pool.check()
