@@ -1036,3 +1036,39 @@ def test_every_facade_operation_is_one_round_trip_and_one_statement(
         }
     finally:
         client.close()
+
+
+# --- faults the kit provokes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["locked", "timeout", "unreachable"])
+def test_each_provoked_fault_is_backend_unavailable_and_passes(
+    open_adapter: Open, fault: str
+) -> None:
+    adapter = open_adapter()
+    adapter.records.put(NS, "k", b"1")
+    adapter.streams.append(NS, "s", b"m")
+    injector = adapter.fault_injector()
+    assert fault in injector.faults
+    calls: list[Callable[[], object]] = [
+        lambda: adapter.records.put(NS, "k", b"2"),
+        lambda: adapter.records.delete(NS, "k"),
+        lambda: adapter.streams.append(NS, "s", b"m"),
+        lambda: adapter.checkpoints.claim(NS, "s", "g", "c", limit=1, now_ms=0, visible_at_ms=1),
+    ]
+    started = time.perf_counter()
+    with injector.provoke(fault):
+        for call in calls:
+            with pytest.raises(BackendUnavailableError) as caught:
+                call()
+            assert caught.value.retryable
+        if fault == "locked":
+            assert adapter.records.get(NS, "k").data == b"1"  # readers are not blocked
+        else:
+            with pytest.raises(BackendUnavailableError):
+                adapter.records.get(NS, "k")
+    assert time.perf_counter() - started < 20
+    assert adapter.records.put(NS, "k", b"3").version == 2  # nothing was applied meanwhile
+    assert adapter.records.get(NS, "k").data == b"3"
+    with pytest.raises(ValueError, match="serialization"):
+        injector.provoke("serialization").__enter__()

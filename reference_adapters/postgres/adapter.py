@@ -11,6 +11,7 @@ import psycopg
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import Blob, Capabilities, Layer, StoredMessage
 from reference_adapters.postgres.database import Database
+from reference_adapters.postgres.faults import PostgresFaultInjector
 from reference_adapters.postgres.options import PostgresOptions, parse_options
 from reference_adapters.postgres.schema import TABLES
 from reference_adapters.postgres.stores import (
@@ -142,6 +143,11 @@ class PostgresAdapter:
         if self._backdoor is None:
             self._backdoor = PostgresBackdoor(self._db.options, self._db.table)
         return self._backdoor
+
+    def fault_injector(self) -> PostgresFaultInjector:
+        """Provokes real lock contention, timeouts and refused connections on this adapter's
+        schema, for the kit's error contracts."""
+        return PostgresFaultInjector(self._db)
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row of namespaces starting with the prefix (tombstones, purge marks

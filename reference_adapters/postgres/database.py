@@ -13,7 +13,9 @@ is unknown, and raises ``BackendUnavailableError``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Final
 
 import psycopg
@@ -71,6 +73,20 @@ def _conninfo(options: PostgresOptions) -> str:
     return make_conninfo("", **params)
 
 
+def _new_pool(options: PostgresOptions) -> ConnectionPool[psycopg.Connection[Any]]:
+    """A pool for ``options``, not yet open; its connections run in autocommit."""
+    return ConnectionPool(
+        _conninfo(options),
+        kwargs={"autocommit": True},
+        min_size=options.min_connections,
+        max_size=options.max_connections,
+        open=False,
+        timeout=options.pool_timeout_ms / 1000.0,
+        name=f"sanctum-{options.schema}",
+        num_workers=1,
+    )
+
+
 class Database:
     """A connection pool on one schema, shared by every store of one adapter. Thread-safe."""
 
@@ -81,16 +97,7 @@ class Database:
         self.schema = options.schema
         self.table = quoted(options.schema)
         """The quoted schema name every statement qualifies its tables with."""
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            _conninfo(options),
-            kwargs={"autocommit": True},
-            min_size=options.min_connections,
-            max_size=options.max_connections,
-            open=False,
-            timeout=options.pool_timeout_ms / 1000.0,
-            name=f"sanctum-{options.schema}",
-            num_workers=1,
-        )
+        self._pool = _new_pool(options)
         try:
             self._pool.open(
                 wait=options.min_connections > 0, timeout=options.connect_timeout_ms / 1000.0
@@ -240,6 +247,24 @@ class Database:
             if is_connection_error(error):
                 self._pool.check()
             raise map_postgres_error(error, namespace, key) from error
+
+    @contextmanager
+    def reconfigured(self, **changes: Any) -> Iterator[None]:
+        """For the length of the block, serve operations from a new pool with some options
+        changed (shorter timeouts, another server); then from a new pool with the adapter's
+        own options again. Every connection of the replaced pool is closed. For fault
+        injection in tests: an operation running while the pool is swapped may fail."""
+        self.check_open(None, None)
+        self._swap(_new_pool(replace(self.options, **changes)))
+        try:
+            yield
+        finally:
+            self._swap(_new_pool(self.options))
+
+    def _swap(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        pool.open(wait=False)
+        old, self._pool = self._pool, pool
+        old.close(timeout=1.0)
 
     def close(self) -> None:
         """Close every connection; later statements raise ``BackendUnavailableError``."""
