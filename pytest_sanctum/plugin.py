@@ -364,3 +364,10 @@ def pytest_sanctum_backdoor(config: pytest.Config, adapter: object) -> object:
     """The default backdoor: the adapter's own ``backdoor()`` method, when it has one."""
     make = getattr(adapter, "backdoor", None)
     return make() if callable(make) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sanctum_fault_injector(config: pytest.Config, adapter: object) -> object:
+    """The default fault injector: the adapter's own ``fault_injector()``, when it has one."""
+    make = getattr(adapter, "fault_injector", None)
+    return make() if callable(make) else None

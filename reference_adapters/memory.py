@@ -17,7 +17,8 @@ import itertools
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Literal, TypeVar
 
 from pytest_sanctum.clock import Clock
@@ -29,6 +30,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -53,6 +55,7 @@ __all__ = [
     "MemoryCacheStore",
     "MemoryCachingVersionedStore",
     "MemoryCheckpointStore",
+    "MemoryFaultInjector",
     "MemoryGroupStore",
     "MemoryServer",
     "MemoryStreamLog",
@@ -82,8 +85,33 @@ def _drop_prefix(table: dict[str, _V], prefix: str) -> None:
         del table[namespace]
 
 
-def _closed_error(namespace: str, key: str) -> BackendUnavailableError:
-    return BackendUnavailableError("the memory adapter is closed", namespace=namespace, key=key)
+_CLOSED = "closed"
+"""A store's refusal once its adapter is closed; the other refusals are injected faults."""
+
+
+def _refuse(refusal: str, namespace: str, key: str, *, write: bool) -> None:
+    """Raise what a store in state ``refusal`` raises for a call (``write``: one that writes).
+
+    ``refusal`` is ``"closed"`` or a fault of ``pytest_sanctum.kit.backend_faults``; a lock held by
+    another client blocks writes only, so a read under ``"locked"`` returns and proceeds.
+    """
+    if refusal == _CLOSED:
+        message = "the memory adapter is closed"
+    elif refusal == backend_faults.UNREACHABLE:
+        message = "the memory server refused the connection"
+    elif refusal == backend_faults.TIMEOUT:
+        message = "the memory server did not answer in time"
+    elif not write:
+        return
+    elif refusal == backend_faults.LOCKED:
+        message = "the memory server is locked by another client (busy timeout elapsed)"
+    else:
+        raise ConflictError(
+            "could not serialize access due to a concurrent transaction",
+            namespace=namespace,
+            key=key,
+        )
+    raise BackendUnavailableError(message, namespace=namespace, key=key)
 
 
 def _limit_error(limit: int, namespace: str, key: str) -> InvalidRequestError:
@@ -227,13 +255,13 @@ class MemoryVersionedStore:
     write, so per (key, version), and free of any hashing of the payload.
     """
 
-    __slots__ = ("_closed", "_keyspace", "_lock", "_writes")
+    __slots__ = ("_keyspace", "_lock", "_refusal", "_writes")
 
     def __init__(self, server: MemoryServer, keyspace: _Keyspace) -> None:
         self._lock = server.lock
         self._keyspace = keyspace
         self._writes = server.writes
-        self._closed = False
+        self._refusal = ""
 
     def put(
         self,
@@ -246,8 +274,8 @@ class MemoryVersionedStore:
         if_none_match: bool = False,
     ) -> WriteResult:
         """Store ``data`` as the next version; both conditions are checked under the lock."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             return self._put(namespace, key, data, content_type, if_match, if_none_match)
 
@@ -303,8 +331,8 @@ class MemoryVersionedStore:
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version as stored (it is immutable), or ``NotFoundError``."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=False)
         objects = self._keyspace.live.get(namespace)  # one lookup each: atomic, no lock
         blob = objects.get(key) if objects else None
         if blob is None:
@@ -317,8 +345,8 @@ class MemoryVersionedStore:
 
     def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
         """Remove the key, keep its last version as a tombstone and return that version."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             return self._delete(namespace, key, if_match)
 
@@ -351,8 +379,8 @@ class MemoryVersionedStore:
         Seeks in the sorted index to ``max(prefix, start_after)``: the cost follows the
         page, not the number of keys.
         """
-        if self._closed:
-            raise _closed_error(namespace, prefix)
+        if self._refusal:
+            _refuse(self._refusal, namespace, prefix, write=False)
         if limit < 0:
             raise _limit_error(limit, namespace, prefix)
         with self._lock:
@@ -394,8 +422,8 @@ class MemoryCachingVersionedStore(MemoryVersionedStore):
         purge: str,
     ) -> WriteResult:
         """``put`` and remove the cache entry ``purge``, under one hold of the lock."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             result = self._put(namespace, key, data, content_type, if_match, if_none_match)
             self._cache.delete(namespace, purge)
@@ -405,8 +433,8 @@ class MemoryCachingVersionedStore(MemoryVersionedStore):
         self, namespace: str, key: str, *, if_match: ETag | None = None, purge: str
     ) -> Version:
         """``delete`` and remove the cache entry ``purge``, under one hold of the lock."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             version = self._delete(namespace, key, if_match)
             self._cache.delete(namespace, purge)
@@ -414,8 +442,8 @@ class MemoryCachingVersionedStore(MemoryVersionedStore):
 
     def get_and_fill(self, namespace: str, key: str, fill: CacheFill) -> Blob:
         """``get`` and store what it read as the entry ``fill.key``, under one hold of the lock."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=False)
         with self._lock:
             objects = self._keyspace.live.get(namespace)
             blob = objects.get(key) if objects else None
@@ -443,13 +471,13 @@ class MemoryCachingVersionedStore(MemoryVersionedStore):
 class MemoryStreamLog:
     """A ``StreamLog``: one list per stream, plus an idempotency index for deduplication."""
 
-    __slots__ = ("_closed", "_idempotency", "_lock", "_messages")
+    __slots__ = ("_idempotency", "_lock", "_messages", "_refusal")
 
     def __init__(self, server: MemoryServer) -> None:
         self._lock = server.lock
         self._messages = server.messages
         self._idempotency = server.idempotency
-        self._closed = False
+        self._refusal = ""
 
     def append(
         self,
@@ -466,8 +494,8 @@ class MemoryStreamLog:
         An idempotency key's window starts at its first append; once it has expired, the
         next append with that key is a new message and starts a new window.
         """
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=True)
         if type(payload) is not bytes:
             payload = bytes(payload)  # a mutable buffer would let the stored message change
         with self._lock:
@@ -491,8 +519,8 @@ class MemoryStreamLog:
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with sequence greater than ``after``, by slicing (O(limit))."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=False)
         if limit < 0:
             raise _limit_error(limit, namespace, stream)
         start = after if after > 0 else 0
@@ -510,8 +538,8 @@ class MemoryBatchStreamLog(MemoryStreamLog):
         self, namespace: str, stream: str, sequences: Sequence[int]
     ) -> list[StoredMessage]:
         """The stored messages among ``sequences``, in the order given (absent ones left out)."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=False)
         streams = self._messages.get(namespace)
         log = streams.get(stream) if streams else None
         if not log:
@@ -548,18 +576,18 @@ class MemoryGroupStore:
     """A ``GroupStore``: consumer groups kept per delivery, each claim and ack one step
     under the server lock, costing in proportion to its batch."""
 
-    __slots__ = ("_closed", "_groups", "_lock", "_messages")
+    __slots__ = ("_groups", "_lock", "_messages", "_refusal")
 
     def __init__(self, server: MemoryServer) -> None:
         self._lock = server.lock
         self._groups = server.groups
         self._messages = server.messages
-        self._closed = False
+        self._refusal = ""
 
     def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
         """The group's state (its floor and acknowledged set derived), or a fresh one."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=False)
         with self._lock:
             groups = self._groups.get(namespace)
             found = groups.get((stream, group)) if groups else None
@@ -579,8 +607,8 @@ class MemoryGroupStore:
         visible_at_ms: float,
     ) -> list[Claimed]:
         """Redeliver due deliveries (earliest first), then deliver new messages, up to ``limit``."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=True)
         if limit < 0:
             raise _limit_error(limit, namespace, stream)
         with self._lock:
@@ -624,8 +652,8 @@ class MemoryGroupStore:
 
     def ack(self, namespace: str, stream: str, group: str, sequences: Collection[int]) -> int:
         """Remove the pending deliveries among ``sequences``; returns how many there were."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=True)
         with self._lock:
             groups = self._groups.get(namespace)
             state = groups.get((stream, group)) if groups else None
@@ -645,17 +673,17 @@ class MemoryGroupStore:
 class MemoryCheckpointStore:
     """A ``CheckpointStore``: frozen checkpoints saved with compare-and-set on ``revision``."""
 
-    __slots__ = ("_checkpoints", "_closed", "_lock")
+    __slots__ = ("_checkpoints", "_lock", "_refusal")
 
     def __init__(self, server: MemoryServer) -> None:
         self._lock = server.lock
         self._checkpoints = server.checkpoints
-        self._closed = False
+        self._refusal = ""
 
     def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
         """The saved checkpoint, or a fresh one with revision 0."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=False)
         groups = self._checkpoints.get(namespace)
         saved = groups.get((stream, group)) if groups else None
         return GroupCheckpoint() if saved is None else saved
@@ -664,8 +692,8 @@ class MemoryCheckpointStore:
         self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
     ) -> GroupCheckpoint:
         """Store ``checkpoint`` with ``revision + 1`` if the stored revision still equals it."""
-        if self._closed:
-            raise _closed_error(namespace, stream)
+        if self._refusal:
+            _refuse(self._refusal, namespace, stream, write=True)
         revision = checkpoint.revision
         with self._lock:
             groups = self._checkpoints.get(namespace)
@@ -694,18 +722,18 @@ class MemoryCacheStore:
     The table is either private to one adapter instance or the server's shared one.
     """
 
-    __slots__ = ("_clock", "_closed", "_entries", "_lock")
+    __slots__ = ("_clock", "_entries", "_lock", "_refusal")
 
     def __init__(self, entries: _CacheTable, lock: threading.RLock, clock: Clock) -> None:
         self._entries = entries
         self._lock = lock
         self._clock = clock
-        self._closed = False
+        self._refusal = ""
 
     def get(self, namespace: str, key: str) -> CacheEntry | None:
         """The entry, or ``None`` when absent or expired (an expired entry is evicted)."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=False)
         now = self._clock.now_ms()
         with self._lock:
             entries = self._entries.get(namespace)
@@ -721,8 +749,8 @@ class MemoryCacheStore:
 
     def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
         """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             if ttl_ms <= 0:
                 entries = self._entries.get(namespace)
@@ -736,8 +764,8 @@ class MemoryCacheStore:
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""
-        if self._closed:
-            raise _closed_error(namespace, key)
+        if self._refusal:
+            _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
             entries = self._entries.get(namespace)
             if entries:
@@ -747,6 +775,16 @@ class MemoryCacheStore:
         """Remove the entries of namespaces starting with the prefix."""
         with self._lock:
             _drop_prefix(self._entries, namespace_prefix)
+
+
+_Store = (
+    MemoryVersionedStore
+    | MemoryStreamLog
+    | MemoryCheckpointStore
+    | MemoryGroupStore
+    | MemoryCacheStore
+)
+"""Any of the adapter's stores (each has a ``_refusal``)."""
 
 
 class MemoryBackdoor:
@@ -853,25 +891,62 @@ class MemoryAdapter:
         """A probe reading this adapter's server without going through its stores."""
         return MemoryBackdoor(self._server)
 
+    def fault_injector(self) -> MemoryFaultInjector:
+        """Simulates backend faults for the kit's ``ERR-006`` and ``ERR-007`` contracts."""
+        return MemoryFaultInjector(self)
+
+    def stores(self) -> tuple[_Store, ...]:
+        """The adapter's five stores."""
+        return (self._blobs, self._records, self._streams, self._checkpoints, self._cache)
+
     def reset(self, namespace_prefix: str) -> None:
         """Remove all data of namespaces starting with the prefix, both caches included."""
-        if self._closed:
-            raise _closed_error(namespace_prefix, "")
+        refusal = self._blobs._refusal
+        if refusal:
+            _refuse(refusal, namespace_prefix, "", write=True)
         self._server.reset(namespace_prefix)
         self._cache.reset(namespace_prefix)
 
     def close(self) -> None:
         """Make every store method raise ``BackendUnavailableError``; the server's data stays."""
         self._closed = True
-        self._blobs._closed = True
-        self._records._closed = True
-        self._streams._closed = True
-        self._checkpoints._closed = True
-        self._cache._closed = True
+        for store in self.stores():
+            store._refusal = _CLOSED
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"MemoryAdapter(server={self._server.name!r}, {state})"
+
+
+class MemoryFaultInjector:
+    """Simulates faults of the memory "backend" for one adapter: while a fault lasts, that
+    adapter's stores answer as a real backend in that state would (see ``_refuse``).
+
+    The memory adapter has no connection to cut or lock to contend for, so this is a
+    simulation: it shows what the kit checks, on the backend every other one is compared to.
+    """
+
+    faults = frozenset(backend_faults.FAULTS)
+
+    def __init__(self, adapter: MemoryAdapter) -> None:
+        self._adapter = adapter
+
+    @contextmanager
+    def provoke(self, fault: str) -> Iterator[None]:
+        """Stores of the adapter suffer ``fault`` until the context ends (unless closed meanwhile)."""
+        if fault not in self.faults:
+            raise ValueError(f"unknown fault {fault!r}; known: {sorted(self.faults)}")
+        stores = self._adapter.stores()
+        before = [store._refusal for store in stores]
+        for store in stores:
+            if not store._refusal:
+                store._refusal = fault
+        try:
+            yield
+        finally:
+            for store, refusal in zip(stores, before, strict=True):
+                if store._refusal == fault:
+                    store._refusal = refusal
 
 
 def create_memory_adapter(options: Mapping[str, object], clock: Clock) -> MemoryAdapter:

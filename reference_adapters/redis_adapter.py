@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import socket
 import threading
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -64,6 +66,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -85,9 +88,11 @@ __all__ = [
     "CAPABILITIES",
     "DEFAULT_KEY_PREFIX",
     "DEFAULT_URL",
+    "EXPIRY_SLACK_MS",
     "RedisAdapter",
     "RedisBackdoor",
     "RedisCacheStore",
+    "RedisFaultInjector",
     "RedisGroupStore",
     "RedisStreamLog",
     "RedisVersionedStore",
@@ -347,6 +352,18 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+EXPIRY_SLACK_MS = 10_000
+"""How long after its TTL Redis drops a cache entry. The entry's deadline, on the adapter's
+clock, decides when it stops being served; Redis's own expiry, in real time, only frees
+the memory, late enough that a client running slow (a busy machine, a virtual clock)
+never sees an entry vanish before its TTL."""
+
+
+def _expiry_ms(ttl_ms: float) -> int:
+    """The ``PX`` of a cache entry kept for ``ttl_ms``: the TTL plus the slack, whole ms."""
+    return math.ceil(ttl_ms) + EXPIRY_SLACK_MS
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8")
 
@@ -517,7 +534,7 @@ class RedisVersionedStore:
         if not ttl_ms > 0:
             ttl = "0"
         elif math.isfinite(ttl_ms):
-            ttl = str(max(1, math.ceil(ttl_ms)))
+            ttl = str(_expiry_ms(ttl_ms))
         else:
             ttl = "inf"
         try:
@@ -916,7 +933,7 @@ class RedisCacheStore:
             pipe.delete(name)
             pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
             if math.isfinite(ttl_ms):
-                pipe.pexpire(name, max(1, math.ceil(ttl_ms)))
+                pipe.pexpire(name, _expiry_ms(ttl_ms))
             pipe.execute()
         except (RedisError, OSError) as error:
             raise map_redis_error(error, namespace, key) from error
@@ -966,6 +983,54 @@ class RedisBackdoor:
         """Close the backdoor's own connections."""
         self._client.close()
         self._client.connection_pool.disconnect()
+
+
+FAULT_TIMEOUT_S: Final = 0.02
+"""The socket timeout of the adapter's connections while the ``timeout`` fault lasts."""
+
+
+class RedisFaultInjector:
+    """Provokes real socket faults on one adapter's connections, and on no one else's.
+
+    While a fault lasts, the adapter's client talks to a socket of the injector's own on
+    the loopback instead of the server: one that refuses connections (``unreachable``), or
+    one that accepts them and never answers (``timeout``, with a 20 ms socket timeout).
+    redis-py raises its own ``ConnectionError`` and ``TimeoutError`` as it would for a dead
+    or stalled server; the shared server itself is never paused or blocked. Every write is
+    one atomic script, so there is no serialisation conflict to provoke.
+    """
+
+    faults = frozenset({backend_faults.UNREACHABLE, backend_faults.TIMEOUT})
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    @contextmanager
+    def provoke(self, fault: str) -> Iterator[None]:
+        """Point the adapter's client at a refusing or silent socket until the context ends."""
+        if fault not in self.faults:
+            raise ValueError(
+                f"redis cannot provoke fault {fault!r}; it offers {sorted(self.faults)}"
+            )
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sink:
+            sink.bind(("127.0.0.1", 0))
+            if fault == backend_faults.TIMEOUT:
+                sink.listen(16)  # the kernel completes handshakes; nobody ever answers
+            port = sink.getsockname()[1]
+            faulty = redis.ConnectionPool(
+                host="127.0.0.1",
+                port=port,
+                socket_timeout=FAULT_TIMEOUT_S,
+                socket_connect_timeout=FAULT_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),
+            )
+            original = self._client.connection_pool
+            self._client.connection_pool = faulty
+            try:
+                yield
+            finally:
+                self._client.connection_pool = original
+                faulty.disconnect()
 
 
 class RedisAdapter:
@@ -1060,6 +1125,10 @@ class RedisAdapter:
                     RedisBackdoor(_sibling(self._link.client), self._link.prefix)
                 )
             return self._backdoors[0]
+
+    def fault_injector(self) -> RedisFaultInjector:
+        """Provokes real socket faults for the kit's ``ERR-006`` contract."""
+        return RedisFaultInjector(self._link.client)
 
     def reset(self, namespace_prefix: str) -> None:
         """Unlink every key of namespaces starting with the prefix (``SCAN MATCH`` in batches)."""

@@ -26,8 +26,8 @@ import hashlib
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any, Final, TypeVar
 
 from pytest_sanctum.adapters.codec import checkpoint_from_json
@@ -39,6 +39,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -61,6 +62,7 @@ __all__ = [
     "SqliteAdapter",
     "SqliteBackdoor",
     "SqliteCacheStore",
+    "SqliteFaultInjector",
     "SqliteGroupStore",
     "SqliteStreamLog",
     "SqliteVersionedStore",
@@ -254,10 +256,11 @@ class _Database:
     ``_PURGE_TRIGGERS``); it is set and cleared under the lock around that statement.
     """
 
-    __slots__ = ("_conn", "lock", "path", "purging")
+    __slots__ = ("_conn", "busy_timeout_ms", "lock", "path", "purging")
 
     def __init__(self, path: str, busy_timeout_ms: float, synchronous: str) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self.lock = threading.RLock()
         self.purging: str | None = None
         try:
@@ -401,6 +404,12 @@ class _Database:
                     raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
                 raise
             return result
+
+    def set_busy_timeout(self, busy_timeout_ms: float) -> None:
+        """Change how long this connection waits for another's lock (no-op once closed)."""
+        with self.lock:
+            if self._conn is not None:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
     def close(self) -> None:
         with self.lock:
@@ -1020,6 +1029,45 @@ class SqliteBackdoor:
             conn.close()
 
 
+LOCKED_BUSY_TIMEOUT_MS: Final = 20
+"""How long the adapter waits for a lock while the fault injector holds one (instead of its
+``busy_timeout_ms``), so a test of the busy path takes milliseconds."""
+
+
+class SqliteFaultInjector:
+    """Provokes a real ``database is locked``: another connection holds the write lock.
+
+    SQLite's only transient failure is lock contention; its connections cannot be cut and
+    its writes (``BEGIN IMMEDIATE``) never lose a serialisation conflict, so ``locked`` is
+    the one fault it offers.
+    """
+
+    faults = frozenset({backend_faults.LOCKED})
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    @contextmanager
+    def provoke(self, fault: str) -> Iterator[None]:
+        """Hold the write lock from a connection of our own, with the adapter's busy timeout
+        shortened to ``LOCKED_BUSY_TIMEOUT_MS``, until the context ends."""
+        if fault not in self.faults:
+            raise ValueError(
+                f"sqlite cannot provoke fault {fault!r}; it offers {sorted(self.faults)}"
+            )
+        holder = sqlite3.connect(self._db.path, timeout=5.0, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            self._db.set_busy_timeout(LOCKED_BUSY_TIMEOUT_MS)
+            try:
+                yield
+            finally:
+                self._db.set_busy_timeout(self._db.busy_timeout_ms)
+                holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+
+
 class SqliteAdapter:
     """A ``StorageAdapter`` on one SQLite file: every capability, the cache shared by all."""
 
@@ -1078,6 +1126,10 @@ class SqliteAdapter:
         if self._backdoor is None:
             self._backdoor = SqliteBackdoor(self._db.path)
         return self._backdoor
+
+    def fault_injector(self) -> SqliteFaultInjector:
+        """Provokes real lock contention on the file for the kit's ``ERR-006`` contract."""
+        return SqliteFaultInjector(self._db)
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row, tombstones included, of namespaces starting with the prefix."""

@@ -137,6 +137,8 @@ class LaggingStore:
 
     def get(self, namespace: str, key: str) -> Blob:
         self.gets += 1
+        if getattr(self.inner, "_refusal", ""):
+            self.inner.get(namespace, key)  # a closed or failing backend fails replica reads too
         blob = self._replicate(namespace, key)
         if blob is None:
             raise NotFoundError("not on the replica yet", namespace=namespace, key=key)

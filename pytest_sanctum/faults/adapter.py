@@ -127,6 +127,9 @@ class _FaultyStore:
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         node, store = self._node, self._store
+        # Offer only what the wrapped store offers: the facade asks whether a store has the
+        # optional one-call methods (adapters/base.py) before it calls them.
+        getattr(getattr(node.inner, store), method)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             return node.call(store, method, args, kwargs)

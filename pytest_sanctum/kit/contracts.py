@@ -40,7 +40,9 @@ LAYERS: dict[str, str] = {
     "stream": "Stream layer",
     "cache": "Cache layer",
     "consistency": "Read levels, staleness and bypass (ADR-001)",
+    "identity": "Identity: namespaces and keys",
     "errors": "Error mapping and retry policy",
+    "lifecycle": "Lifecycle: reset and close",
     "acl": "Access control",
     "observability": "Metrics and log emissions",
     "property": "Property-based (hypothesis state machines)",
@@ -97,6 +99,22 @@ _CONTRACTS = [
         "blob",
         "Binary payloads",
         "Empty payloads and payloads holding every byte value round-trip unchanged.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-008",
+        "blob",
+        "Metadata is the same on every read path",
+        "Size, version, etag and content type are identical whether read by get at each level "
+        "(strong, eventual, cache_only, bypass), by head or by list.",
+        ("blobs",),
+    ),
+    Contract(
+        "BLOB-009",
+        "blob",
+        "Payloads across multipart thresholds",
+        "Payloads just below, at and just above 5, 8 and 16 MiB, where backends switch to "
+        "multipart uploads, round-trip byte for byte with their exact size.",
         ("blobs",),
     ),
     # -- record ----------------------------------------------------------------------
@@ -167,6 +185,39 @@ _CONTRACTS = [
         "get PreconditionFailedError or ConflictError.",
         ("records", "conditional_writes"),
     ),
+    Contract(
+        "REC-010",
+        "record",
+        "A failed precondition reports the current state",
+        "The PreconditionFailedError of a put with a stale if_match, of a create-only put on an "
+        "existing key and of a delete with a stale if_match carries the key's current version "
+        "and etag.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "REC-011",
+        "record",
+        "A conditional delete of a missing key is not found",
+        "A delete with if_match of a key that never existed or was deleted raises NotFoundError, "
+        "as every delete of a missing key does.",
+        ("records", "conditional_writes"),
+    ),
+    Contract(
+        "REC-012",
+        "record",
+        "A fresh key starts at version 1",
+        "The first write of a key returns version 1, whatever other keys of the namespace, "
+        "including keys it is a prefix of, were written and deleted before.",
+        ("records",),
+    ),
+    Contract(
+        "REC-013",
+        "record",
+        "Versions and etags are the same on every read path",
+        "A record read at strong, eventual, cache_only and with bypass_cache returns the same "
+        "value, version and etag.",
+        ("records",),
+    ),
     # -- stream ----------------------------------------------------------------------
     Contract(
         "STR-001",
@@ -228,6 +279,45 @@ _CONTRACTS = [
         "Groups are independent",
         "Every group receives every message, whatever other groups have acked.",
         ("streams",),
+    ),
+    Contract(
+        "STR-009",
+        "stream",
+        "A read returns at most count messages",
+        "A read with count=n delivers at most n messages, and later reads deliver the rest once.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-010",
+        "stream",
+        "Delivery counts count every delivery",
+        "A message delivered a third time reports delivery_count 3, a fourth time 4.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-011",
+        "stream",
+        "Visibility timeouts are exact",
+        "A delivery with a visibility timeout of 1,500 ms or 1 ms is redelivered neither "
+        "before the timeout has passed on the facade clock nor after.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-012",
+        "stream",
+        "Dedupe windows are exact",
+        "With a dedupe window of 1,500 ms or 1 ms, an idempotency key repeated just before the "
+        "window ends is a duplicate, and repeated when it ends appends a new message.",
+        ("streams", "idempotent_append"),
+    ),
+    Contract(
+        "STR-013",
+        "stream",
+        "Idempotency keys across clients",
+        "Clients with different dedupe windows share a stream: each append is judged by its "
+        "own client's window, and a short-window client never makes a long-window client lose "
+        "its keys.",
+        ("streams", "idempotent_append"),
     ),
     # -- cache -----------------------------------------------------------------------
     Contract(
@@ -304,6 +394,15 @@ _CONTRACTS = [
             "records",
             "cache",
         ),
+    ),
+    Contract(
+        "CACHE-009",
+        "cache",
+        "TTLs are exact",
+        "Cache entries with a TTL of 1,500 ms or 1 ms are never served once the TTL has passed, "
+        "and are not all dropped before it (a TTL rounded to whole seconds loses them all), on "
+        "the facade clock and in real time alike.",
+        ("cache",),
     ),
     # -- consistency -----------------------------------------------------------------
     Contract(
@@ -386,6 +485,64 @@ _CONTRACTS = [
         "version once the entry is older than the budget, nor trusts a cached etag for if_match.",
         ("blobs", "records", "cache", "read_after_write"),
     ),
+    # -- identity --------------------------------------------------------------------
+    Contract(
+        "ID-001",
+        "identity",
+        "Namespaces never share objects",
+        "Namespaces whose names differ only by case or punctuation, or of which one is a prefix "
+        "of the other (also once joined to a key), never share blobs, records or list results.",
+        ("blobs", "records"),
+    ),
+    Contract(
+        "ID-002",
+        "identity",
+        "Namespaces never share streams",
+        "Such namespaces never share stream messages, consumer-group checkpoints or idempotency "
+        "keys.",
+        ("streams",),
+    ),
+    Contract(
+        "ID-003",
+        "identity",
+        "Namespaces never share cache entries",
+        "Such namespaces never serve each other's cache entries, set directly or filled by a read.",
+        ("records", "cache"),
+    ),
+    Contract(
+        "ID-004",
+        "identity",
+        "Object keys are exact",
+        "Blob and record keys differing only by case, Unicode normalisation, surrounding spaces "
+        "or their last character after the longest accepted length are distinct keys, and read "
+        "and list back exactly as written.",
+        ("blobs", "records"),
+    ),
+    Contract(
+        "ID-005",
+        "identity",
+        "Stream, group and idempotency keys are exact",
+        "Stream names, group names and idempotency keys differing only by case, Unicode "
+        "normalisation or their last character after the longest accepted length are distinct.",
+        ("streams",),
+    ),
+    Contract(
+        "ID-006",
+        "identity",
+        "Cache keys are exact",
+        "Cache keys differing only by case, Unicode normalisation, surrounding spaces or their "
+        "last character after the longest accepted length never serve each other's entries.",
+        ("cache",),
+    ),
+    Contract(
+        "ID-007",
+        "identity",
+        "A prefix is a prefix",
+        "list(prefix) returns exactly the keys starting with the prefix: characters that are "
+        "wildcards in LIKE, GLOB or Redis patterns (% _ * ? [ ] \\) match only themselves, case "
+        "matters, and a key merely containing the prefix is not listed.",
+        ("blobs",),
+    ),
     # -- errors ----------------------------------------------------------------------
     Contract(
         "ERR-001",
@@ -425,6 +582,51 @@ _CONTRACTS = [
         "A strong read that cannot see the client's write raises a retryable ConsistencyError "
         "with a positive retry_after_ms.",
         ("records",),
+    ),
+    Contract(
+        "ERR-006",
+        "errors",
+        "Busy, locked and unreachable backends are retryable",
+        "While the backend is locked by another client, unreachable or timing out (provoked "
+        "through the adapter's fault injector), operations raise a retryable "
+        "BackendUnavailableError naming op, namespace and key, change nothing acknowledged, "
+        "and succeed again once the fault is over.",
+        ("records",),
+    ),
+    Contract(
+        "ERR-007",
+        "errors",
+        "Serialisation failures are conflicts",
+        "A write that loses a serialisation conflict in the backend (provoked through the "
+        "adapter's fault injector) raises a retryable ConflictError, changes nothing, and a "
+        "retry applies.",
+        ("records", "conditional_writes"),
+    ),
+    # -- lifecycle -------------------------------------------------------------------
+    Contract(
+        "LIFE-001",
+        "lifecycle",
+        "Reset removes every layer's data",
+        "reset(prefix) removes the blobs, records, stream messages, idempotency keys, group "
+        "checkpoints and cache entries of every namespace starting with the prefix.",
+        (),
+    ),
+    Contract(
+        "LIFE-002",
+        "lifecycle",
+        "Reset spares every other namespace",
+        "reset(prefix) leaves every layer's data of namespaces not starting with the prefix "
+        "untouched: shorter prefixes of it, namespaces differing by case, and namespaces a "
+        "LIKE or GLOB pattern would match.",
+        (),
+    ),
+    Contract(
+        "LIFE-003",
+        "lifecycle",
+        "A closed adapter refuses every call",
+        "After close(), every method of every store raises a retryable BackendUnavailableError "
+        "naming the caller's namespace, and so does every facade operation over it.",
+        (),
     ),
     # -- acl -------------------------------------------------------------------------
     Contract(

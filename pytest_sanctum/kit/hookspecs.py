@@ -1,7 +1,10 @@
 """Hooks adapter authors implement in a ``conftest.py`` or plugin to plug into the kit.
 
 Their names start with ``pytest_`` because pytest registers no other function of a
-conftest or plugin as a hook implementation (not even a decorated one).
+conftest or plugin as a hook implementation (not even a decorated one). Mark an
+implementation ``@pytest.hookimpl(optionalhook=True)`` when the plugin may also be loaded
+without the kit (``-p no:sanctum``): pytest then ignores it instead of refusing an unknown
+hook.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
     from pytest_sanctum.kit.backdoor import Backdoor
+    from pytest_sanctum.kit.backend_faults import FaultInjector
 
 
 @pytest.hookspec(firstresult=True)
@@ -39,3 +43,14 @@ def pytest_sanctum_cleanup(
 @pytest.hookspec(firstresult=True)
 def pytest_sanctum_backdoor(config: pytest.Config, adapter: StorageAdapter) -> Backdoor | None:
     """Return a probe that reads ``adapter``'s backend directly, or ``None``."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_sanctum_fault_injector(
+    config: pytest.Config, adapter: StorageAdapter
+) -> FaultInjector | None:
+    """Return an injector that provokes real faults of ``adapter``'s backend (a lock held by
+    another connection, refused connections, stalled replies, serialisation conflicts), or
+    ``None``. Without one, the contracts that need it (``ERR-006``, ``ERR-007``) are
+    reported ``untested``. The kit's own fallback calls the adapter's ``fault_injector()``
+    method when it has one."""

@@ -78,3 +78,8 @@ class MaskedAdapter:
         """The wrapped adapter's backdoor, if it has one."""
         make = getattr(self.inner, "backdoor", None)
         return make() if callable(make) else None
+
+    def fault_injector(self) -> object:
+        """The wrapped adapter's fault injector, if it has one."""
+        make = getattr(self.inner, "fault_injector", None)
+        return make() if callable(make) else None

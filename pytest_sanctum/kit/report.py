@@ -18,8 +18,18 @@ from pytest_sanctum.kit.contracts import CATALOG, LAYERS
 CONTRACT_PROPERTY = "sanctum_contract"
 """The ``user_properties`` key carrying a test's contract id."""
 
-RESULTS = ("fail", "stale-baseline", "expected-failure", "pass", "unsupported", "environment")
-"""Contract results, worst first; a contract with no test run is ``not-run``."""
+RESULTS = (
+    "fail",
+    "stale-baseline",
+    "expected-failure",
+    "untested",
+    "pass",
+    "unsupported",
+    "environment",
+)
+"""Contract results, worst first; a contract with no test run is ``not-run``. ``untested``:
+a test could not check its contract because the adapter lacks the test support it needs
+(a fault injector), so the contract is not passed."""
 
 
 @dataclass
@@ -53,6 +63,8 @@ def classify(report: pytest.TestReport) -> tuple[str, str] | None:
             return "unsupported", reason
         if reason.startswith("environment:"):
             return "environment", reason
+        if reason.startswith("untested:"):
+            return "untested", reason
         return "unsupported", reason
     if report.when == "call" and report.passed:
         return "pass", report.nodeid

@@ -13,7 +13,7 @@ import secrets
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hypothesis import settings as HypothesisSettings
 
     from pytest_sanctum.config import StorageConfigV1
+    from pytest_sanctum.kit.backend_faults import FaultInjector
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
 """When set to 1, an unreachable backend fails the run instead of skipping as environment."""
@@ -170,6 +171,11 @@ class KitSession:
             self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
             is not None
         )
+
+    def fault_injector(self, adapter: StorageAdapter) -> FaultInjector | None:
+        """The injector provoking real faults of ``adapter``'s backend, or ``None``."""
+        found = self.config.hook.pytest_sanctum_fault_injector(config=self.config, adapter=adapter)
+        return cast("FaultInjector | None", found)
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""

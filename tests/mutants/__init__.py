@@ -11,8 +11,9 @@ must then report as ``fail``; ``test_kit_mutants.py`` runs the kit against each 
   ``MonkeyPatch``; this module is also a pytest plugin applying one of them for a run:
   ``--sanctum-adapter=memory -p mutants --facade-mutant=<name>``.
 
-Mutants are grouped by the layer they break (``versioned``, ``streams``, ``cache``,
-``facade``); ``base`` holds the registry and building blocks. Every contract of the
+Mutants are grouped by the layer or the bug class they break (``versioned``,
+``streams``, ``cache``, ``facade``, ``identity``, ``lifecycle``, ``boundaries``,
+``faults``); ``base`` holds the registry and building blocks. Every contract of the
 catalogue is killed by at least one mutant. Correct adapters the kit must pass live in
 ``honest_adapters.py``.
 """
@@ -23,10 +24,33 @@ from typing import Any
 
 import pytest
 
-from mutants import cache, facade, races, streams, versioned
+from mutants import (
+    backend_faults,
+    boundaries,
+    cache,
+    facade,
+    identity,
+    lifecycle,
+    races,
+    streams,
+    versioned,
+)
 from mutants.base import KNOWN_GAPS, MUTANTS, Mutant
 
-__all__ = ["KNOWN_GAPS", "MUTANTS", "Mutant", "cache", "facade", "races", "streams", "versioned"]
+__all__ = [
+    "KNOWN_GAPS",
+    "MUTANTS",
+    "Mutant",
+    "backend_faults",
+    "boundaries",
+    "cache",
+    "facade",
+    "identity",
+    "lifecycle",
+    "races",
+    "streams",
+    "versioned",
+]
 
 
 def __getattr__(name: str) -> Any:

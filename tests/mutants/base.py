@@ -12,6 +12,7 @@ from facade_helpers import AdapterDouble
 from pytest_sanctum.clock import Clock
 from reference_adapters.memory import (
     MemoryBackdoor,
+    MemoryFaultInjector,
     create_memory_adapter,
 )
 
@@ -59,10 +60,14 @@ def facade_mutant(*kills: str) -> Callable[[Any], Any]:
 
 class Mutated(AdapterDouble):
     """A memory adapter with stores or capabilities swapped; keeps the memory backdoor,
-    which reads what was really stored whatever the swapped stores do."""
+    which reads what was really stored whatever the swapped stores do, and the memory
+    fault injector, whose faults the swapped stores meet when they call the real ones."""
 
     def backdoor(self) -> MemoryBackdoor:
         return self.inner.backdoor()
+
+    def fault_injector(self) -> MemoryFaultInjector:
+        return self.inner.fault_injector()
 
 
 class Wrap:

@@ -169,6 +169,29 @@ def put_and_purge_ignores_if_match(options: Mapping[str, object], clock: Clock) 
     return swap_full(options, clock, _PutAndPurgeIgnoresIfMatch, *VERSIONED)
 
 
+class _DropsContentType(Wrap):
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        self.inner.set(namespace, key, dataclasses.replace(entry, content_type=None), ttl_ms)
+
+
+class _QuotesEtags(Wrap):
+    def get(self, namespace: str, key: str) -> CacheEntry | None:
+        entry: CacheEntry | None = self.inner.get(namespace, key)
+        return None if entry is None else dataclasses.replace(entry, etag=f'"{entry.etag}"')
+
+
+@adapter_mutant("BLOB-008")
+def cache_drops_content_type(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Cache entries lose their content type (not in the cached hash)."""
+    return swap(options, clock, _DropsContentType, "cache")
+
+
+@adapter_mutant("REC-013", "BLOB-008")
+def cache_quotes_etags(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Cache entries come back with their etag in quotes."""
+    return swap(options, clock, _QuotesEtags, "cache")
+
+
 class _Restamped(Wrap):
     """Every entry read looks freshly stored: its age on the facade clock is always zero."""
 

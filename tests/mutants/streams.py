@@ -340,3 +340,72 @@ def read_sequences_loses_the_first(options: Mapping[str, object], clock: Clock) 
     asked for: that redelivery is dropped as if its message had left the log."""
     inner = basic_memory(options, clock)
     return Mutated(inner, streams=_ReadSequencesLosesTheFirst(MemoryBatchStreamLog(inner.server)))
+
+
+# -- delivery details ------------------------------------------------------------------
+
+
+class _ReadIgnoresLimit(Wrap):
+    def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
+        return self.inner.read(namespace, stream, after=after, limit=1 << 30)  # type: ignore[no-any-return]
+
+
+class _DeliveryCountCapped(Wrap):
+    """Stores "redelivered" as a flag: every delivery after the first counts 2."""
+
+    def save(
+        self, namespace: str, stream: str, group: str, checkpoint: GroupCheckpoint
+    ) -> GroupCheckpoint:
+        pending = {
+            sequence: entry._replace(deliveries=min(entry.deliveries, 2))
+            for sequence, entry in checkpoint.pending.items()
+        }
+        capped = checkpoint._replace(pending=MappingProxyType(pending))
+        return self.inner.save(namespace, stream, group, capped)  # type: ignore[no-any-return]
+
+
+class _PrunesByOwnWindow(Wrap):
+    """Forgets idempotency keys older than the window of the append at hand."""
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> Any:
+        result = self.inner.append(namespace, stream, payload, **options)
+        if options.get("idempotency_key") is not None:
+            horizon = options.get("now_ms", 0.0) - options.get("dedupe_window_ms", 0.0)
+            entries = self.inner._idempotency.entries
+            for entry in [e for e, (_, first) in entries.items() if first <= horizon]:
+                del entries[entry]
+        return result
+
+
+class _LongestWindowForAll(Wrap):
+    """Judges every append by the longest dedupe window any append to the server has brought
+    (which the memory index keeps to know when to forget keys)."""
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> Any:
+        longest = self.inner._idempotency.longest_window_ms
+        options["dedupe_window_ms"] = max(longest, options.get("dedupe_window_ms", 0.0))
+        return self.inner.append(namespace, stream, payload, **options)
+
+
+@adapter_mutant("STR-009")
+def stream_read_ignores_limit(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Stream reads return every message after the cursor, whatever the limit."""
+    return swap(options, clock, _ReadIgnoresLimit, "streams")
+
+
+@adapter_mutant("STR-010")
+def delivery_count_capped(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Checkpoints keep only whether a message was redelivered: counts stop at 2."""
+    return swap(options, clock, _DeliveryCountCapped, "checkpoints")
+
+
+@adapter_mutant("STR-013")
+def dedupe_prunes_by_own_window(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """An append forgets every idempotency key older than its own client's window."""
+    return swap(options, clock, _PrunesByOwnWindow, "streams")
+
+
+@adapter_mutant("STR-013")
+def dedupe_judged_by_longest_window(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Every append is judged by the longest window seen, not its own client's."""
+    return swap(options, clock, _LongestWindowForAll, "streams")

@@ -420,3 +420,117 @@ class _NeverCloses(Mutated):
 def closed_still_works(options: Mapping[str, object], clock: Clock) -> Mutated:
     """``close`` does nothing: a closed adapter keeps serving."""
     return _NeverCloses(create_memory_adapter(options, clock))
+
+
+# -- versioned stores: metadata on every read path ---------------------------------------
+
+
+class _ListDropsContentType(Wrap):
+    def list(self, namespace: str, prefix: str = "", **options: Any) -> list[BlobInfo]:
+        infos: list[BlobInfo] = self.inner.list(namespace, prefix, **options)
+        return [dataclasses.replace(info, content_type=None) for info in infos]
+
+
+class _ListQuotesEtags(Wrap):
+    def list(self, namespace: str, prefix: str = "", **options: Any) -> list[BlobInfo]:
+        infos: list[BlobInfo] = self.inner.list(namespace, prefix, **options)
+        return [dataclasses.replace(info, etag=f'"{info.etag}"') for info in infos]
+
+
+class _HeadKeepsFirstType(Wrap):
+    """``head`` answers the content type the key was first written with."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.first_type: dict[tuple[str, str], str | None] = {}
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        self.first_type.setdefault((namespace, key), options.get("content_type"))
+        return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+    def head(self, namespace: str, key: str) -> BlobInfo:
+        info: BlobInfo = self.inner.head(namespace, key)
+        first = self.first_type.get((namespace, key), info.content_type)
+        return dataclasses.replace(info, content_type=first)
+
+
+@adapter_mutant("BLOB-008")
+def list_drops_content_type(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``list`` reports no content type (the listing API does not return it)."""
+    return swap(options, clock, _ListDropsContentType, "blobs")
+
+
+@adapter_mutant("BLOB-008", "BLOB-006")
+def list_quotes_etags(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``list`` returns etags in quotes, as S3's listing does, while ``get`` does not."""
+    return swap(options, clock, _ListQuotesEtags, "blobs")
+
+
+@adapter_mutant("BLOB-008", "BLOB-004")
+def head_keeps_first_content_type(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``head`` serves the content type of the key's first version (stale metadata)."""
+    return swap(options, clock, _HeadKeepsFirstType, "blobs")
+
+
+# -- versioned stores: precondition details ----------------------------------------------
+
+
+class _PreconditionWithoutState(Wrap):
+    def _bare(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except PreconditionFailedError as error:
+            raise PreconditionFailedError(
+                error.message, namespace=error.namespace, key=error.key
+            ) from None
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        return self._bare(lambda: self.inner.put(namespace, key, data, **options))  # type: ignore[no-any-return]
+
+    def delete(self, namespace: str, key: str, *, if_match: str | None = None) -> int:
+        return self._bare(lambda: self.inner.delete(namespace, key, if_match=if_match))  # type: ignore[no-any-return]
+
+
+class _ConditionalDeleteOfMissingIs412(Wrap):
+    def delete(self, namespace: str, key: str, *, if_match: str | None = None) -> int:
+        try:
+            return self.inner.delete(namespace, key, if_match=if_match)  # type: ignore[no-any-return]
+        except NotFoundError:
+            if if_match is None:
+                raise
+            raise PreconditionFailedError(
+                "if_match given but the key does not exist", namespace=namespace, key=key
+            ) from None
+
+
+class _TombstoneByPrefix(Wrap):
+    """A fresh key continues from a deleted key it is a prefix of (``WHERE key LIKE ?||'%'``)."""
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        keyspace = self.inner._keyspace
+        with self.inner._lock:
+            live = keyspace.live.get(namespace, {})
+            tombstones = keyspace.tombstones.setdefault(namespace, {})
+            if key not in live and key not in tombstones:
+                longer = [v for name, v in tombstones.items() if name.startswith(key)]
+                if longer:
+                    tombstones[key] = max(longer)
+        return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("REC-010")
+def precondition_without_current_state(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A failed precondition carries neither the current version nor the current etag."""
+    return swap(options, clock, _PreconditionWithoutState, *VERSIONED)
+
+
+@adapter_mutant("REC-011", "PROP-002")
+def conditional_delete_of_missing_is_412(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A delete with ``if_match`` of a missing key raises ``PreconditionFailedError``."""
+    return swap(options, clock, _ConditionalDeleteOfMissingIs412, *VERSIONED)
+
+
+@adapter_mutant("REC-012")
+def tombstone_found_by_prefix(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A fresh key continues from the versions of deleted keys it is a prefix of."""
+    return swap(options, clock, _TombstoneByPrefix, *VERSIONED)

@@ -88,5 +88,12 @@ class _TappedStore:
         self._versions.note(version)
         return version
 
+    def delete_and_purge(self, namespace: str, key: str, **options: Any) -> int:
+        """The one-call delete of a ``CachingVersionedStore`` (offered only when the wrapped
+        store offers the rest of that protocol too)."""
+        version: int = self._inner.delete_and_purge(namespace, key, **options)
+        self._versions.note(version)
+        return version
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -193,19 +193,11 @@ class VersionedMachine(KitMachine):
         current = model.current
         op = f"{node}.delete {key}{label}"
         if current is None:
-            # ADR-001: a missing key fails the condition too; deleting a missing key is 404.
-            allowed: tuple[type[SanctumError], ...] = (
-                (NotFoundError, PreconditionFailedError)
-                if if_match is not None
-                else (NotFoundError,)
-            )
+            # ADR-001: a delete of a missing key raises NotFoundError, with or without if_match.
             self.expect(
-                isinstance(result, allowed),
-                f"{op} of a missing key must raise one of {[t.__name__ for t in allowed]}, "
-                f"it returned {describe(result)}",
+                isinstance(result, NotFoundError),
+                f"{op} of a missing key must raise NotFoundError, it returned {describe(result)}",
             )
-            if isinstance(result, PreconditionFailedError):
-                self.check_precondition_error(result, key, op)
             return None
         if if_match is not None and if_match != current.etag:
             self.expect(

@@ -1,0 +1,163 @@
+"""Real backend errors (ERR-006, ERR-007): faults provoked through the adapter's fault injector.
+
+A closed adapter (ERR-004) is not a failing backend: a lock held by another client, a
+refused connection, a reply that never comes and a lost serialisation conflict each take
+a different path through an adapter's error mapping. The adapter's test support provokes
+them for real (``pytest_sanctum.kit.backend_faults``); an adapter without a fault injector gets
+``untested`` for these contracts, never ``pass``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.client import StorageClient
+from pytest_sanctum.core import cache_key
+from pytest_sanctum.errors import BackendUnavailableError, ConflictError, SanctumError
+from pytest_sanctum.kit import backend_faults
+from pytest_sanctum.kit.backdoor import Backdoor
+from pytest_sanctum.kit.backend_faults import FaultInjector
+from pytest_sanctum.kit.contracts import contract, explain
+from pytest_sanctum.kit.session import KitSession
+from pytest_sanctum.types import Layer
+
+NO_INJECTOR = (
+    "untested: no fault injector: the adapter offers neither a fault_injector() method nor "
+    "the pytest_sanctum_fault_injector hook, so the kit cannot make its backend fail for real "
+    "(see docs/adapter-authors.md, 'Provoke real faults')"
+)
+
+
+def _injector(kit: KitSession, adapter: StorageAdapter) -> FaultInjector:
+    found = kit.fault_injector(adapter)
+    if found is None:
+        pytest.skip(NO_INJECTOR)
+    return found
+
+
+Attempt = tuple[str, str, Callable[[StorageClient, str], object]]
+"""(op, key or stream, call) of one operation tried while a fault lasts."""
+
+WRITES: list[Attempt] = [
+    ("record.put", "k", lambda c, ns: c.records.put(ns, "k", {"n": 2})),
+    ("record.delete", "k", lambda c, ns: c.records.delete(ns, "k")),
+]
+READS: list[Attempt] = [
+    ("record.get", "k", lambda c, ns: c.records.get(ns, "k", bypass_cache=True)),
+]
+STREAM_WRITES: list[Attempt] = [
+    ("stream.append", "s", lambda c, ns: c.streams.append(ns, "s", {"n": 2})),
+    ("stream.read", "s", lambda c, ns: c.streams.read(ns, "s", "g", "c")),
+]
+
+
+def _outcome(attempt: Attempt, client: StorageClient, namespace: str) -> str | None:
+    """``None`` when the attempt raised the retryable BackendUnavailableError naming its
+    op, namespace and key; else what happened instead."""
+    op, key, call = attempt
+    try:
+        result = call(client, namespace)
+    except BackendUnavailableError as error:
+        named = (error.retryable, error.op, error.namespace, error.key)
+        # A cache store that fails names the key the facade caches under (record/<key>).
+        if named[:3] == (True, op, namespace) and error.key in (key, cache_key(Layer.RECORD, key)):
+            return None
+        return f"{error!r}: (retryable, op, namespace, key) were {named}"
+    except SanctumError as error:
+        return f"{type(error).__name__} ({error.code}): {error}"
+    return f"no error: returned {result!r}"
+
+
+@contract("ERR-006")
+def test_busy_unreachable_and_timing_out_backends_are_retryable(
+    sanctum_kit: KitSession,
+    sanctum_adapter: StorageAdapter,
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+    sanctum_backdoor: Backdoor,
+) -> None:
+    """Under each fault the injector offers, operations raise retryable BackendUnavailableError,
+    lose nothing acknowledged, and work again once the fault is over."""
+    injector = _injector(sanctum_kit, sanctum_adapter)
+    offered = [fault for fault in backend_faults.UNAVAILABLE_FAULTS if fault in injector.faults]
+    if not offered:
+        pytest.skip(
+            f"untested: the adapter's fault injector offers none of "
+            f"{', '.join(backend_faults.UNAVAILABLE_FAULTS)} (it offers {sorted(injector.faults)})"
+        )
+    client, ns = sanctum_client, sanctum_namespace
+    streams = sanctum_adapter.capabilities.streams
+    kept = client.records.put(ns, "kept", {"acknowledged": True})
+    if streams:
+        client.streams.append(ns, "kept", {"acknowledged": True})
+    wrong: dict[str, str] = {}
+    for fault in offered:
+        client.records.put(ns, "k", {"n": 1})
+        if streams:
+            client.streams.append(ns, "s", {"n": 1})  # something for the group read to claim
+        attempts = [*WRITES, *(STREAM_WRITES if streams else [])]
+        if fault != backend_faults.LOCKED:  # a write lock held elsewhere need not block reads
+            attempts += READS
+        with injector.provoke(fault):
+            for attempt in attempts:
+                found = _outcome(attempt, client, ns)
+                if found is not None:
+                    wrong[f"{fault}: {attempt[0]}"] = found
+        after = client.records.put(ns, "k", {"n": 3})
+        read = client.records.get(ns, "k")
+        if (read.value, read.version) != ({"n": 3}, after.version):
+            wrong[f"after {fault}"] = f"a put returned {after}, a read then {read}"
+    stored = sanctum_backdoor.read_object(Layer.RECORD, ns, "kept")
+    if stored is None or (stored.version, stored.etag) != (kept.version, kept.etag):
+        wrong["acknowledged record"] = f"written as {kept}, the backend holds {stored}"
+    if streams and len(sanctum_backdoor.stream_messages(ns, "kept")) != 1:
+        wrong["acknowledged message"] = f"{sanctum_backdoor.stream_messages(ns, 'kept')}"
+    assert wrong == {}, f"{explain('ERR-006')} with faults {offered}: {wrong}"
+
+
+@contract("ERR-007")
+def test_serialisation_failures_are_retryable_conflicts(
+    sanctum_kit: KitSession,
+    sanctum_adapter: StorageAdapter,
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+    sanctum_backdoor: Backdoor,
+) -> None:
+    """A write losing a serialisation conflict raises ConflictError and changes nothing; a
+    retry after the conflict applies."""
+    injector = _injector(sanctum_kit, sanctum_adapter)
+    if backend_faults.SERIALIZATION not in injector.faults:
+        pytest.skip(
+            "unsupported: serialization: the adapter's fault injector says its backend never "
+            f"fails a write with a serialisation conflict (it offers {sorted(injector.faults)})"
+        )
+    client, ns = sanctum_client, sanctum_namespace
+    written = client.records.put(ns, "k", {"n": 1})
+    attempts: list[Attempt] = [
+        ("record.put", "k", lambda c, n: c.records.put(n, "k", {"n": 2}, if_match=written.etag)),
+        ("record.put", "k", lambda c, n: c.records.put(n, "k", {"n": 2})),
+        ("record.delete", "k", lambda c, n: c.records.delete(n, "k", if_match=written.etag)),
+    ]
+    wrong: dict[str, str] = {}
+    with injector.provoke(backend_faults.SERIALIZATION):
+        for number, (op, key, call) in enumerate(attempts):
+            try:
+                result = call(client, ns)
+            except ConflictError as error:
+                named = (error.code, error.retryable, error.op, error.namespace, error.key)
+                if named != ("conflict", True, op, ns, key):
+                    wrong[f"{number}: {op}"] = f"(code, retryable, op, namespace, key) {named}"
+            except SanctumError as error:
+                wrong[f"{number}: {op}"] = f"{type(error).__name__} ({error.code}): {error}"
+            else:
+                wrong[f"{number}: {op}"] = f"no error: returned {result!r}"
+    stored = sanctum_backdoor.read_object(Layer.RECORD, ns, "k")
+    if stored is None or (stored.version, stored.etag) != (written.version, written.etag):
+        wrong["after the conflicts"] = f"written as {written}, the backend holds {stored}"
+    retried = client.records.put(ns, "k", {"n": 2}, if_match=written.etag)
+    if retried.version != written.version + 1:
+        wrong["retry"] = f"the retry with the same if_match returned {retried}"
+    assert wrong == {}, f"{explain('ERR-007')} {wrong}"
