@@ -1,4 +1,5 @@
-"""Real faults of the PostgreSQL backend, for the kit's error contracts (``ERR-006``).
+"""Real faults of the PostgreSQL backend, for the kit's error contracts (``ERR-006``): a
+``FaultInjector`` of ``pytest_sanctum.kit.backend_faults``.
 
 Each fault is provoked on the shared server without disturbing anyone else: another
 connection of the injector's own takes table locks in the adapter's schema, and the
@@ -27,12 +28,9 @@ from typing import Final
 
 import psycopg
 
+from pytest_sanctum.kit.backend_faults import LOCKED, TIMEOUT, UNREACHABLE
 from reference_adapters.postgres.database import Database
 from reference_adapters.postgres.schema import TABLES
-
-LOCKED: Final = "locked"
-TIMEOUT: Final = "timeout"
-UNREACHABLE: Final = "unreachable"
 
 LOCKED_TIMEOUT_MS: Final = 200.0
 """The adapter's ``lock_timeout`` while another client holds the write locks."""
