@@ -1073,3 +1073,15 @@ def test_each_provoked_fault_is_backend_unavailable_and_passes(
     assert adapter.records.get(NS, "k").data == b"3"
     with pytest.raises(ValueError, match="serialization"):
         injector.provoke("serialization").__enter__()
+
+
+def test_cache_sets_evict_expired_entries_nobody_reads(
+    adapter: PostgresAdapter, pg_schema: str, clock: VirtualClock
+) -> None:
+    for n in range(100):
+        adapter.cache.set(NS, f"old{n}", entry(), 10)
+    clock.advance(10)
+    adapter.cache.set(NS, "new", entry(), 10)
+    assert raw(f'SELECT count(*) FROM "{pg_schema}".cache') == [(100 - 64 + 1,)]
+    adapter.cache.set(NS, "newer", entry(), 10)
+    assert {k for (k,) in raw(f'SELECT key FROM "{pg_schema}".cache')} == {"new", "newer"}

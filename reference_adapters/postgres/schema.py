@@ -101,6 +101,7 @@ def ddl(schema: str) -> list[str]:
             stored_at_ms float8, content_type text, expires_at_ms float8, evict_at_ms float8,
             floor bigint NOT NULL DEFAULT 0,
             PRIMARY KEY (ns, key))""",
+        f"CREATE INDEX IF NOT EXISTS cache_by_eviction ON {s}.cache (evict_at_ms)",
         f"""CREATE OR REPLACE FUNCTION {s}.append_once(
             p_ns text, p_stream text, p_payload bytea, p_key text, p_window float8,
             p_now float8, OUT out_seq bigint, OUT out_duplicate boolean)

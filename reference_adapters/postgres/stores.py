@@ -561,11 +561,17 @@ class PostgresGroupStore:
         return int(rows[0][0])
 
 
+EVICT_BATCH: Final = 64
+"""Expired entries (of any namespace) each cache ``set`` removes in the same statement,
+oldest first, so entries nobody reads again do not pile up."""
+
+
 class PostgresCacheStore:
     """A ``CacheStore`` in the UNLOGGED ``cache`` table: shared by every adapter on the
     schema (``distributed_cache``), expiring on the adapter's clock (the facade's), and
-    never written to the WAL. Rows without data (purge marks) are invisible here; an
-    expired entry is removed by the next ``get`` of its key, unless its row keeps a floor."""
+    never written to the WAL. Rows without data (purge marks) are invisible here. An
+    expired entry is removed by the next ``get`` of its key, or by a later ``set`` (each
+    removes up to ``EVICT_BATCH`` expired entries), unless its row keeps a floor."""
 
     __slots__ = ("_clock", "_db", "_delete", "_get", "_set")
 
@@ -581,7 +587,10 @@ class PostgresCacheStore:
             " AND c.data IS NOT NULL AND c.evict_at_ms > %(now)s"
         )
         self._set = (
-            f"INSERT INTO {s}.cache (ns, key, data, version, etag, stored_at_ms, content_type,"
+            f"WITH gone AS (DELETE FROM {s}.cache c WHERE c.ctid = ANY (ARRAY("
+            f"SELECT e.ctid FROM {s}.cache e WHERE e.evict_at_ms <= %s AND e.floor = 0"
+            f" ORDER BY e.evict_at_ms LIMIT {EVICT_BATCH})))"
+            f" INSERT INTO {s}.cache (ns, key, data, version, etag, stored_at_ms, content_type,"
             " expires_at_ms, evict_at_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (ns, key) DO UPDATE SET data = excluded.data,"
             " version = excluded.version, etag = excluded.etag,"
@@ -610,11 +619,13 @@ class PostgresCacheStore:
         if ttl_ms <= 0:
             self.delete(namespace, key)
             return
+        now = self._clock.now_ms()
         self._db.execute(
             namespace,
             key,
             self._set,
             (
+                now,
                 namespace,
                 key,
                 bytes(entry.data),
@@ -623,7 +634,7 @@ class PostgresCacheStore:
                 entry.stored_at_ms,
                 entry.content_type,
                 entry.expires_at_ms,
-                self._clock.now_ms() + ttl_ms,
+                now + ttl_ms,
             ),
         )
 
