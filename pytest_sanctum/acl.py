@@ -8,6 +8,7 @@ principal's own patterns and the ``*`` principal's patterns add up.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
@@ -29,6 +30,10 @@ OPERATIONS: tuple[str, ...] = (
 )
 """Every operation the facade offers, as ACL rules and metrics name them."""
 
+MAX_CACHED_GRANTS = 4096
+"""How many (namespace, principal) decisions a policy keeps; the oldest is dropped (and
+computed again when next needed), so callers' names cannot grow memory."""
+
 
 class AccessPolicy:
     """Answers "may this principal run this operation on this namespace?" from the config."""
@@ -36,6 +41,7 @@ class AccessPolicy:
     def __init__(self, rules: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
         self._rules = rules
         self._granted: dict[tuple[str, str], frozenset[str]] = {}
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -43,7 +49,8 @@ class AccessPolicy:
         return bool(self._rules)
 
     def granted(self, namespace: str, principal: str) -> frozenset[str]:
-        """The operations granted to ``principal`` on ``namespace`` (computed once, then cached)."""
+        """The operations granted to ``principal`` on ``namespace`` (cached, at most
+        ``MAX_CACHED_GRANTS`` pairs)."""
         cached = self._granted.get((namespace, principal))
         if cached is not None:
             return cached
@@ -52,5 +59,8 @@ class AccessPolicy:
         ops = frozenset(
             op for op in OPERATIONS if any(fnmatchcase(op, pattern) for pattern in patterns)
         )
-        self._granted[(namespace, principal)] = ops
+        with self._lock:
+            if len(self._granted) >= MAX_CACHED_GRANTS:
+                del self._granted[next(iter(self._granted))]
+            self._granted[(namespace, principal)] = ops
         return ops

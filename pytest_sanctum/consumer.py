@@ -19,7 +19,9 @@ class IdempotentConsumer:
 
     Markers go to the record layer of ``marker_namespace`` (default: the stream's
     namespace) under ``<marker_prefix><stream>/<group>/<message id>``. A handler that
-    raises leaves the message unacked and unmarked, so it is delivered again.
+    raises leaves the message unacked and unmarked, so it is delivered again. A message
+    that does not decode reaches the handler like any other, with ``delivery.error`` set
+    and ``payload`` ``None``: the handler decides whether to drop it or raise.
     """
 
     def __init__(

@@ -28,6 +28,7 @@ from pytest_sanctum.adapters.base import (
 )
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.config import StorageConfigV1
+from pytest_sanctum.describe import error_message, type_name
 from pytest_sanctum.errors import (
     AccessDeniedError,
     AdapterError,
@@ -62,6 +63,10 @@ _QUIET_ERRORS = (NotFoundError, PreconditionFailedError, CacheMissError)
 
 RAW_TRACKED_KEYS = 65536
 """How many recently written keys a client remembers to check read-after-write (LRU)."""
+
+MAX_ROUTES = 4096
+"""How many namespaces' resolved routes a client keeps; the oldest is dropped (and
+resolved again when next used), so namespaces chosen by callers cannot grow memory."""
 
 
 _OFFERS: dict[tuple[type, type], bool] = {}
@@ -280,7 +285,13 @@ class FacadeCore:
             cache_adapter is adapter,
         )
         with self._lock:
-            return self._routes.setdefault(name, route)
+            existing = self._routes.get(name)
+            if existing is not None:
+                return existing
+            if len(self._routes) >= MAX_ROUTES:
+                del self._routes[next(iter(self._routes))]
+            self._routes[name] = route
+            return route
 
     def begin(self, op: str, namespace: object, principal: str, cid: CorrelationRef) -> Route:
         """Resolve the route and enforce the ACL; every decision is logged when ACL is on."""
@@ -354,7 +365,9 @@ class FacadeCore:
         if isinstance(error, SanctumError):
             canonical = error
         else:
-            canonical = AdapterError(f"unmapped {type(error).__name__} from the adapter: {error}")
+            canonical = AdapterError(
+                f"unmapped {type_name(error)} from the adapter: {error_message(error)}"
+            )
             canonical.__cause__ = error
         if route is None and type(namespace) is str:
             route = self._routes.get(namespace)

@@ -36,10 +36,12 @@ from pytest_sanctum.types import (
 from pytest_sanctum.validation import (
     check_bool,
     check_bytes,
+    check_content_type,
     check_etag,
     check_if_none_match,
     check_int,
     check_key,
+    check_prefix,
     check_read_level,
     decode_json,
     encode_record,
@@ -237,11 +239,7 @@ class _VersionedLayer:
             store = route.versioned(self._layer, op)
             checked_key = check_key(key)
             payload = self._encode(data)
-            if content_type is not None and type(content_type) is not str:
-                raise InvalidRequestError(
-                    f"content_type must be a str or None, got {content_type!r}",
-                    argument="content_type",
-                )
+            media_type = check_content_type(content_type)
             etag = check_etag(if_match)
             create_only = check_if_none_match(if_none_match)
             if etag is not None and create_only:
@@ -256,7 +254,7 @@ class _VersionedLayer:
                     route.namespace,
                     checked_key,
                     payload,
-                    content_type=content_type,
+                    content_type=media_type,
                     if_match=etag,
                     if_none_match=create_only,
                     purge=self._prefix + checked_key,
@@ -266,7 +264,7 @@ class _VersionedLayer:
                     route.namespace,
                     checked_key,
                     payload,
-                    content_type=content_type,
+                    content_type=media_type,
                     if_match=etag,
                     if_none_match=create_only,
                 )
@@ -433,15 +431,12 @@ class BlobLayer(_VersionedLayer):
         try:
             route = core.begin("blob.list", namespace, self._principal, cid)
             store = route.versioned(Layer.BLOB, "blob.list")
-            if type(prefix) is not str or (prefix and not prefix.isprintable()):
-                raise InvalidRequestError(
-                    f"prefix must be a printable str, got {prefix!r}", argument="prefix"
-                )
+            checked_prefix = check_prefix(prefix)
             if start_after is not None:
                 check_key(start_after, "start_after")
             infos = store.list(
                 route.namespace,
-                prefix,
+                checked_prefix,
                 start_after=start_after,
                 limit=check_int(limit, "limit", 0, 10000),
             )

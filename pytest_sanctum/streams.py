@@ -16,7 +16,8 @@ from typing import cast
 
 from pytest_sanctum.adapters.base import CheckpointStore, StreamLog
 from pytest_sanctum.core import FacadeCore, Route, unsupported
-from pytest_sanctum.errors import ConflictError, InvalidRequestError
+from pytest_sanctum.describe import describe, describe_error, type_name
+from pytest_sanctum.errors import AdapterError, ConflictError, InvalidRequestError
 from pytest_sanctum.types import (
     AppendResult,
     Delivery,
@@ -123,6 +124,29 @@ def _advance_floor(floor: int, acked: Set[int], done: Iterable[int]) -> tuple[in
     return advanced, merged
 
 
+def _delivery(
+    stream: str, group: str, consumer: str, sequence: int, data: bytes, count: int
+) -> Delivery:
+    """The delivery of one claimed message; one that does not decode carries its error.
+
+    The message is claimed like any other, so it never blocks the rest of its batch and
+    is never dropped: the consumer sees it, and acks it or lets it come again.
+    """
+    try:
+        payload = decode_json(data)
+    except Exception as error:
+        failure = AdapterError(
+            f"message {sequence} of stream {stream!r} does not decode as JSON "
+            f"({describe_error(error)}); it is delivered with this error instead of a payload",
+            key=stream,
+        )
+        failure.__cause__ = error
+        return _new(
+            Delivery, (stream, group, consumer, str(sequence), sequence, None, count, failure)
+        )
+    return _new(Delivery, (stream, group, consumer, str(sequence), sequence, payload, count, None))
+
+
 def _message_sequence(message_id: object) -> int:
     if (
         type(message_id) is not str
@@ -131,10 +155,38 @@ def _message_sequence(message_id: object) -> int:
         or len(message_id) > 19
     ):
         raise InvalidRequestError(
-            f"message ids are decimal sequence strings, got {message_id!r}",
+            f"message ids are decimal sequence strings, got {describe(message_id)}",
             argument="message_ids",
         )
     return int(message_id)
+
+
+def _sequences(message_ids: object) -> set[int]:
+    """The sequences of ``message_ids``, an iterable of id strings (not one string)."""
+    if issubclass(type(message_ids), str | bytes | bytearray):
+        raise InvalidRequestError(
+            f"message_ids must be an iterable of id strings, not one {type_name(message_ids)}",
+            argument="message_ids",
+        )
+    try:
+        ids = iter(message_ids)  # type: ignore[call-overload]
+    except Exception:
+        raise InvalidRequestError(
+            f"message_ids must be an iterable of id strings, got {describe(message_ids)}",
+            argument="message_ids",
+        ) from None
+    sequences: set[int] = set()
+    while True:
+        try:
+            message_id = next(ids)
+        except StopIteration:
+            return sequences
+        except Exception as error:
+            raise InvalidRequestError(
+                f"message_ids could not be iterated: {describe_error(error)}",
+                argument="message_ids",
+            ) from None
+        sequences.add(_message_sequence(message_id))
 
 
 class StreamLayer:
@@ -238,10 +290,7 @@ class StreamLayer:
             if groups is not None:
                 now = core.clock.now_ms()
                 deliveries = [
-                    _new(
-                        Delivery,
-                        (name, group_name, consumer_name, str(seq), seq, decode_json(data), count),
-                    )
+                    _delivery(name, group_name, consumer_name, seq, data, count)
                     for seq, data, count in groups.claim(
                         route.namespace,
                         name,
@@ -332,8 +381,7 @@ class StreamLayer:
                 self._core.conflict_retry("stream.read", route)
                 continue
             return [
-                _new(Delivery, (stream, group, consumer, str(seq), seq, decode_json(data), count))
-                for seq, data, count in picked
+                _delivery(stream, group, consumer, seq, data, count) for seq, data, count in picked
             ]
         raise ConflictError(
             f"group {group!r} changed under {CAS_ATTEMPTS} consecutive reads; retry"
@@ -352,15 +400,7 @@ class StreamLayer:
                 raise unsupported(route, "stream.ack", "streams")
             name = check_key(stream, "stream")
             group_name = check_key(group, "group")
-            try:
-                if isinstance(message_ids, (str, bytes)):
-                    raise TypeError
-                sequences = {_message_sequence(message_id) for message_id in message_ids}
-            except TypeError:
-                raise InvalidRequestError(
-                    f"message_ids must be an iterable of id strings, got {message_ids!r}",
-                    argument="message_ids",
-                ) from None
+            sequences = _sequences(message_ids)
             groups = route.group_store
             if groups is not None:
                 acked = groups.ack(route.namespace, name, group_name, sequences)

@@ -12,7 +12,10 @@ from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    from pytest_sanctum.errors import SanctumError
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 """Any value that ``json.dumps`` accepts without a custom encoder."""
@@ -130,6 +133,10 @@ class Delivery(NamedTuple):
     """One delivery of a stream message to a consumer.
 
     ``delivery_count`` is 1 on first delivery and grows by one on every redelivery.
+    ``error`` is ``None`` for every message the facade wrote. A stored message that does
+    not decode (written by something else, or damaged) is still delivered, so it neither
+    blocks the batch nor disappears: its ``payload`` is ``None`` and ``error`` is the
+    ``AdapterError`` naming it. Ack it to drop it, or leave it to be delivered again.
     """
 
     stream: Key
@@ -139,6 +146,7 @@ class Delivery(NamedTuple):
     sequence: int
     payload: JSONValue
     delivery_count: int
+    error: SanctumError | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,9 +71,6 @@ Interface = Literal["full", "basic"]
 """Which stores a memory adapter offers: every optional one-call protocol (``full``), or
 only the base protocols (``basic``), as an adapter written against them would."""
 
-_CacheTable = dict[str, dict[str, tuple[CacheEntry, float]]]
-"""namespace -> cache key -> (entry, expires_at_ms)."""
-
 
 _new = tuple.__new__
 """Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
@@ -179,6 +176,84 @@ class _DedupeIndex:
             del self.entries[entry]
 
 
+class _CacheTable:
+    """The entries of one cache (an adapter's own, or a server's shared one), evicted by time.
+
+    Every write first evicts the entries whose deadline has passed, oldest first, from a
+    heap of deadlines: an expired entry is dropped without being read, and the work is
+    amortised O(log n) per entry written. A namespace whose last entry goes is dropped;
+    one that lost more entries than it kept is copied, since a dict never shrinks by
+    itself. The heap also holds the old deadlines of rewritten or deleted keys; it is
+    rebuilt from the live entries when it grows past twice their number (plus 64).
+    """
+
+    __slots__ = ("deadlines", "namespaces", "size")
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, dict[str, tuple[CacheEntry, float]]] = {}
+        """namespace -> cache key -> (entry, evict at ms)."""
+        self.deadlines: list[tuple[float, str, str]] = []
+        """A heap of (evict at ms, namespace, key); entries may be stale."""
+        self.size = 0
+        """How many entries ``namespaces`` holds."""
+
+    def get(self, namespace: str, key: str, now_ms: float) -> CacheEntry | None:
+        entries = self.namespaces.get(namespace)
+        slot = entries.get(key) if entries else None
+        if slot is None:
+            return None
+        if now_ms >= slot[1]:
+            self.remove(namespace, key)
+            return None
+        return slot[0]
+
+    def put(
+        self, namespace: str, key: str, entry: CacheEntry, deadline_ms: float, now_ms: float
+    ) -> None:
+        self.evict(now_ms)
+        entries = self.namespaces.get(namespace)
+        if entries is None:
+            entries = self.namespaces[namespace] = {}
+        if key not in entries:
+            self.size += 1
+        entries[key] = (entry, deadline_ms)
+        heapq.heappush(self.deadlines, (deadline_ms, namespace, key))
+        if len(self.deadlines) > 2 * self.size + 64:
+            self.deadlines = [
+                (slot[1], ns, name)
+                for ns, table in self.namespaces.items()
+                for name, slot in table.items()
+            ]
+            heapq.heapify(self.deadlines)
+
+    def remove(self, namespace: str, key: str) -> None:
+        entries = self.namespaces.get(namespace)
+        if entries and entries.pop(key, None) is not None:
+            self.size -= 1
+            if not entries:
+                del self.namespaces[namespace]
+
+    def evict(self, now_ms: float) -> None:
+        """Drop every entry whose deadline is at or before ``now_ms``."""
+        heap = self.deadlines
+        evicted: dict[str, int] = {}
+        while heap and heap[0][0] <= now_ms:
+            _, namespace, key = heapq.heappop(heap)
+            entries = self.namespaces.get(namespace)
+            slot = entries.get(key) if entries else None
+            if slot is not None and slot[1] <= now_ms:
+                self.remove(namespace, key)
+                evicted[namespace] = evicted.get(namespace, 0) + 1
+        for namespace, count in evicted.items():
+            entries = self.namespaces.get(namespace)
+            if entries is not None and count > len(entries):
+                self.namespaces[namespace] = dict(entries)  # release the emptied slots
+
+    def reset(self, prefix: str) -> None:
+        for namespace in [ns for ns in self.namespaces if ns.startswith(prefix)]:
+            self.size -= len(self.namespaces.pop(namespace))
+
+
 class MemoryServer:
     """The shared durable state of every adapter built with the same ``server`` option.
 
@@ -212,7 +287,7 @@ class MemoryServer:
         """namespace -> (stream, group) -> saved checkpoint (the ``basic`` interface)."""
         self.groups: dict[str, dict[tuple[str, str], _Group]] = {}
         """namespace -> (stream, group) -> group kept per delivery (``MemoryGroupStore``)."""
-        self.shared_cache: _CacheTable = {}
+        self.shared_cache = _CacheTable()
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove all data, tombstones included, of namespaces starting with the prefix."""
@@ -223,7 +298,7 @@ class MemoryServer:
             self.idempotency.reset(namespace_prefix)
             _drop_prefix(self.checkpoints, namespace_prefix)
             _drop_prefix(self.groups, namespace_prefix)
-            _drop_prefix(self.shared_cache, namespace_prefix)
+            self.shared_cache.reset(namespace_prefix)
 
     def __repr__(self) -> str:
         return f"MemoryServer({self.name!r})"
@@ -720,12 +795,15 @@ class MemoryCacheStore:
     """A ``CacheStore`` whose entries expire on the injected clock.
 
     The table is either private to one adapter instance or the server's shared one.
+    Expired entries are evicted by every write (see ``_CacheTable``), so a cache that is
+    only written to holds no more than its live entries plus those expired since the
+    last write.
     """
 
-    __slots__ = ("_clock", "_entries", "_lock", "_refusal")
+    __slots__ = ("_clock", "_lock", "_refusal", "_table")
 
-    def __init__(self, entries: _CacheTable, lock: threading.RLock, clock: Clock) -> None:
-        self._entries = entries
+    def __init__(self, table: _CacheTable, lock: threading.RLock, clock: Clock) -> None:
+        self._table = table
         self._lock = lock
         self._clock = clock
         self._refusal = ""
@@ -736,45 +814,32 @@ class MemoryCacheStore:
             _refuse(self._refusal, namespace, key, write=False)
         now = self._clock.now_ms()
         with self._lock:
-            entries = self._entries.get(namespace)
-            if not entries:
-                return None
-            slot = entries.get(key)
-            if slot is None:
-                return None
-            if now >= slot[1]:
-                del entries[key]
-                return None
-            return slot[0]
+            return self._table.get(namespace, key, now)
 
     def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
         """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
         if self._refusal:
             _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
-            if ttl_ms <= 0:
-                entries = self._entries.get(namespace)
-                if entries:
-                    entries.pop(key, None)
+            now = self._clock.now_ms()
+            if not ttl_ms > 0:
+                self._table.remove(namespace, key)
+                self._table.evict(now)
                 return
-            entries = self._entries.get(namespace)
-            if entries is None:
-                entries = self._entries[namespace] = {}
-            entries[key] = (entry, self._clock.now_ms() + ttl_ms)
+            self._table.put(namespace, key, entry, now + ttl_ms, now)
 
     def delete(self, namespace: str, key: str) -> None:
-        """Remove the entry if present."""
+        """Remove the entry if present (and evict what has expired)."""
         if self._refusal:
             _refuse(self._refusal, namespace, key, write=True)
         with self._lock:
-            entries = self._entries.get(namespace)
-            if entries:
-                entries.pop(key, None)
+            self._table.remove(namespace, key)
+            self._table.evict(self._clock.now_ms())
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove the entries of namespaces starting with the prefix."""
         with self._lock:
-            _drop_prefix(self._entries, namespace_prefix)
+            self._table.reset(namespace_prefix)
 
 
 _Store = (
@@ -832,7 +897,7 @@ class MemoryAdapter:
         if shared_cache:
             self._cache = MemoryCacheStore(server.shared_cache, server.lock, clock)
         else:
-            self._cache = MemoryCacheStore({}, threading.RLock(), clock)
+            self._cache = MemoryCacheStore(_CacheTable(), threading.RLock(), clock)
         self._blobs: MemoryVersionedStore
         self._records: MemoryVersionedStore
         self._streams: MemoryStreamLog

@@ -17,7 +17,10 @@ durable database or its WAL and never waits for an fsync.
 
 Deleted objects keep their row with ``live = 0`` as a tombstone, so versions continue
 after a delete. Consumer groups are kept per delivery (``groups`` and ``deliveries``).
-Every ``sqlite3`` error becomes a ``BackendUnavailableError``.
+A value longer than SQLite's length limit (1,000,000,000 bytes by default) is
+``InvalidRequestError`` naming it; every other ``sqlite3`` error becomes a
+``BackendUnavailableError``. Expired cache rows are deleted by cache writes, at most
+``EVICT_BATCH`` per write (a filling read evicts on every ``FILLS_PER_EVICTION``-th fill).
 """
 
 from __future__ import annotations
@@ -72,12 +75,21 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """Stored in ``PRAGMA user_version`` once the tables exist. Version 2 added the
-``settings`` table and the index of idempotency keys by age; version 3 keeps consumer
-groups per delivery (``groups``, ``deliveries``) instead of a JSON ``checkpoints`` row,
-and moves the cache to the ``volatile`` database. Opening an older file upgrades it:
-every saved checkpoint becomes its group's rows, and the old cache table is dropped."""
+``settings`` table and the index of idempotency keys by age, version 3 the index of
+cache rows by eviction time; version 4 keeps consumer groups per delivery (``groups``,
+``deliveries``) instead of a JSON ``checkpoints`` row, and moves the cache to the
+``volatile`` database. Opening an older file upgrades it: every saved checkpoint becomes
+its group's rows, and the old cache table is dropped."""
+
+EVICT_BATCH: Final = 64
+"""Expired cache rows deleted by each cache write, at most: more than a write adds, so
+expired rows never pile up, and each write's extra work stays bounded."""
+
+FILLS_PER_EVICTION: Final = 32
+"""A filling read is one statement; every this many fills of an adapter, one more deletes
+up to ``EVICT_BATCH`` expired rows, which still outpaces what the fills add."""
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS objects (
@@ -114,6 +126,9 @@ _VOLATILE_SCHEMA: Final = """CREATE TABLE IF NOT EXISTS volatile.entries (
     etag TEXT NOT NULL, stored_at_ms REAL NOT NULL, content_type TEXT,
     expires_at_ms REAL NOT NULL, evict_at_ms REAL NOT NULL,
     PRIMARY KEY (ns, key)) WITHOUT ROWID"""
+_VOLATILE_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS volatile.entries_by_eviction ON entries (evict_at_ms)"
+)
 """The cache entries: ``expires_at_ms`` is the entry's own field, ``evict_at_ms`` when the
 adapter drops it."""
 
@@ -249,6 +264,19 @@ statement and one transaction. (A trigger may not qualify the table it writes;
 ``entries`` exists only in ``volatile``.)"""
 
 
+def _too_large(
+    conn: sqlite3.Connection, error: sqlite3.DataError, payload: str, namespace: str, key: str
+) -> InvalidRequestError:
+    """The error for a value longer than SQLite's length limit, naming the argument."""
+    return InvalidRequestError(
+        f"{payload} is too large for sqlite ({error}; the limit is "
+        f"{conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH):,} bytes)",
+        argument=payload,
+        namespace=namespace,
+        key=key,
+    )
+
+
 class _Database:
     """One connection and the lock every store of one adapter shares.
 
@@ -282,6 +310,7 @@ class _Database:
             conn.execute("PRAGMA volatile.journal_mode = WAL")
             conn.execute("PRAGMA volatile.synchronous = OFF")
             conn.execute(_VOLATILE_SCHEMA)
+            conn.execute(_VOLATILE_INDEX)
             if conn.execute("PRAGMA user_version").fetchall()[0][0] != SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -315,18 +344,23 @@ class _Database:
         params: tuple[object, ...],
         purge: str | None,
         refused: Callable[[sqlite3.Connection], BaseException],
+        payload: str | None = None,
     ) -> list[Any]:
         """One statement in its own transaction, purging ``purge`` through the triggers.
 
         When it returns no row (a refused condition), it is run again in a ``BEGIN
         IMMEDIATE`` transaction, where ``refused`` reads why with nothing changing in
-        between; what it returns is raised.
+        between; what it returns is raised. ``payload`` is as for ``write``.
         """
         with self.lock:
             conn = self._open(namespace, key)
             self.purging = purge
             try:
                 rows = conn.execute(sql, params).fetchall()
+            except sqlite3.DataError as error:
+                if payload is None:
+                    raise _unavailable(error, namespace, key) from error
+                raise _too_large(conn, error, payload, namespace, key) from error
             except sqlite3.Error as error:
                 raise _unavailable(error, namespace, key) from error
             except (OverflowError, UnicodeEncodeError) as error:
@@ -346,7 +380,7 @@ class _Database:
                     raise refused(conn)
                 return found
 
-            return self.write(namespace, key, again)
+            return self.write(namespace, key, again, payload)
 
     def check_open(self, namespace: str, key: str) -> None:
         """Raise ``BackendUnavailableError`` when the adapter is closed."""
@@ -372,16 +406,42 @@ class _Database:
             except (OverflowError, UnicodeEncodeError) as error:
                 raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
 
-    def write(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error."""
-        return self._transaction("BEGIN IMMEDIATE", namespace, key, work)
+    def write(
+        self,
+        namespace: str,
+        key: str,
+        work: Callable[[sqlite3.Connection], _T],
+        payload: str | None = None,
+    ) -> _T:
+        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on error.
+
+        ``payload`` names the argument a value too large for SQLite came from (the
+        facade's name for it: ``data``, ``value`` or ``payload``).
+        """
+        return self._transaction("BEGIN IMMEDIATE", namespace, key, work, payload)
 
     def read(self, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` in a read transaction: its statements see one snapshot."""
-        return self._transaction("BEGIN", namespace, key, work)
+        return self._transaction("BEGIN", namespace, key, work, None)
+
+    def write_volatile(
+        self,
+        namespace: str,
+        key: str,
+        work: Callable[[sqlite3.Connection], _T],
+        payload: str | None = None,
+    ) -> _T:
+        """Run ``work``, which writes only the volatile database, in a deferred transaction:
+        it takes that database's write lock at its first write, never the durable one's."""
+        return self._transaction("BEGIN", namespace, key, work, payload)
 
     def _transaction(
-        self, begin: str, namespace: str, key: str, work: Callable[[sqlite3.Connection], _T]
+        self,
+        begin: str,
+        namespace: str,
+        key: str,
+        work: Callable[[sqlite3.Connection], _T],
+        payload: str | None,
     ) -> _T:
         with self.lock:
             conn = self._open(namespace, key)
@@ -398,6 +458,8 @@ class _Database:
                         conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
+                if isinstance(error, sqlite3.DataError) and payload is not None:
+                    raise _too_large(conn, error, payload, namespace, key) from error
                 if isinstance(error, sqlite3.Error):
                     raise _unavailable(error, namespace, key) from error
                 if isinstance(error, OverflowError | UnicodeEncodeError):
@@ -450,6 +512,12 @@ _TOMBSTONE: Final = (
 
 _PURGE: Final = "DELETE FROM volatile.entries WHERE ns = ? AND key = ?"
 
+_EVICT: Final = (
+    "DELETE FROM volatile.entries WHERE (ns, key) IN (SELECT ns, key FROM volatile.entries"
+    " WHERE evict_at_ms <= ? ORDER BY evict_at_ms LIMIT ?)"
+)
+"""Deletes up to a number of cache rows whose eviction time has passed, oldest first."""
+
 _FILL: Final = (
     "INSERT OR REPLACE INTO volatile.entries (ns, key, data, version, etag, stored_at_ms,"
     " content_type, expires_at_ms, evict_at_ms)"
@@ -497,12 +565,13 @@ class SqliteVersionedStore:
     trigger. A filling read is one statement that writes only the volatile cache database.
     """
 
-    __slots__ = ("_clock", "_db", "_layer")
+    __slots__ = ("_clock", "_db", "_fills", "_layer")
 
     def __init__(self, db: _Database, layer: Layer, clock: Clock) -> None:
         self._db = db
         self._layer = layer.value
         self._clock = clock
+        self._fills = 0
 
     def put(
         self,
@@ -567,6 +636,7 @@ class SqliteVersionedStore:
             params,
             purge,
             lambda conn: _refused(conn, layer, namespace, key, if_match, if_none_match),
+            "data" if layer == "blob" else "value",
         )
         version, etag = rows[0]
         return WriteResult(version, etag)
@@ -591,6 +661,9 @@ class SqliteVersionedStore:
                 fill.min_version,
             ),
         )
+        self._fills += 1
+        if self._fills % FILLS_PER_EVICTION == 0:
+            self._db.query(namespace, key, _EVICT, (self._clock.now_ms(), EVICT_BATCH))
         if rows:
             data, version, etag, content_type = rows[0]
             return Blob(key, data, version, etag, content_type)
@@ -739,7 +812,7 @@ class SqliteStreamLog:
                 _forget_expired_keys(conn, now_ms, dedupe_window_ms)
             return AppendResult(str(sequence), sequence)
 
-        return self._db.write(namespace, stream, work)
+        return self._db.write(namespace, stream, work, "payload")
 
     def read(self, namespace: str, stream: str, *, after: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages with sequence greater than ``after``, in order."""
@@ -950,28 +1023,38 @@ class SqliteCacheStore:
         return CacheEntry(*fields)
 
     def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
-        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent."""
-        if ttl_ms <= 0:
-            self.delete(namespace, key)
-            return
-        evict_at_ms = self._clock.now_ms() + ttl_ms
-        self._db.query(
+        """Store ``entry`` until ``now + ttl_ms``; ``ttl_ms <= 0`` leaves the key absent.
+
+        The same transaction deletes up to ``EVICT_BATCH`` rows of any namespace whose
+        eviction time has passed, oldest first, so expired entries that nobody reads do
+        not stay in the file.
+        """
+        now = self._clock.now_ms()
+        row = (
             namespace,
             key,
-            "INSERT OR REPLACE INTO volatile.entries (ns, key, data, version, etag, stored_at_ms,"
-            " content_type, expires_at_ms, evict_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                namespace,
-                key,
-                bytes(entry.data),
-                entry.version,
-                entry.etag,
-                entry.stored_at_ms,
-                entry.content_type,
-                entry.expires_at_ms,
-                evict_at_ms,
-            ),
+            bytes(entry.data),
+            entry.version,
+            entry.etag,
+            entry.stored_at_ms,
+            entry.content_type,
+            entry.expires_at_ms,
+            now + ttl_ms,
         )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(_EVICT, (now, EVICT_BATCH))
+            if not ttl_ms > 0:
+                conn.execute(_PURGE, (namespace, key))
+                return
+            conn.execute(
+                "INSERT OR REPLACE INTO volatile.entries (ns, key, data, version, etag,"
+                " stored_at_ms, content_type, expires_at_ms, evict_at_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        self._db.write_volatile(namespace, key, work, "value")
 
     def delete(self, namespace: str, key: str) -> None:
         """Remove the entry if present."""

@@ -1,14 +1,18 @@
 """The canonical JSON codec of records and stream payloads: exact round trips on both paths.
 
-orjson handles the common case; the stdlib takes over for integers beyond 64 bits, deep
-nesting and invalid text. Either way a value comes back equal, with the same types.
+orjson handles the common case; integers beyond 64 bits are written as exact fragments
+and read back by the stack-free parser of ``json_text``. Either way a value comes back
+equal, with the same types, at any call depth.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import sys
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from hypothesis import strategies as st
 
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.errors import InvalidRequestError
-from pytest_sanctum.validation import decode_json, encode_json
+from pytest_sanctum.json_codec import MAX_INT_DIGITS, MAX_JSON_DEPTH, decode_json, encode_json
 
 
 def nested(depth: int) -> Any:
@@ -45,8 +49,10 @@ EDGE_VALUES = [
     pytest.param(1.0, id="integral-float"),
     pytest.param('é\u2028\x00\x1f"\\/€𝄞', id="escapes-and-unicode"),
     pytest.param({"": None, "a": True, "b": False}, id="empty-key-and-literals"),
-    pytest.param(nested(254), id="depth-254"),
-    pytest.param(nested(300), id="depth-300"),
+    pytest.param(nested(MAX_JSON_DEPTH - 1), id="depth-128"),
+    pytest.param([nested(MAX_JSON_DEPTH - 2), 2**70], id="depth-128-and-a-big-int"),
+    pytest.param(10 ** (MAX_INT_DIGITS - 1), id="4300-digits"),
+    pytest.param(-(10**MAX_INT_DIGITS) + 1, id="minus-4300-nines"),
     pytest.param({"d": "1" * 5000}, id="many-digits-in-a-string"),
 ]
 
@@ -138,3 +144,74 @@ def test_big_integers_survive_the_facade(client: StorageClient) -> None:
     client.streams.append(NS, "events", value)
     (delivery,) = client.streams.read(NS, "events", "g", "c")
     assert same(delivery.payload, value)
+
+
+def at_stack_depth(frames: int, call: Callable[[], Any]) -> Any:
+    """Run ``call`` with ``frames`` more Python frames on the stack than the caller has."""
+    if frames <= 0:
+        return call()
+    return at_stack_depth(frames - 1, call)
+
+
+def frames_left() -> int:
+    """How many more frames the interpreter allows from here (minus a small margin)."""
+    depth = 0
+    frame = inspect.currentframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return sys.getrecursionlimit() - depth - 8
+
+
+@pytest.mark.parametrize("spare", [400, 60, 12], ids=lambda n: f"{n}-frames-spare")
+def test_the_depth_limit_holds_at_any_stack_depth(spare: int) -> None:
+    deepest = {"a": nested(MAX_JSON_DEPTH - 2), "n": 2**70}  # 128 containers, a long integer
+    too_deep = {"a": nested(MAX_JSON_DEPTH - 1)}  # 129
+    encoded = at_stack_depth(frames_left() - spare, lambda: encode_json(deepest, "value"))
+    assert same(at_stack_depth(frames_left() - spare, lambda: decode_json(encoded)), deepest)
+    with pytest.raises(InvalidRequestError) as info:
+        at_stack_depth(frames_left() - spare, lambda: encode_json(too_deep, "value"))
+    assert info.value.argument == "value"
+    assert f"more than {MAX_JSON_DEPTH} levels" in info.value.message
+
+
+def test_a_value_that_contains_itself_is_refused_as_too_deep() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(InvalidRequestError, match="contains itself"):
+        encode_json({"loop": loop}, "value")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**MAX_INT_DIGITS, -(10**MAX_INT_DIGITS), {"n": [1, 10**5000]}],
+    ids=["4301-digits", "minus-4301-digits", "10**5000-inside"],
+)
+def test_integers_beyond_4300_digits_are_refused(value: Any) -> None:
+    with pytest.raises(InvalidRequestError, match=f"more than {MAX_INT_DIGITS} digits") as info:
+        encode_json(value, "payload")
+    assert info.value.argument == "payload"
+
+
+def test_long_integers_round_trip_whatever_the_interpreters_digit_limit() -> None:
+    value = {"n": 10 ** (MAX_INT_DIGITS - 1) + 7, "m": -(10**1000)}
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        assert same(decode_json(encode_json(value, "value")), value)
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+def test_stored_text_deeper_than_orjson_reads_still_decodes() -> None:
+    # Written before the depth limit existed, or by another writer: 2,000 levels.
+    value, depth = decode_json(b"[" * 2000 + b"]" * 2000), 1
+    while value:
+        (value,) = value
+        depth += 1
+    assert (value, depth) == ([], 2000)
+
+
+def test_a_long_digit_run_inside_a_string_decodes_exactly() -> None:
+    value = {"s": "1" * 40, "f": 1e300, "i": 2**64 - 1}
+    assert same(decode_json(encode_json(value, "value")), value)

@@ -38,6 +38,7 @@ from pytest_sanctum.config import StorageConfigV1, parse_config
 from pytest_sanctum.errors import (
     BackendUnavailableError,
     ConfigError,
+    InvalidRequestError,
     NotFoundError,
     PreconditionFailedError,
     SanctumError,
@@ -1023,3 +1024,33 @@ def test_reads_never_write_the_durable_database(
     assert all(" volatile." in sql for sql in writes), writes
     assert not [sql for sql in trace.seen if sql.startswith("BEGIN IMMEDIATE")]
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("op", "argument"),
+    [
+        ("blob.put", "data"),
+        ("record.put", "value"),
+        ("stream.append", "payload"),
+        ("cache.set", "value"),
+    ],
+)
+def test_a_value_over_sqlites_length_limit_is_the_callers_mistake(
+    adapter: SqliteAdapter, clock: VirtualClock, op: str, argument: str
+) -> None:
+    conn = adapter._db._conn
+    assert conn is not None
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)  # stands in for the default 1e9 bytes
+    client = create_storage_client(
+        sqlite_config(adapter.path), clock=clock, adapters={"db": adapter}
+    )
+    big = "x" * 2000
+    calls = {
+        "blob.put": lambda: client.blobs.put(NS, "k", big.encode()),
+        "record.put": lambda: client.records.put(NS, "k", {"s": big}),
+        "stream.append": lambda: client.streams.append(NS, "s", big),
+        "cache.set": lambda: client.cache.set(NS, "k", big.encode()),
+    }
+    with pytest.raises(InvalidRequestError, match="too large for sqlite") as info:
+        calls[op]()
+    assert info.value.argument == argument

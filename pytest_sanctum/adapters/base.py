@@ -11,6 +11,11 @@ Contract for every store method: raise only ``SanctumError`` subclasses
 ``BackendUnavailableError``, ...). Anything else is reported by the facade as
 ``AdapterError``. Every method takes the namespace, so one adapter serves many
 namespaces and ``reset`` can remove a whole run's data.
+
+Keys, stream and group names come from callers. The facade guarantees each is an exact,
+non-empty, printable ``str`` of at most 1024 UTF-8 bytes and passes it unchanged; the
+adapter stores it as an opaque exact string inside its namespace, never as a path, and
+never case-folded or normalised (contracts ``KEY-*``).
 """
 
 from __future__ import annotations
@@ -260,7 +265,11 @@ class GroupStore(Protocol):
 
 @runtime_checkable
 class CacheStore(Protocol):
-    """A cache of ``CacheEntry`` values per namespace. Keys are built by the facade."""
+    """A cache of ``CacheEntry`` values per namespace. Keys are built by the facade.
+
+    Expired entries must go without being read: evicted by later writes, or by the
+    backend's own expiry, so a cache written with distinct keys does not grow forever.
+    """
 
     def get(self, namespace: str, key: str) -> CacheEntry | None:
         """The entry, or ``None`` when absent or evicted."""

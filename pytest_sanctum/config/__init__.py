@@ -1,6 +1,7 @@
 """The storage configuration: validated, deeply frozen settings the facade reads.
 
-The names live in ``pytest_sanctum.config.schema`` and are imported on first use, so
+The names live in ``pytest_sanctum.config.schema`` (the models) and
+``pytest_sanctum.config.parsing`` (``parse_config``) and are imported on first use, so
 ``python -m pytest_sanctum.config.schema`` runs that module without importing it twice.
 """
 
@@ -10,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pytest_sanctum.config.parsing import MAX_CONFIG_DEPTH, default_config, parse_config
     from pytest_sanctum.config.schema import (
         MAX_CACHE_TTL_MS,
         OPERATIONS,
@@ -24,14 +26,13 @@ if TYPE_CHECKING:
         ObservabilityConfig,
         StorageConfigV1,
         StreamsConfig,
-        default_config,
         json_schema,
-        parse_config,
         render_json_schema,
     )
 
 __all__ = [
     "MAX_CACHE_TTL_MS",
+    "MAX_CONFIG_DEPTH",
     "OPERATIONS",
     "SCHEMA_FILE",
     "SCHEMA_VERSION",
@@ -51,7 +52,11 @@ __all__ = [
 ]
 
 
+_PARSING = frozenset({"MAX_CONFIG_DEPTH", "default_config", "parse_config"})
+
+
 def __getattr__(name: str) -> object:
     if name not in __all__:
         raise AttributeError(f"module 'pytest_sanctum.config' has no attribute {name!r}")
-    return getattr(importlib.import_module("pytest_sanctum.config.schema"), name)
+    module = "parsing" if name in _PARSING else "schema"
+    return getattr(importlib.import_module(f"pytest_sanctum.config.{module}"), name)

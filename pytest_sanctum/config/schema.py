@@ -1,10 +1,10 @@
-"""The storage configuration, version 1: pydantic models, parsing and the committed JSON Schema.
+"""The storage configuration, version 1: pydantic models and the committed JSON Schema.
 
 Every model is frozen and refuses unknown fields; every field is accepted under its
 snake_case name and its camelCase alias. Parsed mappings are ``MappingProxyType`` and
 lists are tuples, so a configuration cannot be changed once the facade has read it.
-Any invalid input becomes a ``ConfigError`` whose ``field`` is the dotted snake_case path
-of the first problem.
+``pytest_sanctum.config.parsing`` reads the input and turns every problem into a
+``ConfigError``.
 
 Run ``python -m pytest_sanctum.config.schema --write`` to regenerate the committed JSON
 Schema, ``--check`` to verify it is current.
@@ -13,16 +13,15 @@ Schema, ``--check`` to verify it is current.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import os
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Literal, Self, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -43,7 +42,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from pytest_sanctum.acl import OPERATIONS
-from pytest_sanctum.errors import ConfigError
+from pytest_sanctum.describe import describe, type_name
+from pytest_sanctum.json_codec import MAX_INT_DIGITS
 from pytest_sanctum.types import ReadLevelName
 
 __all__ = [
@@ -61,10 +61,8 @@ __all__ = [
     "ObservabilityConfig",
     "StorageConfigV1",
     "StreamsConfig",
-    "default_config",
     "json_schema",
     "main",
-    "parse_config",
     "render_json_schema",
 ]
 
@@ -80,6 +78,7 @@ MAX_CACHE_TTL_MS: Final = 5000.0
 _NAME_BODY = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _NAME_RE = re.compile(_NAME_BODY)
 _ERROR_TYPE = "sanctum_config"
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 # --- validation helpers ----------------------------------------------------------------
@@ -166,23 +165,32 @@ def _check_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _json_problem(value: object, path: str) -> str | None:
-    """Where and why ``value`` is not JSON data, or None when it is."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return None
-    items: list[tuple[object, object]]
-    if isinstance(value, list | tuple):
-        items = list(enumerate(value))
-    elif isinstance(value, Mapping):
-        bad_key = next((key for key in value if not isinstance(key, str)), None)
-        if bad_key is not None:
-            return f"{path}: key {bad_key!r} is not a string"
-        items = list(value.items())
-    else:
-        return f"{path}: {type(value).__name__} {value!r} is not a JSON value"
-    for key, item in items:
-        problem = _json_problem(item, f"{path}[{key!r}]")
-        if problem is not None:
-            return problem
+    """Where and why ``value`` is not JSON data, or None when it is (an explicit stack: any depth)."""
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        kind = type(item)
+        if item is None or kind is bool or kind is str:
+            continue
+        if kind is int:
+            if not -_INT_BOUND < cast(int, item) < _INT_BOUND:
+                return f"{where}: an integer of more than {MAX_INT_DIGITS} digits"
+            continue
+        if kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return f"{where}: {item!r} is not a JSON number (JSON has no NaN or infinity)"
+            continue
+        children: list[tuple[object, object]]
+        if kind is list or kind is tuple:
+            children = list(enumerate(cast(list[object], item)))
+        elif isinstance(item, Mapping):
+            bad_key = next((key for key in item if type(key) is not str), None)
+            if bad_key is not None:
+                return f"{where}: key {describe(bad_key)} is not a string"
+            children = list(item.items())
+        else:
+            return f"{where}: {type_name(item)} {describe(item)} is not a JSON value"
+        stack.extend((child, f"{where}[{key!r}]") for key, child in reversed(children))
     return None
 
 
@@ -417,7 +425,7 @@ class StorageConfigV1(_Frozen):
     def _exactly_integer_one(cls, value: object) -> object:
         if type(value) is int and value == SCHEMA_VERSION:
             return value
-        given = "missing" if value is _MISSING else f"got {value!r} ({type(value).__name__})"
+        given = "missing" if value is _MISSING else f"got {describe(value)} ({type_name(value)})"
         raise _error(f"{given}, but only the integer {SCHEMA_VERSION} is accepted")
 
     @model_validator(mode="after")
@@ -479,98 +487,6 @@ class StorageConfigV1(_Frozen):
         if settings is not None and settings.staleness_budget_ms is not None:
             return settings.staleness_budget_ms
         return self.cache.staleness_budget_ms
-
-
-# --- parsing ----------------------------------------------------------------------------
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object hook: a key given twice would silently lose one value, so refuse it."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ConfigError(f"the configuration JSON gives key {key!r} twice in one object")
-        result[key] = value
-    return result
-
-
-def _load_json(text: str, origin: str) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid JSON: {exc}") from exc
-
-
-def _describe(error: Mapping[str, Any]) -> tuple[str | None, str]:
-    """The dotted snake_case path of one pydantic error and a readable line for it."""
-    loc = list(error["loc"])
-    if loc and loc[-1] == "[key]":  # the error is about a mapping key, not its value
-        loc.pop()
-    path = ".".join(str(part) for part in loc) or None
-    if error["type"] == _ERROR_TYPE:
-        message = str(error["msg"])
-    elif error["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif error["type"] == "missing":
-        message = "required field is missing"
-    else:
-        message = f"{error['msg']} (got {error['input']!r})"
-    return path, f"{path or '<root>'}: {message}"
-
-
-def _config_error(exc: ValidationError) -> ConfigError:
-    described = [_describe(error) for error in exc.errors()]
-    count = len(described)
-    lines = "\n".join(f"  {line}" for _, line in described)
-    return ConfigError(
-        f"invalid configuration ({count} error{'s' if count != 1 else ''}):\n{lines}",
-        field=described[0][0],
-    )
-
-
-def parse_config(
-    source: StorageConfigV1 | Mapping[str, Any] | str | os.PathLike[str],
-) -> StorageConfigV1:
-    """Validate a configuration given as a model, a mapping, JSON text or a JSON file path.
-
-    A ``StorageConfigV1`` is returned as is; a string whose stripped text starts with
-    ``{`` is JSON text; any other string or path names a JSON file. Every failure is a
-    ``ConfigError``.
-    """
-    if isinstance(source, StorageConfigV1):
-        return source
-    data: object
-    if isinstance(source, Mapping):
-        data = source
-    elif isinstance(source, str) and source.strip().startswith("{"):
-        data = _load_json(source, "the configuration text")
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read configuration file {str(path)!r}: {exc}") from exc
-        data = _load_json(text, f"configuration file {str(path)!r}")
-    else:
-        raise ConfigError(
-            "a configuration must be a StorageConfigV1, a mapping, JSON text or a file path,"
-            f" got {type(source).__name__}"
-        )
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"a configuration must be a JSON object, got {type(data).__name__}")
-    try:
-        return StorageConfigV1.model_validate(_thaw(data))
-    except ValidationError as exc:
-        raise _config_error(exc) from None
-
-
-@functools.cache
-def default_config() -> StorageConfigV1:
-    """The configuration with every default: one in-memory adapter serving every namespace.
-
-    Parsed once: a config is deeply frozen, so every caller can share it.
-    """
-    return parse_config({"schema_version": SCHEMA_VERSION})
 
 
 # --- JSON Schema ------------------------------------------------------------------------

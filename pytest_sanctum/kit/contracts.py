@@ -42,6 +42,7 @@ LAYERS: dict[str, str] = {
     "consistency": "Read levels, staleness and bypass (ADR-001)",
     "identity": "Identity: namespaces and keys",
     "errors": "Error mapping and retry policy",
+    "keys": "Untrusted keys: path-like names are never read as paths",
     "lifecycle": "Lifecycle: reset and close",
     "acl": "Access control",
     "observability": "Metrics and log emissions",
@@ -627,6 +628,25 @@ _CONTRACTS = [
         "After close(), every method of every store raises a retryable BackendUnavailableError "
         "naming the caller's namespace, and so does every facade operation over it.",
         (),
+    ),
+    # -- keys ------------------------------------------------------------------------
+    Contract(
+        "KEY-001",
+        "keys",
+        "Path-like keys are separate keys",
+        "Keys that look like paths (`../x`, `/etc/passwd`, `a/../../b`, `a//b`, `./a`, `..`) "
+        "are stored, read, listed and deleted under exactly that key: each keeps its own "
+        "value, and no other key or namespace changes.",
+        ("blobs",),
+    ),
+    Contract(
+        "KEY-002",
+        "keys",
+        "Path-like stream names are separate streams",
+        "Stream names that look like paths (`../s`, `a/../s`, `./s`, `../<sibling>/s`) are "
+        "separate streams, each holding only its own messages, and no other namespace's "
+        "stream changes.",
+        ("streams",),
     ),
     # -- acl -------------------------------------------------------------------------
     Contract(

@@ -13,7 +13,8 @@ must then report as ``fail``; ``test_kit_mutants.py`` runs the kit against each 
 
 Mutants are grouped by the layer or the bug class they break (``versioned``,
 ``streams``, ``cache``, ``facade``, ``identity``, ``lifecycle``, ``boundaries``,
-``faults``); ``base`` holds the registry and building blocks. Every contract of the
+``faults``, ``keys``, ``races``); ``base`` holds the registry and building blocks. Every
+contract of the
 catalogue is killed by at least one mutant. Correct adapters the kit must pass live in
 ``honest_adapters.py``.
 """
@@ -30,6 +31,7 @@ from mutants import (
     cache,
     facade,
     identity,
+    keys,
     lifecycle,
     races,
     streams,
@@ -46,6 +48,7 @@ __all__ = [
     "cache",
     "facade",
     "identity",
+    "keys",
     "lifecycle",
     "races",
     "streams",
