@@ -20,7 +20,7 @@ import pytest_sanctum.validation
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.types import CacheEntry
 from reference_adapters.memory import MemoryAdapter, create_memory_adapter
-from reference_adapters.sqlite import EVICT_BATCH, SqliteAdapter, create_sqlite_adapter
+from reference_adapters.sqlite import EVICT_BATCH, SqliteAdapter, cache_path, create_sqlite_adapter
 
 CHURN = 100_000
 
@@ -125,8 +125,8 @@ def sqlite_adapter(tmp_path: Path, clock: VirtualClock) -> Iterator[SqliteAdapte
 
 
 def cache_rows(adapter: SqliteAdapter) -> int:
-    with sqlite3.connect(adapter.path) as conn:
-        return int(conn.execute("SELECT count(*) FROM cache").fetchall()[0][0])
+    with sqlite3.connect(cache_path(adapter.path)) as conn:  # the cache's own file
+        return int(conn.execute("SELECT count(*) FROM entries").fetchall()[0][0])
 
 
 def test_sqlite_deletes_expired_rows_in_bounded_batches_on_write(
@@ -149,12 +149,12 @@ def test_sqlite_deletes_expired_rows_in_bounded_batches_on_write(
 
 
 def test_sqlite_index_finds_expired_rows_without_a_scan(sqlite_adapter: SqliteAdapter) -> None:
-    with sqlite3.connect(sqlite_adapter.path) as conn:
+    with sqlite3.connect(cache_path(sqlite_adapter.path)) as conn:
         plan = conn.execute(
-            "EXPLAIN QUERY PLAN SELECT ns, key FROM cache WHERE evict_at_ms <= 0"
+            "EXPLAIN QUERY PLAN SELECT ns, key FROM entries WHERE evict_at_ms <= 0"
             " ORDER BY evict_at_ms LIMIT 64"
         ).fetchall()
-    assert any("cache_by_eviction" in str(row) for row in plan), plan
+    assert any("entries_by_eviction" in str(row) for row in plan), plan
 
 
 # --- tombstones -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from pytest_sanctum.kit.spy import SpyAdapter
 from reference_adapters.memory import MemoryAdapter, create_memory_adapter, drop_server
 from reference_adapters.postgres import PostgresAdapter, create_postgres_adapter
 from reference_adapters.redis_adapter import RedisAdapter, create_redis_adapter, scan_pattern
-from reference_adapters.sqlite import SqliteAdapter, create_sqlite_adapter
+from reference_adapters.sqlite import SqliteAdapter, cache_path, create_sqlite_adapter
 
 CALLS = 10_000
 """Hostile calls per adapter, at least."""
@@ -80,6 +80,12 @@ def _memory_state(adapter: MemoryAdapter) -> Snapshot:
                     for ns, logs in server.messages.items()
                 },
                 {ns: dict(groups) for ns, groups in server.checkpoints.items()},
+                {
+                    ns: {
+                        name: (g.cursor, g.revision, dict(g.pending)) for name, g in groups.items()
+                    }
+                    for ns, groups in server.groups.items()
+                },
                 dict(server.idempotency.entries),
                 {
                     (ns, key): slot
@@ -96,8 +102,9 @@ _SQLITE_STATE = (
     "SELECT * FROM objects",
     "SELECT * FROM messages",
     "SELECT * FROM idempotency",
-    "SELECT * FROM checkpoints",
-    "SELECT * FROM cache WHERE substr(key, 1, 3) = 'kv/'",
+    "SELECT * FROM groups",
+    "SELECT * FROM deliveries",
+    "SELECT * FROM volatile.entries WHERE substr(key, 1, 3) = 'kv/'",
 )
 
 
@@ -193,6 +200,7 @@ def _open_sqlite(
     path = tmp / f"fuzz-{uuid.uuid4().hex}.db"
     adapter = create_sqlite_adapter({"path": str(path), "synchronous": "NORMAL"}, clock)
     conn = sqlite3.connect(adapter.path)  # its own connection: reads what was committed
+    conn.execute("ATTACH DATABASE ? AS volatile", (cache_path(adapter.path),))
     return adapter, _sqlite_state(conn), conn.close
 
 

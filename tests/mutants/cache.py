@@ -12,6 +12,7 @@ from mutants.base import (
     Mutated,
     Wrap,
     adapter_mutant,
+    basic_memory,
     swap,
     swap_full,
 )
@@ -210,5 +211,5 @@ class _Restamped(Wrap):
 @adapter_mutant("HIST-004")
 def cache_restamps_entries(options: Mapping[str, object], clock: Clock) -> Mutated:
     """The cache reports every entry as just stored, so an old entry passes any staleness budget."""
-    inner = create_memory_adapter(options, clock)
+    inner = basic_memory(options, clock)
     return Mutated(inner, cache=_Restamped(inner.cache, clock))
