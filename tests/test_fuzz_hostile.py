@@ -158,24 +158,20 @@ def _redis_state(adapter: RedisAdapter) -> Snapshot:
     return snapshot
 
 
-_POSTGRES_STATE = (
-    "SELECT * FROM {s}.objects",
-    "SELECT * FROM {s}.streams",
-    "SELECT * FROM {s}.messages",
-    "SELECT * FROM {s}.idempotency",
-    "SELECT * FROM {s}.groups",
-    "SELECT * FROM {s}.deliveries",
-    "SELECT * FROM {s}.cache WHERE key LIKE 'kv/%'",
-)
-"""Every table of the adapter's schema; of the cache, only the cache layer's entries."""
+_POSTGRES_TABLES = ("objects", "streams", "messages", "idempotency", "groups", "deliveries")
 
 
 def _postgres_state(conn: psycopg.Connection[Any], schema: str) -> Snapshot:
+    """Every table of the adapter's schema and, of the cache, the cache layer's entries,
+    read by one statement (one round trip)."""
+    tables = [f'"{schema}".{table} t' for table in _POSTGRES_TABLES]
+    tables.append(f"\"{schema}\".cache t WHERE t.key LIKE 'kv/%'")
+    query = "SELECT " + ", ".join(
+        f"(SELECT coalesce(json_agg(t ORDER BY t::text), '[]') FROM {source})" for source in tables
+    )
+
     def snapshot() -> object:
-        return [
-            sorted(conn.execute(query.format(s=f'"{schema}"')).fetchall(), key=repr)
-            for query in _POSTGRES_STATE
-        ]
+        return conn.execute(query).fetchone()
 
     return snapshot
 
