@@ -15,8 +15,9 @@ EVERY_BYTE = bytes(range(256))
 
 RAW_WINDOW_MS = 100.0
 """ADR-001's read-after-write window. Before a head, which reads the backend once, a test
-advances the clock by it: an adapter without read_after_write has had the window to
-replicate the write; one with read_after_write needs no wait."""
+waits it out with ``sleep_ms``: an adapter without read_after_write has had the window to
+replicate the write (the kit's clock then waits in real time too, for a replica lagging in
+real time); one with read_after_write needs no wait."""
 
 
 @contract("BLOB-001")
@@ -106,7 +107,7 @@ def test_head_returns_current_metadata(
     blobs, ns = sanctum_client.blobs, sanctum_namespace
     blobs.put(ns, "report", b"first version, longer payload", content_type=first_type)
     second = blobs.put(ns, "report", b"second", content_type=second_type)
-    sanctum_clock.advance(RAW_WINDOW_MS)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     info = blobs.head(ns, "report")
     expected = ("report", 6, 2, second.etag, second_type)
     observed = (info.key, info.size, info.version, info.etag, info.content_type)
@@ -181,7 +182,7 @@ def test_list_by_prefix(
     limit: int,
     expected: list[str],
 ) -> None:
-    """list returns live keys with the prefix, sorted, after start_after, at most limit."""
+    """list returns live keys with the prefix, sorted, after start_after, min(limit, remaining)."""
     blobs, ns = sanctum_client.blobs, sanctum_namespace
     for key in LISTED_KEYS:
         blobs.put(ns, key, key.encode())
@@ -197,18 +198,23 @@ def test_list_by_prefix(
 def test_list_pages_cover_every_key_once_with_current_metadata(
     sanctum_client: StorageClient, sanctum_namespace: str
 ) -> None:
-    """Paging with start_after visits every live key once, with its current version and size."""
+    """Paging with start_after visits every live key once, with its current version and size;
+    every page is full but the last, whatever page size the adapter's backend uses."""
     blobs, ns = sanctum_client.blobs, sanctum_namespace
     expected = {f"part-{n:02d}": blobs.put(ns, f"part-{n:02d}", b"x" * n) for n in range(7)}
     expected["part-03"] = blobs.put(ns, "part-03", b"rewritten")
+    blobs.put(ns, "parts", b"not under the prefix 'part-'")
     pages: list[list[str]] = []
     seen: list[BlobInfo] = []
     for _ in range(len(expected)):  # bounded: an adapter ignoring start_after repeats pages
         page = blobs.list(ns, "part-", start_after=seen[-1].key if seen else None, limit=3)
-        if not page:
-            break
         pages.append([info.key for info in page])
         seen.extend(page)
+        if len(page) < 3:  # a short page is the last one
+            break
+    assert [len(page) for page in pages] == [3, 3, 1], (
+        f"{explain('BLOB-006')} pages of 3 over 7 keys were {pages}"
+    )
     observed = {info.key: (info.version, info.etag, info.size) for info in seen}
     wanted = {
         key: (result.version, result.etag, 9 if key == "part-03" else int(key[-2:]))

@@ -2,7 +2,9 @@
 
 The cache is observed directly in the adapter's cache store, under the facade's cache key
 (``cache_key(Layer.RECORD, key)``), and through ``cache_only`` reads, which never reach
-the backend.
+the backend. A cache may evict any entry at any moment, so a test that needs an entry to
+stay runs its scenario ``despite_eviction``: a missing entry sends it round again on
+fresh keys (``pytest_sanctum.kit.eviction``).
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from pytest_sanctum.errors import CacheMissError
 from pytest_sanctum.fanout import QueuedFanout
 from pytest_sanctum.kit.backdoor import Backdoor
 from pytest_sanctum.kit.contracts import contract, explain
+from pytest_sanctum.kit.eviction import Attempt, despite_eviction, kept
 from pytest_sanctum.kit.fixtures import ClientMaker
 from pytest_sanctum.kit.spy import SpyAdapter
-from pytest_sanctum.types import Blob, CacheEntry, InvalidationEvent, Layer, ReadLevel
+from pytest_sanctum.types import Blob, CacheEntry, InvalidationEvent, Layer, ReadLevel, RecordValue
 
 TTL_MS = 5000.0
 """The cache TTL of the kit's clients (the facade maximum)."""
 
 RAW_WINDOW_MS = 100.0
 """ADR-001's read-after-write window. Before an eventual read or a read by another node,
-which the window's retries do not cover, a test advances the clock by it: an adapter
-without read_after_write has had the window to replicate the write; one with
-read_after_write needs no wait."""
+which the window's retries do not cover, a test waits it out with ``sleep_ms``: an adapter
+without read_after_write has had the window to replicate the write (the kit's clock then
+waits in real time too, for a replica lagging in real time); one with read_after_write
+needs no wait."""
 
 BUDGET_MS = 1000.0
 """A staleness budget under which a strong read would serve a 1 ms old entry: only a read that
@@ -60,6 +64,22 @@ def _poison(
     return entry
 
 
+def _cache_only(client: StorageClient, namespace: str, key: str) -> RecordValue | None:
+    """A cache_only read of record ``key``, or ``None`` when it misses."""
+    try:
+        return client.records.get(namespace, key, level="cache_only")
+    except CacheMissError:
+        return None
+
+
+def _direct(client: StorageClient, namespace: str, key: str) -> bytes | None:
+    """``cache.get`` of ``key``, or ``None`` when it misses."""
+    try:
+        return client.cache.get(namespace, key)
+    except CacheMissError:
+        return None
+
+
 def _state(entry: CacheEntry | Blob | None) -> tuple[bytes, int, str] | None:
     """Payload, version and etag of a cache entry or a stored record."""
     return None if entry is None else (entry.data, entry.version, entry.etag)
@@ -81,25 +101,30 @@ def test_bypass_read_replaces_the_cache_entry(
 ) -> None:
     """A bypass read stores what the backend returned in the cache, whatever was there."""
     client = sanctum_make_client(staleness_budget_ms=BUDGET_MS)  # the entry is fresh enough
-    client.records.put(sanctum_namespace, "k", {"n": 1})
-    client.records.put(sanctum_namespace, "k", {"n": 2})
-    _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k", poison)
-    sanctum_clock.advance(1)
-    read = client.records.get(sanctum_namespace, "k", bypass_cache=True)
-    stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, "k")
-    entry = _cached(sanctum_adapter, sanctum_namespace, "k")
-    assert (read.value, read.version) == ({"n": 2}, 2), (
-        f"{explain('CACHE-001')} the bypass read returned {read}"
-    )
-    assert _state(entry) == _state(stored), (
-        f"{explain('CACHE-001')} after the bypass read the cache holds {entry}, "
-        f"the backend {stored}"
-    )
-    assert entry is not None, f"{explain('CACHE-001')} the bypass read left no cache entry"
-    assert entry.stored_at_ms == sanctum_clock.now_ms(), (
-        f"{explain('CACHE-001')} the refreshed entry is stamped {entry.stored_at_ms}, "
-        f"the read was at {sanctum_clock.now_ms()}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        client.records.put(sanctum_namespace, key, {"n": 1})
+        client.records.put(sanctum_namespace, key, {"n": 2})
+        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, key, poison)
+        sanctum_clock.advance(1)
+        read = client.records.get(sanctum_namespace, key, bypass_cache=True)
+        stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, key)
+        found = _cached(sanctum_adapter, sanctum_namespace, key)
+        assert (read.value, read.version) == ({"n": 2}, 2), (
+            f"{explain('CACHE-001')} the bypass read returned {read}"
+        )
+        assert found is None or _state(found) == _state(stored), (
+            f"{explain('CACHE-001')} after the bypass read the cache holds {found}, "
+            f"the backend {stored}"
+        )
+        entry = kept(found, "the entry the bypass read stored")
+        assert entry.stored_at_ms == sanctum_clock.now_ms(), (
+            f"{explain('CACHE-001')} the refreshed entry is stamped {entry.stored_at_ms}, "
+            f"the read was at {sanctum_clock.now_ms()}"
+        )
+
+    despite_eviction("CACHE-001", scenario)
 
 
 @contract("CACHE-002")
@@ -140,17 +165,23 @@ def test_cache_only_serves_what_a_read_filled(
     """After a read fills the cache, a cache_only read serves it without a backend call."""
     spy = SpyAdapter(sanctum_adapter)
     client = sanctum_make_client(adapter=spy)
-    written = client.records.put(sanctum_namespace, "k", {"n": 1})
-    sanctum_clock.advance(RAW_WINDOW_MS)
-    filled = client.records.get(sanctum_namespace, "k", level=level)
-    spy.calls.clear()
-    served = client.records.get(sanctum_namespace, "k", level="cache_only")
-    assert (served.value, served.version, served.etag) == ({"n": 1}, 1, written.etag), (
-        f"{explain('CACHE-002')} a {level} read returned {filled}, cache_only then {served}"
-    )
-    assert spy.backend_calls() == 0, (
-        f"{explain('CACHE-002')} the cache_only read called {dict(spy.calls)}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        written = client.records.put(sanctum_namespace, key, {"n": 1})
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)
+        filled = client.records.get(sanctum_namespace, key, level=level)
+        spy.calls.clear()
+        found = _cache_only(client, sanctum_namespace, key)
+        assert spy.backend_calls() == 0, (
+            f"{explain('CACHE-002')} the cache_only read called {dict(spy.calls)}"
+        )
+        served = kept(found, f"the entry a {level} read filled")
+        assert (served.value, served.version, served.etag) == ({"n": 1}, 1, written.etag), (
+            f"{explain('CACHE-002')} a {level} read returned {filled}, cache_only then {served}"
+        )
+
+    despite_eviction("CACHE-002", scenario)
 
 
 @contract("CACHE-003")
@@ -163,21 +194,25 @@ def test_write_purges_the_writers_cache(
     before: str,
 ) -> None:
     """After a write, the writing client's cache has no entry for the key."""
-    first = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
-    if before == "filled":
-        sanctum_client.records.get(sanctum_namespace, "k")
-    else:
-        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k")
-    held = _cached(sanctum_adapter, sanctum_namespace, "k")
-    sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
-    after = _cached(sanctum_adapter, sanctum_namespace, "k")
-    assert held is not None, f"{explain('CACHE-003')} the cache held nothing before the write"
-    assert held.version == (first.version if before == "filled" else 99), (
-        f"{explain('CACHE-003')} before the write the cache held {held}"
-    )
-    assert after is None, f"{explain('CACHE-003')} after the write the cache holds {after}"
-    with pytest.raises(CacheMissError):
-        sanctum_client.records.get(sanctum_namespace, "k", level="cache_only")
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        first = sanctum_client.records.put(sanctum_namespace, key, {"n": 1})
+        if before == "filled":
+            sanctum_client.records.get(sanctum_namespace, key)
+        else:
+            _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, key)
+        held = kept(_cached(sanctum_adapter, sanctum_namespace, key), f"the {before} entry")
+        sanctum_client.records.put(sanctum_namespace, key, {"n": 2})
+        after = _cached(sanctum_adapter, sanctum_namespace, key)
+        assert held.version == (first.version if before == "filled" else 99), (
+            f"{explain('CACHE-003')} before the write the cache held {held}"
+        )
+        assert after is None, f"{explain('CACHE-003')} after the write the cache holds {after}"
+        with pytest.raises(CacheMissError):
+            sanctum_client.records.get(sanctum_namespace, key, level="cache_only")
+
+    despite_eviction("CACHE-003", scenario)
 
 
 @contract("CACHE-004")
@@ -190,21 +225,25 @@ def test_delete_purges_the_writers_cache(
     before: str,
 ) -> None:
     """After a delete, the deleting client's cache has no entry for the key."""
-    written = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
-    if before == "filled":
-        sanctum_client.records.get(sanctum_namespace, "k")
-    else:
-        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "k")
-    held = _cached(sanctum_adapter, sanctum_namespace, "k")
-    sanctum_client.records.delete(sanctum_namespace, "k")
-    after = _cached(sanctum_adapter, sanctum_namespace, "k")
-    assert held is not None, f"{explain('CACHE-004')} the cache held nothing before the delete"
-    assert held.version == (written.version if before == "filled" else 99), (
-        f"{explain('CACHE-004')} before the delete the cache held {held}"
-    )
-    assert after is None, f"{explain('CACHE-004')} after the delete the cache holds {after}"
-    with pytest.raises(CacheMissError):
-        sanctum_client.records.get(sanctum_namespace, "k", level="cache_only")
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        written = sanctum_client.records.put(sanctum_namespace, key, {"n": 1})
+        if before == "filled":
+            sanctum_client.records.get(sanctum_namespace, key)
+        else:
+            _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, key)
+        held = kept(_cached(sanctum_adapter, sanctum_namespace, key), f"the {before} entry")
+        sanctum_client.records.delete(sanctum_namespace, key)
+        after = _cached(sanctum_adapter, sanctum_namespace, key)
+        assert held.version == (written.version if before == "filled" else 99), (
+            f"{explain('CACHE-004')} before the delete the cache held {held}"
+        )
+        assert after is None, f"{explain('CACHE-004')} after the delete the cache holds {after}"
+        with pytest.raises(CacheMissError):
+            sanctum_client.records.get(sanctum_namespace, key, level="cache_only")
+
+    despite_eviction("CACHE-004", scenario)
 
 
 @contract("CACHE-005")
@@ -217,16 +256,22 @@ def test_entry_is_not_served_once_its_ttl_has_passed(
 ) -> None:
     """A filled entry is served until TTL - 1 ms and missed from the TTL on."""
     client = sanctum_make_client(ttl_ms=ttl_ms)
-    written = client.records.put(sanctum_namespace, "k", {"n": 1})
-    client.records.get(sanctum_namespace, "k")
-    sanctum_clock.advance(ttl_ms - 1)
-    live = client.records.get(sanctum_namespace, "k", level="cache_only")
-    sanctum_clock.advance(1)
-    assert (live.version, live.etag) == (1, written.etag), (
-        f"{explain('CACHE-005')} 1 ms before the TTL the cache served {live}"
-    )
-    with pytest.raises(CacheMissError):
-        client.records.get(sanctum_namespace, "k", level="cache_only")
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        written = client.records.put(sanctum_namespace, key, {"n": 1})
+        client.records.get(sanctum_namespace, key)
+        sanctum_clock.advance(ttl_ms - 1)
+        found = _cache_only(client, sanctum_namespace, key)
+        sanctum_clock.advance(1)
+        with pytest.raises(CacheMissError):
+            client.records.get(sanctum_namespace, key, level="cache_only")
+        live = kept(found, "the filled entry 1 ms before its TTL")
+        assert (live.version, live.etag) == (1, written.etag), (
+            f"{explain('CACHE-005')} 1 ms before the TTL the cache served {live}"
+        )
+
+    despite_eviction("CACHE-005", scenario)
 
 
 @contract("CACHE-006")
@@ -239,14 +284,20 @@ def test_direct_cache_entry_lives_until_its_ttl(
 ) -> None:
     """cache.set then cache.get returns the latest bytes until the TTL (default: the namespace)."""
     client = sanctum_client
-    client.cache.set(sanctum_namespace, "k", b"old", ttl_ms=ttl_ms)
-    client.cache.set(sanctum_namespace, "k", bytes(range(256)), ttl_ms=ttl_ms)
-    sanctum_clock.advance((ttl_ms or TTL_MS) - 1)
-    live = client.cache.get(sanctum_namespace, "k")
-    sanctum_clock.advance(1)
-    assert live == bytes(range(256)), f"{explain('CACHE-006')} 1 ms before the TTL got {live!r}"
-    with pytest.raises(CacheMissError):
-        client.cache.get(sanctum_namespace, "k")
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        client.cache.set(sanctum_namespace, key, b"old", ttl_ms=ttl_ms)
+        client.cache.set(sanctum_namespace, key, bytes(range(256)), ttl_ms=ttl_ms)
+        sanctum_clock.advance((ttl_ms or TTL_MS) - 1)
+        found = _direct(client, sanctum_namespace, key)
+        sanctum_clock.advance(1)
+        with pytest.raises(CacheMissError):
+            client.cache.get(sanctum_namespace, key)
+        live = kept(found, "the entry 1 ms before its TTL")
+        assert live == bytes(range(256)), f"{explain('CACHE-006')} 1 ms before the TTL got {live!r}"
+
+    despite_eviction("CACHE-006", scenario)
 
 
 @contract("CACHE-006")
@@ -254,14 +305,21 @@ def test_direct_cache_entry_is_gone_after_delete(
     sanctum_client: StorageClient, sanctum_namespace: str
 ) -> None:
     """cache.delete removes the entry and leaves other keys alone."""
-    for key in ("k", "other"):
-        sanctum_client.cache.set(sanctum_namespace, key, key.encode())
-    sanctum_client.cache.delete(sanctum_namespace, "k")
-    sanctum_client.cache.delete(sanctum_namespace, "never-set")
-    other = sanctum_client.cache.get(sanctum_namespace, "other")
-    assert other == b"other", f"{explain('CACHE-006')} after deleting 'k', 'other' is {other!r}"
-    with pytest.raises(CacheMissError):
-        sanctum_client.cache.get(sanctum_namespace, "k")
+
+    def scenario(attempt: Attempt) -> None:
+        key, other_key = attempt.key("k"), attempt.key("other")
+        for name in (key, other_key):
+            sanctum_client.cache.set(sanctum_namespace, name, b"value of " + name.encode())
+        sanctum_client.cache.delete(sanctum_namespace, key)
+        sanctum_client.cache.delete(sanctum_namespace, "never-set")
+        with pytest.raises(CacheMissError):
+            sanctum_client.cache.get(sanctum_namespace, key)
+        other = kept(_direct(sanctum_client, sanctum_namespace, other_key), f"{other_key!r}")
+        assert other == b"value of " + other_key.encode(), (
+            f"{explain('CACHE-006')} after deleting {key!r}, {other_key!r} is {other!r}"
+        )
+
+    despite_eviction("CACHE-006", scenario)
 
 
 @contract("CACHE-007")
@@ -274,19 +332,24 @@ def test_shared_cache_is_purged_for_every_client(
 ) -> None:
     """With no fan-out between them, a write through A purges what B's cache serves."""
     a, b = sanctum_make_client(), sanctum_make_client.node()
-    first = a.records.put(sanctum_namespace, "k", {"n": 1})
-    sanctum_clock.advance(RAW_WINDOW_MS)
-    b.records.get(sanctum_namespace, "k")
-    served = b.records.get(sanctum_namespace, "k", level="cache_only")
-    if change == "put":
-        a.records.put(sanctum_namespace, "k", {"n": 2})
-    else:
-        a.records.delete(sanctum_namespace, "k")
-    assert (served.version, served.etag) == (1, first.etag), (
-        f"{explain('CACHE-007')} before the {change}, B's cache served {served}"
-    )
-    with pytest.raises(CacheMissError):
-        b.records.get(sanctum_namespace, "k", level="cache_only")
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        first = a.records.put(sanctum_namespace, key, {"n": 1})
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)
+        b.records.get(sanctum_namespace, key)
+        served = kept(_cache_only(b, sanctum_namespace, key), "the entry B's read filled")
+        if change == "put":
+            a.records.put(sanctum_namespace, key, {"n": 2})
+        else:
+            a.records.delete(sanctum_namespace, key)
+        assert (served.version, served.etag) == (1, first.etag), (
+            f"{explain('CACHE-007')} before the {change}, B's cache served {served}"
+        )
+        with pytest.raises(CacheMissError):
+            b.records.get(sanctum_namespace, key, level="cache_only")
+
+    despite_eviction("CACHE-007", scenario)
 
 
 @contract("CACHE-007")
@@ -295,18 +358,23 @@ def test_shared_cache_fill_is_seen_by_every_client(
 ) -> None:
     """A read through A fills the cache B reads from, and B then sees A's next write."""
     a, b = sanctum_make_client(), sanctum_make_client.node()
-    first = a.records.put(sanctum_namespace, "k", {"n": 1})
-    a.records.get(sanctum_namespace, "k")
-    served = b.records.get(sanctum_namespace, "k", level="cache_only")
-    second = a.records.put(sanctum_namespace, "k", {"n": 2})
-    sanctum_clock.advance(RAW_WINDOW_MS)  # well within the TTL of the entry, if not purged
-    after = b.records.get(sanctum_namespace, "k", level="eventual")
-    assert (served.version, served.etag) == (1, first.etag), (
-        f"{explain('CACHE-007')} B's cache_only read of A's fill returned {served}"
-    )
-    assert (after.value, after.version, after.etag) == ({"n": 2}, 2, second.etag), (
-        f"{explain('CACHE-007')} after A's write B's eventual read returned {after}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        first = a.records.put(sanctum_namespace, key, {"n": 1})
+        a.records.get(sanctum_namespace, key)
+        served = kept(_cache_only(b, sanctum_namespace, key), "the entry A's read filled")
+        second = a.records.put(sanctum_namespace, key, {"n": 2})
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)  # well within the TTL of the entry, if not purged
+        after = b.records.get(sanctum_namespace, key, level="eventual")
+        assert (served.version, served.etag) == (1, first.etag), (
+            f"{explain('CACHE-007')} B's cache_only read of A's fill returned {served}"
+        )
+        assert (after.value, after.version, after.etag) == ({"n": 2}, 2, second.etag), (
+            f"{explain('CACHE-007')} after A's write B's eventual read returned {after}"
+        )
+
+    despite_eviction("CACHE-007", scenario)
 
 
 @contract("CACHE-008")
@@ -319,35 +387,41 @@ def test_delivered_invalidation_purges_another_clients_cache(
     change: str,
 ) -> None:
     """B drops the key, and only that key, from its cache when A's invalidation is delivered."""
-    fanout = QueuedFanout()
-    b_adapter = sanctum_reopen()
-    a, b = sanctum_make_client(fanout=fanout), sanctum_make_client(adapter=b_adapter, fanout=fanout)
-    for key in ("k", "other"):
-        a.records.put(sanctum_namespace, key, {"key": key})
-    fanout.deliver_all()
-    sanctum_clock.advance(RAW_WINDOW_MS)
-    for key in ("k", "other"):
-        b.records.get(sanctum_namespace, key)
-    held = _cached(b_adapter, sanctum_namespace, "k")
-    if change == "put":
-        version = a.records.put(sanctum_namespace, "k", {"key": "k", "n": 2}).version
-    else:
-        a.records.delete(sanctum_namespace, "k")
-        version = 1  # the version the delete removed
-    published = fanout.pending
-    undelivered = _cached(b_adapter, sanctum_namespace, "k")
-    delivered = fanout.deliver_all()
-    after = _cached(b_adapter, sanctum_namespace, "k")
-    assert published == (
-        InvalidationEvent(Layer.RECORD, sanctum_namespace, "k", version, a.node_id),
-    ), f"{explain('CACHE-008')} A's {change} published {published}"
-    assert held is not None, f"{explain('CACHE-008')} B's read left nothing in its cache"
-    assert _state(undelivered) in (None, _state(held)), (
-        f"{explain('CACHE-008')} before delivery B's cache held {held}, then {undelivered}"
-    )
-    assert (delivered, after) == (1, None), (
-        f"{explain('CACHE-008')} after delivering {delivered} event(s) B's cache holds {after}"
-    )
-    assert _cached(b_adapter, sanctum_namespace, "other") is not None, (
-        f"{explain('CACHE-008')} the invalidation of 'k' also purged 'other' from B's cache"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key, other_key = attempt.key("k"), attempt.key("other")
+        fanout = QueuedFanout()
+        b_adapter = sanctum_reopen()
+        a = sanctum_make_client(fanout=fanout)
+        b = sanctum_make_client(adapter=b_adapter, fanout=fanout)
+        for name in (key, other_key):
+            a.records.put(sanctum_namespace, name, {"key": name})
+        fanout.deliver_all()
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)
+        for name in (key, other_key):
+            b.records.get(sanctum_namespace, name)
+        held = kept(_cached(b_adapter, sanctum_namespace, key), "the entry B's read filled")
+        if change == "put":
+            version = a.records.put(sanctum_namespace, key, {"key": key, "n": 2}).version
+        else:
+            a.records.delete(sanctum_namespace, key)
+            version = 1  # the version the delete removed
+        published = fanout.pending
+        undelivered = _cached(b_adapter, sanctum_namespace, key)
+        delivered = fanout.deliver_all()
+        after = _cached(b_adapter, sanctum_namespace, key)
+        assert published == (
+            InvalidationEvent(Layer.RECORD, sanctum_namespace, key, version, a.node_id),
+        ), f"{explain('CACHE-008')} A's {change} published {published}"
+        assert _state(undelivered) in (None, _state(held)), (
+            f"{explain('CACHE-008')} before delivery B's cache held {held}, then {undelivered}"
+        )
+        assert (delivered, after) == (1, None), (
+            f"{explain('CACHE-008')} after delivering {delivered} event(s) B's cache holds {after}"
+        )
+        kept(
+            _cached(b_adapter, sanctum_namespace, other_key),
+            f"{other_key!r} after the invalidation of {key!r} (purged with it, or evicted)",
+        )
+
+    despite_eviction("CACHE-008", scenario)

@@ -16,6 +16,7 @@ from pytest_sanctum.client import StorageClient
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.core import cache_key
 from pytest_sanctum.errors import (
+    CacheMissError,
     ConsistencyError,
     NotFoundError,
     PreconditionFailedError,
@@ -24,6 +25,7 @@ from pytest_sanctum.errors import (
 from pytest_sanctum.fanout import QueuedFanout
 from pytest_sanctum.kit.backdoor import Backdoor
 from pytest_sanctum.kit.contracts import contract, explain
+from pytest_sanctum.kit.eviction import Attempt, Evicted, despite_eviction, kept
 from pytest_sanctum.kit.fixtures import ClientMaker
 from pytest_sanctum.kit.spy import SpyAdapter
 from pytest_sanctum.observability import RecordingMetrics
@@ -31,9 +33,10 @@ from pytest_sanctum.types import CacheEntry, Layer, ReadLevel
 
 RAW_WINDOW_MS = 100.0
 """ADR-001: a strong read sees the client's write, or gives up, within 100 ms. Tests also
-advance the clock by it before a read the window's retries do not cover (eventual reads,
-reads by another node), so that an adapter without read_after_write has had the window to
-replicate the write; an adapter with read_after_write needs no such wait."""
+wait it out with ``sleep_ms`` before a read the window's retries do not cover (eventual
+reads, reads by another node), so that an adapter without read_after_write has had the
+window to replicate the write (the kit's clock then waits in real time too, for a replica
+lagging in real time); an adapter with read_after_write needs no such wait."""
 
 TTL_MS = 5000.0
 """The cache TTL of the kit's clients (the facade maximum)."""
@@ -123,7 +126,7 @@ def test_eventual_read_after_a_write_returns_a_written_version(
     client = a if reader == "writer" else b
     first = a.records.put(sanctum_namespace, "k", {"n": 1})
     fanout.deliver_all()
-    sanctum_clock.advance(RAW_WINDOW_MS)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     client.records.get(sanctum_namespace, "k", level="eventual")
     second = a.records.put(sanctum_namespace, "k", {"n": 2})
     seen = [_eventual(client, sanctum_namespace, "k")]
@@ -169,10 +172,11 @@ def test_deleted_value_is_seen_elsewhere_at_most_until_its_ttl(
     b = sanctum_make_client.node(fanout=fanout, ttl_ms=ttl_ms)
     written = a.records.put(sanctum_namespace, "k", {"n": 1})
     fanout.deliver_all()
-    sanctum_clock.advance(RAW_WINDOW_MS)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     b.records.get(sanctum_namespace, "k", level="eventual")
     a.records.delete(sanctum_namespace, "k")
-    sanctum_clock.advance(ttl_ms - 1)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)  # the delete reaches every replica in the window
+    sanctum_clock.advance(ttl_ms - 1 - RAW_WINDOW_MS)
     before_ttl = _eventual(b, sanctum_namespace, "k")
     sanctum_clock.advance(2)
     after_ttl = _eventual(b, sanctum_namespace, "k")
@@ -200,21 +204,30 @@ def test_bypass_read_returns_the_backend_payload_despite_a_poisoned_cache(
     poison: tuple[bytes, int, str],
 ) -> None:
     """A strong bypass read returns the backend's payload and version and refreshes the cache."""
-    written = sanctum_client.records.put(sanctum_namespace, "order-1", {"n": 1, "paid": True})
-    _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, "order-1", poison)
-    read = sanctum_client.records.get(sanctum_namespace, "order-1", bypass_cache=True)
-    stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, "order-1")
-    cached = sanctum_client.records.get(sanctum_namespace, "order-1", level="cache_only")
-    assert (read.value, read.version, read.etag) == ({"n": 1, "paid": True}, 1, written.etag), (
-        f"{explain('CONS-004')} with {poison} in the cache the bypass read returned {read}"
-    )
-    assert stored is not None, f"{explain('CONS-004')} the backend lost the record"
-    assert (json.loads(stored.data), stored.version) == (read.value, read.version), (
-        f"{explain('CONS-004')} the bypass read returned {read}, the backend holds {stored}"
-    )
-    assert (cached.value, cached.version, cached.etag) == (read.value, 1, written.etag), (
-        f"{explain('CONS-004')} after the bypass read the cache serves {cached}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("order-1")
+        written = sanctum_client.records.put(sanctum_namespace, key, {"n": 1, "paid": True})
+        _poison(sanctum_adapter, sanctum_clock, sanctum_namespace, key, poison)
+        read = sanctum_client.records.get(sanctum_namespace, key, bypass_cache=True)
+        stored = sanctum_backdoor.read_object(Layer.RECORD, sanctum_namespace, key)
+        try:
+            found = sanctum_client.records.get(sanctum_namespace, key, level="cache_only")
+        except CacheMissError:
+            found = None
+        assert (read.value, read.version, read.etag) == ({"n": 1, "paid": True}, 1, written.etag), (
+            f"{explain('CONS-004')} with {poison} in the cache the bypass read returned {read}"
+        )
+        assert stored is not None, f"{explain('CONS-004')} the backend lost the record"
+        assert (json.loads(stored.data), stored.version) == (read.value, read.version), (
+            f"{explain('CONS-004')} the bypass read returned {read}, the backend holds {stored}"
+        )
+        cached = kept(found, "the entry the bypass read stored")
+        assert (cached.value, cached.version, cached.etag) == (read.value, 1, written.etag), (
+            f"{explain('CONS-004')} after the bypass read the cache serves {cached}"
+        )
+
+    despite_eviction("CONS-004", scenario)
 
 
 @contract("CONS-005")
@@ -255,18 +268,25 @@ def test_strong_read_serves_the_cache_within_the_budget_only(
     """An entry aged exactly the budget is served from the cache; 1 ms older, the backend is."""
     spy = SpyAdapter(sanctum_adapter)
     client = sanctum_make_client(adapter=spy, staleness_budget_ms=budget_ms)
-    written = client.records.put(sanctum_namespace, "k", {"n": 1})
-    client.records.get(sanctum_namespace, "k")
-    reads = []
-    for step in (budget_ms, 1):
-        sanctum_clock.advance(step)
-        before = spy.backend_reads("records")
-        read = client.records.get(sanctum_namespace, "k", level="strong")
-        reads.append((read.version, read.etag, spy.backend_reads("records") - before))
-    assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
-        f"{explain('CONS-006')} (version, etag, backend reads) at age {budget_ms} ms and "
-        f"{budget_ms + 1} ms: {reads}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        written = client.records.put(sanctum_namespace, key, {"n": 1})
+        client.records.get(sanctum_namespace, key)
+        reads = []
+        for step in (budget_ms, 1):
+            sanctum_clock.advance(step)
+            before = spy.backend_reads("records")
+            read = client.records.get(sanctum_namespace, key, level="strong")
+            reads.append((read.version, read.etag, spy.backend_reads("records") - before))
+        if reads[0] == (1, written.etag, 1):
+            raise Evicted(f"the strong read at age {budget_ms:g} ms read the backend")
+        assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
+            f"{explain('CONS-006')} (version, etag, backend reads) at age {budget_ms} ms and "
+            f"{budget_ms + 1} ms: {reads}"
+        )
+
+    despite_eviction("CONS-006", scenario)
 
 
 @contract("CONS-007")
@@ -281,19 +301,26 @@ def test_eventual_read_serves_the_cache_until_the_ttl(
     """An entry aged TTL - 1 ms is served by an eventual read; at the TTL the backend is read."""
     spy = SpyAdapter(sanctum_adapter)
     client = sanctum_make_client(adapter=spy, ttl_ms=ttl_ms)
-    written = client.records.put(sanctum_namespace, "k", {"n": 1})
-    sanctum_clock.advance(RAW_WINDOW_MS)
-    client.records.get(sanctum_namespace, "k", level="eventual")
-    reads = []
-    for step in (ttl_ms - 1, 1):
-        sanctum_clock.advance(step)
-        before = spy.backend_reads("records")
-        read = client.records.get(sanctum_namespace, "k", level="eventual")
-        reads.append((read.version, read.etag, spy.backend_reads("records") - before))
-    assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
-        f"{explain('CONS-007')} (version, etag, backend reads) at age {ttl_ms - 1} ms and "
-        f"{ttl_ms} ms: {reads}"
-    )
+
+    def scenario(attempt: Attempt) -> None:
+        key = attempt.key("k")
+        written = client.records.put(sanctum_namespace, key, {"n": 1})
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)
+        client.records.get(sanctum_namespace, key, level="eventual")
+        reads = []
+        for step in (ttl_ms - 1, 1):
+            sanctum_clock.advance(step)
+            before = spy.backend_reads("records")
+            read = client.records.get(sanctum_namespace, key, level="eventual")
+            reads.append((read.version, read.etag, spy.backend_reads("records") - before))
+        if reads[0] == (1, written.etag, 1):
+            raise Evicted(f"the eventual read at age {ttl_ms - 1:g} ms read the backend")
+        assert reads == [(1, written.etag, 0), (1, written.etag, 1)], (
+            f"{explain('CONS-007')} (version, etag, backend reads) at age {ttl_ms - 1} ms and "
+            f"{ttl_ms} ms: {reads}"
+        )
+
+    despite_eviction("CONS-007", scenario)
 
 
 @contract("CONS-008")

@@ -24,8 +24,9 @@ from pytest_sanctum.observability import (
 
 RAW_WINDOW_MS = 100.0
 """ADR-001's read-after-write window. Before an eventual read, which the window's retries
-do not cover, a test advances the clock by it: an adapter without read_after_write has had
-the window to replicate the write; one with read_after_write needs no wait."""
+do not cover, a test waits it out with ``sleep_ms``: an adapter without read_after_write has
+had the window to replicate the write (the kit's clock then waits in real time too, for a
+replica lagging in real time); one with read_after_write needs no wait."""
 
 KEY = "customer-4711"
 """The key every operation here addresses; it must never appear in a metric label."""
@@ -71,7 +72,7 @@ def test_each_operation_adds_one_request_and_one_latency_sample(
     op, existing, error_code, run = OPERATIONS[case]
     if existing:
         sanctum_client.records.put(sanctum_namespace, KEY, {"n": 1})
-        sanctum_clock.advance(RAW_WINDOW_MS)
+        sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     sanctum_metrics.reset()
     raised = ""
     try:

@@ -18,8 +18,9 @@ from pytest_sanctum.types import JSONValue, Layer, ReadLevelName, WriteResult
 
 RAW_WINDOW_MS = 100.0
 """ADR-001's read-after-write window. Before an eventual read, which the window's retries
-do not cover, a test advances the clock by it: an adapter without read_after_write has had
-the window to replicate the write; one with read_after_write needs no wait."""
+do not cover, a test waits it out with ``sleep_ms``: an adapter without read_after_write has
+had the window to replicate the write (the kit's clock then waits in real time too, for a
+replica lagging in real time); one with read_after_write needs no wait."""
 
 
 @contract("REC-001")
@@ -188,7 +189,7 @@ def test_values_are_independent_of_callers(
     records.put(ns, "doc", value)
     value["items"].append(3)
     value["meta"]["tag"] = "changed after put"
-    sanctum_clock.advance(RAW_WINDOW_MS)
+    sanctum_clock.sleep_ms(RAW_WINDOW_MS)
     first = records.get(ns, "doc", level=level)
     returned = cast(dict[str, Any], first.value)
     returned["items"].append(99)

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TypeVar
 
-from pytest_sanctum.adapters.base import CachingVersionedStore
+from pytest_sanctum.adapters.base import CachingVersionedStore, VersionedStore
 from pytest_sanctum.core import FacadeCore, Route, unsupported
 from pytest_sanctum.errors import (
+    AdapterError,
     CacheMissError,
     InvalidRequestError,
     NotFoundError,
@@ -333,6 +334,46 @@ class _VersionedLayer:
         raise NotImplementedError
 
 
+def _filled_page(
+    store: VersionedStore, namespace: str, prefix: str, start_after: str | None, limit: int
+) -> list[BlobInfo]:
+    """``limit`` entries of the listing, or all that remain: an adapter may return short
+    pages (its backend's page size), so it is paged until the page is full or it returns
+    an empty page, which means the end. A page that breaks the listing's order raises
+    ``AdapterError`` (the next page would start from a wrong key)."""
+    listed: list[BlobInfo] = []
+    cursor = start_after
+    while len(listed) < limit:
+        wanted = limit - len(listed)
+        page = store.list(namespace, prefix, start_after=cursor, limit=wanted)
+        if not page:
+            break
+        _check_page(page, prefix, cursor, wanted)
+        listed += page
+        cursor = page[-1].key
+    return listed
+
+
+def _check_page(page: list[BlobInfo], prefix: str, after: str | None, wanted: int) -> None:
+    """Refuse a page longer than asked, out of order, not after ``after`` or off the prefix."""
+    problem = ""
+    if len(page) > wanted:
+        problem = f"{len(page)} entries for a limit of {wanted}"
+    else:
+        previous = after
+        for info in page:
+            key = info.key
+            if previous is not None and key <= previous:
+                problem = f"key {key!r} after {previous!r}: keys must increase"
+                break
+            if not key.startswith(prefix):
+                problem = f"key {key!r} without the prefix {prefix!r}"
+                break
+            previous = key
+    if problem:
+        raise AdapterError(f"the adapter's list broke its contract: {problem}")
+
+
 def _superseded(blob: Blob, last: tuple[int, bool] | None) -> bool:
     """Whether this client's last write or delete of the key is newer than ``blob``."""
     if last is None:
@@ -422,8 +463,9 @@ class BlobLayer(_VersionedLayer):
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
     ) -> list[BlobInfo]:
-        """Up to ``limit`` (at most 10000) blobs whose key starts with ``prefix``, sorted by key,
-        after ``start_after`` (for paging: pass the last key of the previous page)."""
+        """The first ``limit`` (at most 10000) blobs whose key starts with ``prefix`` and sorts
+        after ``start_after``, sorted by key: exactly ``limit`` unless fewer remain, so a
+        short page is the last one. To page, pass the last key of a page as ``start_after``."""
         core = self._core
         started = perf_counter()
         cid = core.correlation_id()
@@ -434,11 +476,12 @@ class BlobLayer(_VersionedLayer):
             checked_prefix = check_prefix(prefix)
             if start_after is not None:
                 check_key(start_after, "start_after")
-            infos = store.list(
+            infos = _filled_page(
+                store,
                 route.namespace,
                 checked_prefix,
-                start_after=start_after,
-                limit=check_int(limit, "limit", 0, 10000),
+                start_after,
+                check_int(limit, "limit", 0, 10000),
             )
         except Exception as error:
             raise core.failed(

@@ -58,6 +58,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated capabilities to hide from the adapter",
     )
     group.addoption(
+        "--sanctum-reference-cache",
+        action="store_true",
+        help="run an adapter that declares no cache behind the reference (memory) cache, so "
+        "the contracts needing a cache certify its stores behind it (not a cache of its own)",
+    )
+    group.addoption(
         "--sanctum-profile",
         metavar="NAME",
         help=f"hypothesis profile: default, thorough or ci (also ${PROFILE_ENV}, "
@@ -184,7 +190,18 @@ def _build_session(config: pytest.Config) -> KitSession:
     # xdist worker (pytester) inherits that variable without being a worker itself.
     workerinput = getattr(config, "workerinput", None)
     worker_id = str(workerinput["workerid"]) if workerinput is not None else "master"
-    return KitSession(config, choice, factory, options, mask, str(profile), seed, worker_id, faults)
+    return KitSession(
+        config,
+        choice,
+        factory,
+        options,
+        mask,
+        str(profile),
+        seed,
+        worker_id,
+        faults,
+        reference_cache=bool(config.getoption("sanctum_reference_cache")),
+    )
 
 
 def kit_session(config: pytest.Config) -> KitSession:
@@ -241,6 +258,7 @@ def _header(session: KitSession, baseline_path: str | None) -> dict[str, object]
         "adapter": session.choice.spec,
         "adapter_source": session.choice.source,
         "mask": list(session.mask),
+        "reference_cache": session.reference_cache,
         "profile": session.profile,
         "seed": session.seed,
         "faults": list(session.faults),
@@ -268,11 +286,35 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if problem is not None:
         lines.append(f"sanctum: environment: {problem}")
     else:
-        lines.append(f"sanctum: capabilities: {', '.join(session.capabilities.names()) or 'none'}")
+        lines.append(f"sanctum: capabilities: {', '.join(session.declared.names()) or 'none'}")
+        lines += _cache_lines(session)
     if session.mask:
         lines.append(f"sanctum: masked: {', '.join(session.mask)}")
     lines.append(f"sanctum: faults: {', '.join(session.faults) or 'none'} (history contracts)")
     return lines
+
+
+def _cache_lines(session: KitSession) -> list[str]:
+    """What stands in for a cache the adapter does not declare, or how to get one."""
+    if session.reference_cache:
+        return [REFERENCE_CACHE_NOTE]
+    if session.declared.cache:
+        return []
+    from pytest_sanctum.kit.contracts import CATALOG
+
+    needing = sum("cache" in found.requires for found in CATALOG.values())
+    return [
+        f"sanctum: the adapter declares no cache, so the {needing} contracts needing one are "
+        "unsupported; --sanctum-reference-cache runs them behind the reference (memory) cache"
+    ]
+
+
+REFERENCE_CACHE_NOTE = (
+    "sanctum: cache: the reference (memory) cache, one per adapter instance "
+    "(--sanctum-reference-cache): the contracts needing a cache certify the adapter's stores "
+    "behind it, not a cache of the adapter's own"
+)
+"""The header and summary line of a run behind the reference cache."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -334,7 +376,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kit = config.stash[_SESSION]
     problem = kit.environment_error
     conformance.header["environment_error"] = problem
-    conformance.header["capabilities"] = [] if problem else list(kit.capabilities.names())
+    conformance.header["capabilities"] = [] if problem else list(kit.declared.names())
     path = config.getoption("sanctum_report")
     if path:
         conformance.write(Path(path))
@@ -347,6 +389,8 @@ def pytest_terminal_summary(
     if conformance is None or hasattr(config, "workerinput"):
         return
     terminalreporter.section("sanctum conformance")
+    if conformance.header.get("reference_cache"):
+        terminalreporter.write_line(REFERENCE_CACHE_NOTE)
     for line in conformance.matrix_lines():
         terminalreporter.write_line(line)
     for contract_id in conformance.stale():

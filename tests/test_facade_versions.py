@@ -10,6 +10,7 @@ from facade_helpers import LAYERS, NS, AdapterDouble, MakeClient, get_value, put
 
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.errors import (
+    AdapterError,
     InvalidRequestError,
     NotFoundError,
     PreconditionFailedError,
@@ -207,3 +208,119 @@ def test_list_filters_by_prefix_pages_with_start_after_and_limit(client: Storage
     assert client.blobs.list(NS, limit=0) == []
     assert len(client.blobs.list(NS, limit=10000)) == 4
     assert client.blobs.list("elsewhere") == []
+
+
+class _ShortPages:
+    """A blob store whose ``list`` returns at most ``page`` entries, and counts its calls."""
+
+    def __init__(self, inner: Any, page: int) -> None:
+        self.inner = inner
+        self.page = page
+        self.calls: list[tuple[str, str | None, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        self.calls.append((prefix, start_after, limit))
+        return self.inner.list(  # type: ignore[no-any-return]
+            namespace, prefix, start_after=start_after, limit=min(limit, self.page)
+        )
+
+
+KEYS = ["doc/1", "img/1", "img/2", "img/3", "img/4", "img/5", "imh/1"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "start_after", "limit", "expected"),
+    [
+        ("img/", None, 4, ["img/1", "img/2", "img/3", "img/4"]),
+        ("img/", "img/1", 3, ["img/2", "img/3", "img/4"]),
+        ("img/", "img/3", 10, ["img/4", "img/5"]),
+        ("img/", "a", 2, ["img/1", "img/2"]),
+        ("", "img/4", 10, ["img/5", "imh/1"]),
+        ("img/", "img/5", 10, []),
+        ("img/", None, 0, []),
+    ],
+)
+def test_list_fills_its_page_from_short_adapter_pages(
+    make_client: MakeClient,
+    open_adapter: OpenAdapter,
+    prefix: str,
+    start_after: str | None,
+    limit: int,
+    expected: list[str],
+) -> None:
+    """An adapter returning two entries per call still gives callers min(limit, remaining)."""
+    inner = open_adapter()
+    paged = _ShortPages(inner.blobs, page=2)
+    client = make_client(adapter=AdapterDouble(inner, blobs=paged))
+    for key in KEYS:
+        client.blobs.put(NS, key, key.encode())
+
+    listed = [
+        info.key for info in client.blobs.list(NS, prefix, start_after=start_after, limit=limit)
+    ]
+
+    assert listed == expected
+
+
+def test_list_pages_until_full_or_empty_with_the_last_key_as_cursor(
+    make_client: MakeClient, open_adapter: OpenAdapter
+) -> None:
+    """Each adapter call asks for what is still missing, after the last key received."""
+    inner = open_adapter()
+    paged = _ShortPages(inner.blobs, page=2)
+    client = make_client(adapter=AdapterDouble(inner, blobs=paged))
+    for key in KEYS:
+        client.blobs.put(NS, key, key.encode())
+
+    full = client.blobs.list(NS, "img/", limit=4)
+    calls_for_full, paged.calls = paged.calls, []
+    short = client.blobs.list(NS, "img/", start_after="img/2", limit=10)
+
+    assert [info.key for info in full] == ["img/1", "img/2", "img/3", "img/4"]
+    assert calls_for_full == [("img/", None, 4), ("img/", "img/2", 2)]
+    assert [info.key for info in short] == ["img/3", "img/4", "img/5"]
+    assert paged.calls == [("img/", "img/2", 10), ("img/", "img/4", 8), ("img/", "img/5", 7)]
+
+
+class _BrokenList:
+    """A blob store whose ``list`` returns a fixed page, whatever it is asked."""
+
+    def __init__(self, inner: Any, page: list[str]) -> None:
+        self.inner = inner
+        self.page = page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list(self, namespace: str, prefix: str = "", **options: Any) -> list[BlobInfo]:
+        return [BlobInfo(key, 1, "e", 0) for key in self.page]
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        (["img/1", "img/2", "img/3"], "3 entries for a limit of 2"),
+        (["img/2", "img/1"], "key 'img/1' after 'img/2'"),
+        (["img/1", "img/1"], "key 'img/1' after 'img/1'"),
+        (["img/0"], "key 'img/0' after 'img/0'"),
+        (["doc/1"], "without the prefix 'img/'"),
+    ],
+)
+def test_a_list_page_out_of_order_is_an_adapter_error(
+    make_client: MakeClient, open_adapter: OpenAdapter, page: list[str], problem: str
+) -> None:
+    """A page the next one could not start from is refused, not passed on or looped over."""
+    inner = open_adapter()
+    client = make_client(adapter=AdapterDouble(inner, blobs=_BrokenList(inner.blobs, page)))
+    start_after = "img/0" if page == ["img/0"] else None
+
+    with pytest.raises(AdapterError) as raised:
+        client.blobs.list(NS, "img/", start_after=start_after, limit=2)
+
+    assert problem in raised.value.message
+    assert raised.value.op == "blob.list"

@@ -6,20 +6,9 @@ skips quoting the capability's contract, and leave every other contract passing.
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from honest_adapters import honest_lagging_replica
-from kit_helpers import (
-    CROSS_PROCESS_CONTRACTS,
-    declared,
-    expected_results,
-    preload_suite,
-    run_kit,
-    skip_reason,
-)
+from kit_helpers import declared, expected_results, preload_suite, run_kit, skip_reason
 
-from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import Capabilities
 
 LAYER_CAPABILITIES = ("blobs", "records", "streams", "cache")
@@ -92,30 +81,4 @@ def test_the_reference_with_a_shared_cache_passes_everything(pytester: pytest.Py
     assert declared(options) == set(Capabilities.field_names())
     assert set(run.results.values()) == {"pass", "unsupported"}, run.output
     assert run.results == expected_results(declared(options)), run.output
-    assert run.ret == pytest.ExitCode.OK, run.output
-
-
-@pytest.mark.parametrize("shared_cache", [False, True], ids=["local-cache", "shared-cache"])
-def test_an_honest_adapter_without_read_after_write_passes(
-    pytester: pytest.Pytester, shared_cache: bool
-) -> None:
-    """An adapter whose reads lag 30 ms behind its writes, and which says so by declaring no
-    ``read_after_write``, passes every contract except those needing that capability (and,
-    with local caches, ``distributed_cache``)."""
-    options = {"shared_cache": shared_cache}
-    run = run_kit(
-        pytester,
-        "--sanctum-adapter=honest_adapters:honest_lagging_replica",
-        f"--sanctum-adapter-options={json.dumps(options)}",
-    )
-    lacking = {"read_after_write"} if shared_cache else {"read_after_write", "distributed_cache"}
-    unsupported = {cid for cid, result in run.results.items() if result == "unsupported"}
-    assert declared(options, honest_lagging_replica) == set(Capabilities.field_names()) - lacking
-    assert set(run.results.values()) <= {"pass", "unsupported"}, run.output
-    assert (
-        unsupported
-        == {cid for cid, found in CATALOG.items() if lacking & set(found.requires)}
-        | CROSS_PROCESS_CONTRACTS
-    )
-    assert run.results.keys() == CATALOG.keys(), run.output
     assert run.ret == pytest.ExitCode.OK, run.output

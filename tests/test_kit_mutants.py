@@ -8,25 +8,15 @@ with each of them reported as ``fail``. The reference itself passes the whole su
 from __future__ import annotations
 
 import pytest
-from hypothesis import Phase
 from kit_helpers import declared, expected_results, preload_suite, run_kit
 from mutants import KNOWN_GAPS, MUTANTS
 
 from pytest_sanctum.kit.contracts import CATALOG
-from pytest_sanctum.kit.session import PROFILES
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _suite_loaded() -> None:
     preload_suite()
-
-
-@pytest.fixture(autouse=True)
-def _unexplained(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Failing property tests skip hypothesis' explain phase: it reruns the shrunk example under
-    a line tracer (seconds per failure) to annotate it, and a mutant run only needs the failure."""
-    phases = tuple(phase for phase in Phase if phase is not Phase.explain)
-    monkeypatch.setitem(PROFILES, "ci", {**PROFILES["ci"], "phases": phases})
 
 
 def mutant_args(name: str) -> list[str]:

@@ -15,6 +15,7 @@ from kit_helpers import REPORT, SEED, declared, expected_results, preload_suite,
 
 import pytest_sanctum
 from pytest_sanctum.kit.contracts import CATALOG
+from pytest_sanctum.plugin import REFERENCE_CACHE_NOTE
 from pytest_sanctum.types import Capabilities
 
 ENV = (
@@ -209,6 +210,10 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         ),
         (["--sanctum-adapter=memory", "--sanctum-contracts=REC-001,NOPE-001"], "NOPE-001"),
         (["--sanctum-adapter=memory", "--sanctum-baseline=missing.txt"], "cannot read baseline"),
+        (
+            ["--sanctum-adapter=memory", "--sanctum-reference-cache"],
+            "declares a cache of its own",
+        ),
     ],
     ids=[
         "unknown-adapter",
@@ -222,6 +227,7 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         "options-refused",
         "unknown-contract",
         "missing-baseline",
+        "reference-cache-for-an-adapter-with-a-cache",
     ],
 )
 def test_bad_values_are_usage_errors(
@@ -231,6 +237,46 @@ def test_bad_values_are_usage_errors(
     run = run_kit(pytester, *args)
     assert run.ret == pytest.ExitCode.USAGE_ERROR, run.output
     assert message in run.result.stderr.str(), run.output
+
+
+def test_a_run_behind_the_reference_cache_says_so_in_header_summary_and_report(
+    pytester: pytest.Pytester,
+) -> None:
+    """The cache contracts run and pass behind the reference cache; every output names it,
+    and the report's capabilities stay the adapter's own."""
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=memory",
+        "--sanctum-mask=cache",
+        "--sanctum-reference-cache",
+        "--sanctum-contracts=REC-001,CACHE-001,CACHE-007,PROP-001",
+    )
+    assert run.results == {
+        "REC-001": "pass",
+        "CACHE-001": "pass",
+        "CACHE-007": "unsupported",
+        "PROP-001": "pass",
+    }, run.output
+    assert run.result.outlines.count(REFERENCE_CACHE_NOTE) == 2, run.output  # header, summary
+    assert run.report is not None
+    assert run.report["reference_cache"] is True
+    assert "cache" not in run.report["capabilities"]
+    assert run.ret == pytest.ExitCode.OK, run.output
+
+
+def test_an_adapter_without_a_cache_is_told_about_the_reference_cache(
+    pytester: pytest.Pytester,
+) -> None:
+    run = run_kit(
+        pytester, "--sanctum-adapter=memory", "--sanctum-mask=cache", "--sanctum-contracts=REC-001"
+    )
+    needing = sum("cache" in found.requires for found in CATALOG.values())
+    assert (
+        f"sanctum: the adapter declares no cache, so the {needing} contracts needing one are "
+        "unsupported; --sanctum-reference-cache runs them behind the reference (memory) cache"
+    ) in run.result.outlines, run.output
+    assert run.report is not None
+    assert run.report["reference_cache"] is False
 
 
 def test_a_bad_adapter_in_the_environment_names_the_variable(
@@ -515,6 +561,23 @@ def test_adapter_hooks(pytester: pytest.Pytester) -> None:
     assert factory_options
     assert all(options == {"server": "provisioned-master"} for options in factory_options)
     assert _header(run.output).startswith("sanctum: adapter vendor (from --sanctum-adapter)")
+
+
+def test_the_backdoor_hook_sees_the_vendors_adapter_inside_the_kits_wrappers(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under a mask and the reference cache, the hook still gets the adapter its factory
+    built (here it reads ``adapter.server``, which the wrappers do not have)."""
+    pytester.makeconftest(HOOKS)
+    pytester.makepyfile(test_vendor=HOOKED_TEST)
+    run = run_kit(
+        pytester,
+        "test_vendor.py",
+        "--sanctum-adapter=vendor",
+        "--sanctum-mask=cache",
+        "--sanctum-reference-cache",
+    )
+    run.result.assert_outcomes(passed=2)
 
 
 # -- xdist -------------------------------------------------------------------------------------

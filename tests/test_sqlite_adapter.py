@@ -1,4 +1,5 @@
-"""Tests of the SQLite adapter: kit certification, its own behaviour, crash durability, threads."""
+"""Tests of the SQLite adapter: its own behaviour, crash durability, threads (the whole kit runs
+against it in test_kit_honest.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
-from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import (
     Blob,
     CacheEntry,
@@ -111,29 +111,7 @@ def sqlite_config(path: str) -> StorageConfigV1:
     )
 
 
-# --- 1. the kit certifies it -----------------------------------------------------------
-
-
-def test_the_kit_certifies_every_contract(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    options = json.dumps({"path": str(tmp_path / "kit.sqlite")})
-    started = time.perf_counter()
-    result = pytester.runpytest_subprocess(
-        "--sanctum-adapter=sqlite",
-        f"--sanctum-adapter-options={options}",
-        "--sanctum-report=report.json",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    )
-    elapsed = time.perf_counter() - started
-    assert result.ret == 0, result.stdout.str()[-4000:]
-    report = json.loads((pytester.path / "report.json").read_text())
-    assert report["adapter"] == "sqlite"
-    assert report["environment_error"] is None
-    assert report["capabilities"] == list(Capabilities.all().names())
-    results = {contract["id"]: contract["result"] for contract in report["contracts"]}
-    expected = {**dict.fromkeys(CATALOG, "pass"), "ERR-007": "unsupported"}
-    assert results == expected, f"after {elapsed:.1f} s"
+# --- 1. the kit certifies it: tests/test_kit_honest.py runs the whole kit against it ------
 
 
 # --- protocols, capabilities, registry -------------------------------------------------

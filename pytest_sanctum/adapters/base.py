@@ -97,7 +97,13 @@ class VersionedStore(Protocol):
     def list(
         self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
     ) -> list[BlobInfo]:
-        """Up to ``limit`` live keys starting with ``prefix`` and greater than ``start_after``, sorted."""
+        """Live keys starting with ``prefix`` and greater than ``start_after``, sorted, at most
+        ``limit`` of them.
+
+        A page may be shorter than ``limit`` (a backend's own page size): the facade calls
+        again from the page's last key until it has ``limit`` entries, so callers always get
+        full pages. An empty page means no more keys; return one only at the end.
+        """
         ...
 
 

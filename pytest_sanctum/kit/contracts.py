@@ -92,7 +92,9 @@ _CONTRACTS = [
         "BLOB-006",
         "blob",
         "List by prefix",
-        "list returns live keys with the prefix, sorted, after start_after, at most limit.",
+        "list returns live keys with the prefix, sorted, after start_after: exactly limit of "
+        "them unless fewer remain, so a short page is the last, whatever page size the "
+        "adapter's backend returns.",
         ("blobs",),
     ),
     Contract(

@@ -16,6 +16,7 @@ import pytest
 from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.kit.backdoor import Backdoor
+from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.session import KitSession
 from pytest_sanctum.observability import (
     RecordingLogHandler,
@@ -103,9 +104,14 @@ def sanctum_kit(pytestconfig: pytest.Config) -> KitSession:
 
 
 @pytest.fixture
-def sanctum_clock() -> VirtualClock:
-    """A virtual clock; TTLs, budgets and timeouts of the test's clients follow it."""
-    return VirtualClock()
+def sanctum_clock(sanctum_kit: KitSession) -> KitClock:
+    """A virtual clock; TTLs, budgets and timeouts of the test's clients follow it.
+
+    ``advance`` moves it at once. ``sleep_ms`` does too, and also waits real time (at most
+    100 ms) when the adapter does not declare ``read_after_write``, so that a replica
+    lagging in real time can catch up: the facade's read-after-write retries wait this way.
+    """
+    return sanctum_kit.new_clock()
 
 
 @pytest.fixture

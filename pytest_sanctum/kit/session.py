@@ -6,6 +6,7 @@ Opening adapters, provisioning and the environment check happen here, once per w
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -21,7 +22,10 @@ from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock, VirtualClock
 from pytest_sanctum.errors import BackendUnavailableError, ConfigError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
+from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.masks import MaskedAdapter
+from pytest_sanctum.kit.reference_cache import OPTION as REFERENCE_CACHE_OPTION
+from pytest_sanctum.kit.reference_cache import ReferenceCacheAdapter
 from pytest_sanctum.types import Capabilities
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
     from pytest_sanctum.config import StorageConfigV1
     from pytest_sanctum.kit.backend_faults import FaultInjector
+    from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
 """When set to 1, an unreachable backend fails the run instead of skipping as environment."""
@@ -64,6 +69,8 @@ class KitSession:
         seed: int,
         worker_id: str,
         faults: tuple[str, ...] = (),
+        *,
+        reference_cache: bool = False,
     ) -> None:
         self.config = config
         self.choice = choice
@@ -76,12 +83,17 @@ class KitSession:
         self.worker_id = worker_id
         self.faults = faults
         """Fault kinds the history contracts inject (``--sanctum-faults``)."""
+        self.reference_cache = reference_cache
+        """Whether the adapter runs behind the reference cache (``--sanctum-reference-cache``)."""
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
         self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
         self._namespaces = itertools.count(1)
+        self._declared: Capabilities | None = None
         self._capabilities: Capabilities | None = None
         self._environment_error: str | None = None
         self._provisioned = False
+        self.witness: FailureWitness | None = None
+        """Where the running property test's machines report failing examples."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -107,7 +119,7 @@ class KitSession:
             return
         try:
             self._provision()
-            adapter = self.open_adapter(VirtualClock())
+            adapter = self._open_declared(VirtualClock())
         except BackendUnavailableError as error:
             self._environment_error = f"{self.choice.spec}: {error.message}"
             return
@@ -117,9 +129,20 @@ class KitSession:
                 f"{self.options!r}: {error.message}"
             ) from None
         try:
-            self._capabilities = adapter.capabilities
+            declared = adapter.capabilities
         finally:
             adapter.close()
+        if self.reference_cache and declared.cache:
+            raise pytest.UsageError(
+                f"{REFERENCE_CACHE_OPTION}: adapter {self.choice.spec!r} declares a cache of its "
+                "own; the reference cache stands in only for an adapter without one"
+            )
+        self._declared = declared
+        self._capabilities = (
+            dataclasses.replace(declared, cache=True, distributed_cache=False)
+            if self.reference_cache
+            else declared
+        )
 
     @property
     def environment_error(self) -> str | None:
@@ -129,11 +152,20 @@ class KitSession:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The capabilities the adapter declares, after the mask."""
+        """The capabilities the tests may rely on: the adapter's after the mask, plus a cache
+        when it runs behind the reference cache."""
         self._check()
         if self._capabilities is None:
             raise BackendUnavailableError(str(self._environment_error))
         return self._capabilities
+
+    @property
+    def declared(self) -> Capabilities:
+        """The capabilities the adapter itself declares, after the mask."""
+        self._check()
+        if self._declared is None:
+            raise BackendUnavailableError(str(self._environment_error))
+        return self._declared
 
     def require_environment(self) -> None:
         """Skip (or, under SANCTUM_REQUIRE_BACKEND=1, fail) when the backend is unreachable."""
@@ -154,27 +186,43 @@ class KitSession:
 
     # -- adapters and clients --------------------------------------------------------
 
-    def open_adapter(self, clock: Clock) -> StorageAdapter:
-        """A new adapter instance (a new connection) on the run's backend, masked as asked."""
+    def _open_declared(self, clock: Clock) -> StorageAdapter:
         self._provision()
         adapter = self.factory(self.options, clock)
         return MaskedAdapter(adapter, self.mask) if self.mask else adapter
 
+    def open_adapter(self, clock: Clock) -> StorageAdapter:
+        """A new adapter instance (a new connection) on the run's backend, masked as asked,
+        behind a cache of its own when it runs behind the reference cache."""
+        adapter = self._open_declared(clock)
+        return ReferenceCacheAdapter(adapter, clock) if self.reference_cache else adapter
+
+    def new_clock(self) -> KitClock:
+        """A fresh kit clock for one test or example: its waits pass in real time too when
+        the adapter does not declare ``read_after_write`` (a replica may lag in real time)."""
+        waits = self.environment_error is None and not self.capabilities.read_after_write
+        return KitClock(real_waits=waits)
+
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""
-        found = self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
+        found = self._backdoor_hook(adapter)
         return found if found is not None else AdapterProbe(adapter)
 
     def has_backdoor(self, adapter: StorageAdapter) -> bool:
         """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
-        return (
-            self.config.hook.pytest_sanctum_backdoor(config=self.config, adapter=adapter)
-            is not None
+        return self._backdoor_hook(adapter) is not None
+
+    def _backdoor_hook(self, adapter: StorageAdapter) -> Backdoor | None:
+        found: Backdoor | None = self.config.hook.pytest_sanctum_backdoor(
+            config=self.config, adapter=_built(adapter)
         )
+        return found
 
     def fault_injector(self, adapter: StorageAdapter) -> FaultInjector | None:
         """The injector provoking real faults of ``adapter``'s backend, or ``None``."""
-        found = self.config.hook.pytest_sanctum_fault_injector(config=self.config, adapter=adapter)
+        found = self.config.hook.pytest_sanctum_fault_injector(
+            config=self.config, adapter=_built(adapter)
+        )
         return cast("FaultInjector | None", found)
 
     def new_namespace(self) -> str:
@@ -212,13 +260,19 @@ class KitSession:
     # -- hypothesis ------------------------------------------------------------------
 
     def settings(self) -> HypothesisSettings:
-        """Hypothesis settings of the active profile."""
-        from hypothesis import HealthCheck, settings
+        """Hypothesis settings of the active profile.
+
+        A failure reports fast: no explain phase (it reruns the failing example under a
+        tracer), and one bug reported instead of shrinking every distinct one.
+        """
+        from hypothesis import HealthCheck, Phase, settings
 
         return settings(
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             print_blob=True,
+            phases=[phase for phase in Phase if phase is not Phase.explain],
+            report_multiple_bugs=False,
             **PROFILES[self.profile],
         )
 
@@ -226,12 +280,13 @@ class KitSession:
         """Run a hypothesis state machine with the kit's seed and profile.
 
         ``factory`` itself is handed to hypothesis, so each property test keeps its own
-        entry in the example database.
+        entry in the example database. Shrinking is bounded, and a failure hypothesis
+        cannot replay is reported by its own exception and operation log
+        (``pytest_sanctum.kit.property_runs``).
         """
-        from hypothesis import seed
-        from hypothesis.stateful import run_state_machine_as_test
+        from pytest_sanctum.kit.property_runs import run_machine
 
-        run_state_machine_as_test(seed(self.seed)(factory), settings=self.settings())  # type: ignore[arg-type]
+        run_machine(self, factory)
 
     def reproduce_command(self, contract_id: str) -> str:
         """The one-line command that reruns a contract's tests with this run's seed."""
@@ -243,9 +298,19 @@ class KitSession:
             parts.append(f"--sanctum-mask={','.join(self.mask)}")
         if self.faults:
             parts.append(f"--sanctum-faults={','.join(self.faults)}")
+        if self.reference_cache:
+            parts.append(REFERENCE_CACHE_OPTION)
         parts += [
             f"--sanctum-profile={self.profile}",
             f"--sanctum-seed={self.seed}",
             f"--sanctum-contracts={contract_id}",
         ]
         return " ".join(parts)
+
+
+def _built(adapter: StorageAdapter) -> StorageAdapter:
+    """The adapter the factory built, inside the kit's wrappers (a mask, the reference cache):
+    what the backdoor and fault-injector hooks are given."""
+    while isinstance(adapter, MaskedAdapter | ReferenceCacheAdapter):
+        adapter = adapter.inner
+    return adapter

@@ -8,9 +8,10 @@ import hashlib
 import json
 import math
 import struct
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from facade_helpers import LaggingStore
 
@@ -291,6 +292,24 @@ def list_ignores_limit(options: Mapping[str, object], clock: Clock) -> Mutated:
     return swap(options, clock, _ListIgnoresLimit, "blobs")
 
 
+class _ListFiltersAfterPaging(Wrap):
+    """Reads a page of ``limit`` keys after ``start_after`` whatever their prefix, then drops
+    those without it (a client-side filter over a backend page)."""
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[BlobInfo]:
+        page = self.inner.list(namespace, "", start_after=start_after, limit=limit)
+        return [info for info in page if info.key.startswith(prefix)]
+
+
+@adapter_mutant("BLOB-006")
+def list_filters_prefix_after_paging(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """``list`` filters the prefix out of a page of any keys, so a page comes back short or
+    empty while matching keys remain: the facade takes the empty page for the end."""
+    return swap(options, clock, _ListFiltersAfterPaging, "blobs")
+
+
 class _ExtraField(Wrap):
     def get(self, namespace: str, key: str) -> Blob:
         blob: Blob = self.inner.get(namespace, key)
@@ -366,6 +385,33 @@ def stale_reads_undeclared(options: Mapping[str, object], clock: Clock) -> Mutat
         blobs=LaggingStore(inner.blobs, clock, math.inf),
         records=LaggingStore(inner.records, clock, math.inf),
     )
+
+
+class _StaleOnceARun(Wrap):
+    """The first read of an existing key in each kit run finds nothing, as from a replica
+    still restoring its snapshot; every later read is right. The kit's namespaces start
+    with the run's id, which keys the state."""
+
+    _runs: ClassVar[set[str]] = set()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def get(self, namespace: str, key: str) -> Blob:
+        blob: Blob = self.inner.get(namespace, key)
+        run = namespace.rpartition("-")[0]
+        with self._lock:
+            first = run not in self._runs
+            self._runs.add(run)
+        if first:
+            raise NotFoundError("the replica is still restoring", namespace=namespace, key=key)
+        return blob
+
+
+@adapter_mutant("PROP-001")
+def stale_once_a_run(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Declares ``read_after_write``, but the first read of each run misses a key that
+    exists: a failure hypothesis cannot replay (``Flaky``), which the kit must still
+    report by the failing read and its operation log."""
+    return swap(options, clock, _StaleOnceARun, *VERSIONED)
 
 
 class _MissingRaises(Wrap):

@@ -3,16 +3,17 @@ clients) per hypothesis example."""
 
 from __future__ import annotations
 
+import sys
 from typing import ClassVar
 
 from hypothesis import note
+from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (
     RuleBasedStateMachine,
 )
 
 from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.client import StorageClient, create_storage_client
-from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.fanout import InvalidationFanout
 from pytest_sanctum.kit.contracts import explain
 from pytest_sanctum.kit.machines.models import Cached
@@ -32,17 +33,26 @@ class KitMachine(RuleBasedStateMachine):
     def __init__(self, kit: KitSession) -> None:
         super().__init__()
         self.kit = kit
-        self.clock = VirtualClock()
+        self.clock = kit.new_clock()
         self.t0 = self.clock.now_ms()
         self.ns = kit.new_namespace()
         self._adapters: list[StorageAdapter] = []
         self._clients: list[StorageClient] = []
         self.ops = 0
+        self.steps: list[str] = []
+        """The narrated steps of this example, its operation log."""
         self._last: dict[str, int] = {}
 
     def log(self, text: str) -> None:
         """Narrate a step (``hypothesis.note``): a shrunk failure prints them as its log."""
         self.ops += 1
+        self.steps.append(text)
+        note(text)
+
+    def remark(self, text: str) -> None:
+        """Narrate something that is no operation (an eviction): unlike ``log`` it does not
+        count for ``spaced``, so it cannot change which rules run next."""
+        self.steps.append(text)
         note(text)
 
     def spaced(self, kind: str, gap: int) -> bool:
@@ -109,6 +119,19 @@ class KitMachine(RuleBasedStateMachine):
             raise AssertionError(f"{explain(self.contract)} {message}")
 
     def teardown(self) -> None:
+        """Close what the example opened; report a failing example to the kit's witness.
+
+        Hypothesis runs ``teardown`` in a ``finally`` block, so the exception the example is
+        failing with, if any, is the one being handled here.
+        """
+        failure = sys.exc_info()[1]
+        witness = self.kit.witness
+        if (
+            witness is not None
+            and isinstance(failure, Exception)
+            and not isinstance(failure, HypothesisException)
+        ):
+            witness.saw(failure, self.steps)
         try:
             if self._adapters:
                 self._adapters[-1].reset(self.ns)

@@ -24,6 +24,7 @@ from pytest_sanctum.errors import (
     SanctumError,
 )
 from pytest_sanctum.fanout import QueuedFanout
+from pytest_sanctum.kit.eviction import EVICTION_ATTEMPTS
 from pytest_sanctum.kit.machines.models import (
     KEY_CHOICE,
     KEYS,
@@ -46,6 +47,8 @@ class ConsistencyMachine(VersionedMachine):
     unless the adapter declares ``distributed_cache``), sharing a ``QueuedFanout`` whose
     deliveries are rules. The model predicts every cache entry; a strong read may return
     a cache entry only within the staleness budget, else the backend's current value.
+    A cache may evict at any moment: an entry the model expects may be missing (a read
+    then reads the backend, a ``cache_only`` read misses), but never replaced by another.
     """
 
     contract = "PROP-001"
@@ -105,9 +108,13 @@ class ConsistencyMachine(VersionedMachine):
         assert b is not None, "PROP-001 requires the cache capability"
         probe = cache_key(self.layer, "sanctum-topology-probe")
         now = self.now()
-        a.set(self.ns, probe, CacheEntry(b"{}", 1, "probe", now, None, now + 1000), 1000)
+        entry = CacheEntry(b"{}", 1, "probe", now, None, now + 1000)
         try:
-            return b.get(self.ns, probe) is not None
+            for _ in range(EVICTION_ATTEMPTS):  # a shared cache may evict the probe too
+                a.set(self.ns, probe, entry, 1000)
+                if b.get(self.ns, probe) is not None:
+                    return True
+            return False
         finally:
             a.delete(self.ns, probe)
 
@@ -130,6 +137,12 @@ class ConsistencyMachine(VersionedMachine):
         """The live entry the cache store holds (bypassing the facade)."""
         entry = self.store_of(cache).get(self.ns, cache_key(self.layer, key))
         return entry if entry is not None and self.now() < entry.expires_at_ms else None
+
+    def evicted(self, cache: str, key: str) -> None:
+        """The cache no longer holds the model's entry of ``key``: it was evicted (allowed)."""
+        dropped = self.caches[cache].pop(key, None)
+        if dropped is not None and dropped.live(self.now()):
+            self.remark(f"cache {cache} evicted {key} ({dropped.show(self.t0)})")
 
     def after_write(self, node: str, key: str, version: int) -> None:
         self.caches[self.cache_of(node)].pop(key, None)
@@ -189,11 +202,13 @@ class ConsistencyMachine(VersionedMachine):
                     f"{op}: with no live cache entry a cache_only read must raise "
                     f"CacheMissError, got {describe(result)}",
                 )
+            elif isinstance(result, CacheMissError):
+                self.evicted(cache, key)
             else:
                 self.expect(
                     result == entry.seen,
-                    f"{op}: a cache_only read must return the live {entry.show(self.t0)}, "
-                    f"got {describe(result)}",
+                    f"{op}: a cache_only read must return the live {entry.show(self.t0)} "
+                    f"(or miss, had the cache evicted it), got {describe(result)}",
                 )
             return
         strong = level == "strong"
@@ -208,10 +223,8 @@ class ConsistencyMachine(VersionedMachine):
             and (not strong or now - entry.stored_at_ms <= self.budget)
         )
         backend = self.backend_answers(node, key, strong)
-        if usable and not strong:
-            allowed: list[Outcome] = [entry.seen]  # type: ignore[union-attr]
-        elif usable:
-            allowed = [entry.seen, *backend]  # type: ignore[union-attr]
+        if usable:  # served from the entry, or from the backend had the cache evicted it
+            allowed: list[Outcome] = [entry.seen, *backend]  # type: ignore[union-attr]
         else:
             allowed = backend
         if (
@@ -260,9 +273,14 @@ class ConsistencyMachine(VersionedMachine):
         result: Outcome,
         op: str,
     ) -> None:
-        """After a read, the cache must hold what its source implies; the model follows it."""
+        """After a read, the cache holds what the read's source implies, or nothing (an
+        eviction); the model follows it."""
         now = self.now()
         cache = self.cache_of(node)
+        found = self.peek(cache, key)
+        if found is None:
+            self.evicted(cache, key)
+            return
         candidates: list[Cached | None] = []
         if usable and entry is not None and result == entry.seen:
             candidates.append(entry)  # served from the cache: unchanged
@@ -273,23 +291,16 @@ class ConsistencyMachine(VersionedMachine):
                 candidates.append(entry)  # a fill older than the node's own write is skipped
             else:
                 candidates.append(Cached(result, now, now + self.TTL_MS))
-        found = self.peek(cache, key)
         for candidate in candidates:
-            if (found is None and candidate is None) or (
-                found is not None
-                and candidate is not None
-                and candidate.matches(found, self.decode)
-            ):
-                if candidate is None:
-                    self.caches[cache].pop(key, None)
-                else:
-                    self.caches[cache][key] = candidate
+            if candidate is not None and candidate.matches(found, self.decode):
+                self.caches[cache][key] = candidate
                 return
         self.expect(
             False,
             f"after {op} the cache holds {self.show(found)}; expected one of "
             f"{[self.show(c) for c in candidates]} "
-            "(a backend read fills the cache, bypass_cache refreshes it)",
+            "(a backend read fills the cache, bypass_cache refreshes it; an eviction leaves "
+            "nothing)",
         )
 
     @precondition(lambda self: self.spaced("advance", 0))
@@ -382,6 +393,8 @@ class ConsistencyMachine(VersionedMachine):
         for cache in self.caches:
             for key in KEYS:
                 found = self.peek(cache, key)
+                if found is None:
+                    self.evicted(cache, key)
                 wanted = self.entry(cache, key)
                 same = (found is None and wanted is None) or (
                     found is not None and wanted is not None and wanted.matches(found, self.decode)
@@ -389,6 +402,7 @@ class ConsistencyMachine(VersionedMachine):
                 self.expect(
                     same,
                     f"cache {cache} holds {self.show(found)} for {key}, the model expects "
-                    f"{self.show(wanted)} (writes purge the "
-                    "writer's cache at once and other nodes' caches on fan-out delivery)",
+                    f"{self.show(wanted)} (writes purge the writer's cache at once and other "
+                    "nodes' caches on fan-out delivery; an eviction may drop an entry, never "
+                    "bring one back)",
                 )
