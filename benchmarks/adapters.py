@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.postgres import postgres_group
 from benchmarks.run import (
     NS,
     Subject,
@@ -542,6 +543,7 @@ def record_codec_group(scale: float) -> Iterator[Group | str]:
 GROUPS: tuple[Build, ...] = (
     redis_group,
     sqlite_group,
+    postgres_group,
     pending_group,
     list_group,
     record_codec_group,

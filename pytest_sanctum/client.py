@@ -19,6 +19,7 @@ from pytest_sanctum.config import StorageConfigV1, default_config
 from pytest_sanctum.core import FacadeCore
 from pytest_sanctum.errors import ConfigError
 from pytest_sanctum.fanout import InvalidationFanout
+from pytest_sanctum.fanout_registry import build_fanout
 from pytest_sanctum.keyed import BlobLayer, RecordLayer
 from pytest_sanctum.observability import StorageMetrics, create_noop_metrics
 from pytest_sanctum.streams import StreamLayer
@@ -98,7 +99,9 @@ def create_storage_client(
 
     ``adapters`` supplies ready adapter instances by configured adapter name (they are not
     closed by the client); every other configured adapter is built from its ``kind``.
-    ``fanout`` connects this client's cache to other clients' (default: none).
+    ``fanout`` connects this client's cache to other clients' (not closed by the client);
+    without it, the configuration's ``fanout`` section, if any, is built and closed with
+    the client.
     """
     if config is None:
         config = default_config()
@@ -129,12 +132,18 @@ def create_storage_client(
                     clock,
                     field=f"adapters.{name}.kind",
                 )
+        if fanout is None and config.fanout is not None:
+            fanout = own_fanout = build_fanout(config.fanout.kind, config.fanout.options)
+        else:
+            own_fanout = None
     except BaseException:
         for adapter in built.values():
             adapter.close()
         raise
 
     def close_built() -> None:
+        if own_fanout is not None:
+            own_fanout.close()
         for adapter in built.values():
             adapter.close()
 

@@ -3,7 +3,10 @@
 The writing client purges its own cache synchronously; every other client sharing the
 fan-out purges when the event is delivered. ``LocalFanout`` delivers at once in-process;
 ``QueuedFanout`` holds events until told, so tests control delivery order and timing
-(the window in which other nodes may serve a purged entry).
+(the window in which other nodes may serve a purged entry). Fan-outs over a broker reach
+other processes; they are ``BrokerFanout`` objects, built from the configuration's
+``fanout`` section by a factory registered under the ``pytest_sanctum.fanouts``
+entry-point group (see ``pytest_sanctum.fanout_registry``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,31 @@ class InvalidationFanout(Protocol):
         ...
 
 
-class _Subscribers:
-    """A thread-safe list of handlers shared by the fan-out implementations."""
+@runtime_checkable
+class BrokerFanout(InvalidationFanout, Protocol):
+    """A fan-out over a broker: its connections live until ``close``.
+
+    A client built from a configuration with a ``fanout`` section builds one and closes it
+    with itself. Delivery is at most once: an event lost on the way (a broken connection,
+    a process that exits with events unsent) leaves the entry in other clients' caches
+    until its TTL, as ADR-001 allows.
+    """
+
+    def close(self) -> None:
+        """Stop delivering and release the broker connections (pending events are sent first,
+        within a bounded time)."""
+        ...
+
+
+class Subscribers:
+    """A thread-safe list of handlers: the subscriber side every fan-out shares."""
 
     def __init__(self) -> None:
         self._handlers: list[InvalidationHandler] = []
         self._lock = threading.Lock()
 
     def subscribe(self, handler: InvalidationHandler) -> Callable[[], None]:
+        """Add ``handler``; returns a function that removes it."""
         with self._lock:
             self._handlers.append(handler)
 
@@ -48,21 +68,25 @@ class _Subscribers:
 
         return unsubscribe
 
-    def deliver(self, event: InvalidationEvent) -> None:
+    def handlers(self) -> tuple[InvalidationHandler, ...]:
+        """The handlers subscribed now, in subscription order."""
         with self._lock:
-            handlers = tuple(self._handlers)
-        for handler in handlers:
+            return tuple(self._handlers)
+
+    def deliver(self, event: InvalidationEvent) -> None:
+        """Call every handler with ``event``, in subscription order (an error propagates)."""
+        for handler in self.handlers():
             handler(event)
 
 
-class LocalFanout(_Subscribers):
+class LocalFanout(Subscribers):
     """Delivers each event to every subscriber immediately, in the publishing thread."""
 
     def publish(self, event: InvalidationEvent) -> None:
         self.deliver(event)
 
 
-class QueuedFanout(_Subscribers):
+class QueuedFanout(Subscribers):
     """Holds events until ``deliver_all``, ``deliver_next`` or ``drop_next`` is called."""
 
     def __init__(self) -> None:

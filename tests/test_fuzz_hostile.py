@@ -1,4 +1,4 @@
-"""Fuzz: at least 10,000 hostile calls per adapter (memory, SQLite, Redis) over every public
+"""Fuzz: at least 10,000 hostile calls per adapter (memory, SQLite, Redis, PostgreSQL) over every public
 method and ``parse_config``.
 
 Hypothesis draws the seeds; each example runs ``CALLS_PER_EXAMPLE`` calls from a seeded
@@ -12,6 +12,7 @@ when it did not).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -21,11 +22,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from hostile_calls import NAMESPACES, Call, Plausible, next_call
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from postgres_helpers import CONNINFO as PG_CONNINFO
+from postgres_helpers import drop_schema, new_schema_name, require_server
 
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
@@ -40,6 +44,7 @@ from pytest_sanctum.errors import (
 from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from pytest_sanctum.kit.spy import SpyAdapter
 from reference_adapters.memory import MemoryAdapter, create_memory_adapter, drop_server
+from reference_adapters.postgres import PostgresAdapter, create_postgres_adapter
 from reference_adapters.redis_adapter import RedisAdapter, create_redis_adapter, scan_pattern
 from reference_adapters.sqlite import SqliteAdapter, cache_path, create_sqlite_adapter
 
@@ -153,6 +158,24 @@ def _redis_state(adapter: RedisAdapter) -> Snapshot:
     return snapshot
 
 
+_POSTGRES_TABLES = ("objects", "streams", "messages", "idempotency", "groups", "deliveries")
+
+
+def _postgres_state(conn: psycopg.Connection[Any], schema: str) -> Snapshot:
+    """Every table of the adapter's schema and, of the cache, the cache layer's entries,
+    read by one statement (one round trip)."""
+    tables = [f'"{schema}".{table} t' for table in _POSTGRES_TABLES]
+    tables.append(f"\"{schema}\".cache t WHERE t.key LIKE 'kv/%'")
+    query = "SELECT " + ", ".join(
+        f"(SELECT coalesce(json_agg(t ORDER BY t::text), '[]') FROM {source})" for source in tables
+    )
+
+    def snapshot() -> object:
+        return conn.execute(query).fetchone()
+
+    return snapshot
+
+
 def _environment_problem(message: str) -> None:
     if os.environ.get(REQUIRE_BACKEND_ENV, "") == "1":
         pytest.fail(f"{message} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
@@ -186,6 +209,21 @@ def _open_redis(clock: VirtualClock, _: Path) -> tuple[RedisAdapter, Snapshot, C
             adapter.reset(namespace)
 
     return adapter, _redis_state(adapter), purge
+
+
+def _open_postgres(
+    clock: VirtualClock, _: Path, schema: str
+) -> tuple[PostgresAdapter, Snapshot, Callable[[], None]]:
+    options = {"conninfo": f"{PG_CONNINFO} options='-c synchronous_commit=off'", "schema": schema}
+    adapter = create_postgres_adapter(options, clock)
+    conn = psycopg.connect(PG_CONNINFO, autocommit=True)  # its own: reads what was committed
+
+    def cleanup() -> None:
+        for namespace in NAMESPACES:
+            adapter.reset(namespace)
+        conn.close()
+
+    return adapter, _postgres_state(conn, schema), cleanup
 
 
 def _redis_reachable() -> None:
@@ -295,3 +333,13 @@ def test_sqlite_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:
 
 def test_redis_adapter_survives_10000_hostile_calls(tmp_path: Path, redis_up: None) -> None:
     assert _fuzz(_open_redis, tmp_path) >= CALLS
+
+
+def test_postgres_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:
+    require_server()
+    schema = new_schema_name()
+    try:
+        made = _fuzz(functools.partial(_open_postgres, schema=schema), tmp_path)
+    finally:
+        drop_schema(schema)
+    assert made >= CALLS

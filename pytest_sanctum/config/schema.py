@@ -54,6 +54,7 @@ __all__ = [
     "AdapterConfig",
     "CacheConfig",
     "ConsistencyConfig",
+    "FanoutConfig",
     "FrozenJSON",
     "FrozenMapping",
     "NamespaceConfig",
@@ -282,6 +283,15 @@ class AdapterConfig(_Frozen):
     """JSON options passed to the adapter factory."""
 
 
+class FanoutConfig(_Frozen):
+    """The invalidation fan-out every client built from this configuration joins."""
+
+    kind: str = Field(min_length=1)
+    """A registered fan-out name (such as ``postgres``) or ``package.module:factory``."""
+    options: Annotated[FrozenMapping[str, FrozenJSON], BeforeValidator(_check_json_object)] = {}
+    """JSON options passed to the fan-out factory."""
+
+
 class NamespaceConfig(_Frozen):
     """How one namespace (or every other namespace, under ``*``) is stored and cached."""
 
@@ -398,6 +408,8 @@ class StorageConfigV1(_Frozen):
     """Stream delivery settings."""
     observability: ObservabilityConfig = ObservabilityConfig()
     """Logging settings."""
+    fanout: FanoutConfig | None = None
+    """The cross-process invalidation fan-out; None: none (unless one is passed in)."""
     acl: FrozenMapping[NamespaceName, Mapping[Principal, OperationPatterns]] = {}
     """Access control: namespace (or ``*``) to principal (or ``*``) to operation patterns."""
 
