@@ -8,7 +8,6 @@ a server they skip as ``environment``; with ``SANCTUM_REQUIRE_BACKEND=1`` (CI) t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,18 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
-
-from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
+from backends import environment_problem
 
 CONNINFO = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
-
-
-def environment_problem(message: str) -> None:
-    """Skip as ``environment``, or fail when the run requires its backends (CI)."""
-    if os.environ.get(REQUIRE_BACKEND_ENV, "") == "1":
-        pytest.fail(f"{message} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
-    pytest.skip(message)
 
 
 def require_server() -> str:
