@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import redis
 from backends import environment_problem
-from private_redis import PrivateRedis
 
+from benchmarks.redis_server import RedisServer, RedisServerError
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.config import StorageConfigV1, parse_config
@@ -54,9 +54,12 @@ def shared_url() -> str:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[PrivateRedis]:
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, which it may kill and start again."""
-    server = PrivateRedis(tmp_path)
+    try:
+        server = RedisServer(tmp_path)
+    except RedisServerError as error:
+        environment_problem(f"environment: {error}")
     yield server
     server.stop()
 
@@ -157,7 +160,7 @@ fanout = client._core.fanout
 assert fanout.wait_listening(20)
 print("READY", flush=True)
 for line in sys.stdin:
-    command, _, arg = line.split()[0], None, line.split()[1:]
+    command, *arg = line.split()
     if command == "fill":
         client.records.get(ns, arg[0])
         answer = "ok"
@@ -201,9 +204,11 @@ class Peer:
         return self.process.stdout.readline().strip()
 
     def _error(self, line: str) -> str:
-        if self.process.poll() is None:
+        """What went wrong in the peer: its standard error once an empty line said it
+        ended."""
+        if line or self.process.stderr is None:
             return line
-        return self.process.stderr.read() if self.process.stderr else line
+        return self.process.stderr.read()
 
     def ask(self, *command: object) -> Any:
         assert self.process.stdin is not None
@@ -231,7 +236,7 @@ class Peer:
 
 
 def test_a_write_in_one_process_purges_another_across_a_broker_restart(
-    broker: PrivateRedis, channel: str, tmp_path: Path
+    broker: RedisServer, channel: str, tmp_path: Path
 ) -> None:
     name = f"sanctum-peer-{uuid.uuid4().hex[:8]}"
     config = fanout_config(tmp_path / "db.sqlite", broker.url, channel, client_name=name, **FAST)
@@ -279,7 +284,7 @@ def test_a_write_in_one_process_purges_another_across_a_broker_restart(
 
 
 def test_an_event_lost_in_a_broker_restart_leaves_the_entry_until_its_ttl(
-    broker: PrivateRedis, channel: str, tmp_path: Path
+    broker: RedisServer, channel: str, tmp_path: Path
 ) -> None:
     clock = VirtualClock()
     path = tmp_path / "db.sqlite"
@@ -313,7 +318,7 @@ def test_an_event_lost_in_a_broker_restart_leaves_the_entry_until_its_ttl(
         writer.close()
 
 
-def test_a_silent_broker_is_noticed_by_the_health_check(broker: PrivateRedis, channel: str) -> None:
+def test_a_silent_broker_is_noticed_by_the_health_check(broker: RedisServer, channel: str) -> None:
     options = {"url": broker.url, "channel": channel, **FAST}
     listener = create_redis_fanout({**options, "health_check_ms": 100, "socket_timeout_ms": 300})
     sender = create_redis_fanout(options)

@@ -1,8 +1,7 @@
-"""A redis-server of a test's own, on a free port, which the test may kill, freeze and
-start again (the shared server on 6379 is never touched).
+"""A redis-server of one's own on a free loopback port, which its owner may kill, freeze
+and start again: the benchmarks and tests restart it, never the shared server on 6379.
 
-Without a ``redis-server`` binary the test skips as ``environment``; with
-``SANCTUM_REQUIRE_BACKEND=1`` (CI) it fails.
+It runs without persistence (``--save "" --appendonly no``): a restart starts it empty.
 """
 
 from __future__ import annotations
@@ -15,7 +14,10 @@ import time
 from pathlib import Path
 
 import redis
-from backends import environment_problem
+
+
+class RedisServerError(RuntimeError):
+    """No ``redis-server`` binary, or it did not start."""
 
 
 def free_port() -> int:
@@ -26,14 +28,13 @@ def free_port() -> int:
         return port
 
 
-class PrivateRedis:
-    """One redis-server process without persistence: a restart starts it empty."""
+class RedisServer:
+    """One redis-server process on ``port``, started at once."""
 
     def __init__(self, directory: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            environment_problem("environment: no redis-server binary on PATH")
-        assert binary is not None
+            raise RedisServerError("no redis-server binary on PATH")
         self._binary = binary
         self._directory = directory
         self.port = free_port()
@@ -70,11 +71,12 @@ class PrivateRedis:
                 try:
                     client.ping()
                     return
-                except redis.RedisError:
+                except redis.RedisError as error:
                     if self._process.poll() is not None or time.monotonic() > deadline:
-                        environment_problem(
-                            f"environment: redis-server did not start on {self.port}"
-                        )
+                        self.stop()
+                        raise RedisServerError(
+                            f"redis-server did not start on port {self.port}"
+                        ) from error
                     time.sleep(0.01)
         finally:
             client.close()
@@ -87,18 +89,17 @@ class PrivateRedis:
         self._process = None
 
     def freeze(self) -> None:
-        """SIGSTOP the server: connections stay open and nothing answers."""
-        assert self._process is not None
+        """SIGSTOP the server: its connections stay open and nothing answers."""
+        assert self._process is not None, "not running"
         self._process.send_signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        assert self._process is not None
+        """SIGCONT a frozen server."""
+        assert self._process is not None, "not running"
         self._process.send_signal(signal.SIGCONT)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
-
     def stop(self) -> None:
+        """Kill the server if it runs (frozen or not)."""
         if self._process is not None:
-            self.thaw()
+            self._process.send_signal(signal.SIGCONT)
             self.kill()
