@@ -31,7 +31,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from pytest_sanctum.errors import ConfigError
@@ -115,12 +114,12 @@ class RedisFanout(ThreadedFanout[RedisFanoutOptions, redis.Redis]):
 
     def _listen(self, subscribed: Callable[[], None]) -> None:
         pool = self._pool("listen")
-        settings = {
-            **pool.connection_kwargs,
-            "protocol": 2,  # messages as plain replies, whatever the URL asks for
-            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        settings = {  # without redis-py's maintenance notifications, which need RESP3
+            name: value
+            for name, value in pool.connection_kwargs.items()
+            if not name.startswith("maint_notifications")
         }
-        settings.pop("maint_notifications_pool_handler", None)  # bound to the pool
+        settings["protocol"] = 2  # messages as plain replies, whatever the URL asks for
         conn: Any = pool.connection_class(**settings)
         try:
             conn.connect()

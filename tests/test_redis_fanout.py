@@ -339,29 +339,21 @@ def test_a_silent_broker_is_noticed_by_the_health_check(broker: RedisServer, cha
         listener.close()
 
 
-def test_unreadable_messages_and_failing_subscribers_do_not_stop_delivery(
-    shared_url: str, channel: str
-) -> None:
+def test_a_message_no_fanout_sent_is_ignored(shared_url: str, channel: str) -> None:
     sender = create_redis_fanout({"url": shared_url, "channel": channel})
     receiver = create_redis_fanout({"url": shared_url, "channel": channel})
     got: list[InvalidationEvent] = []
-
-    def failing(event: InvalidationEvent) -> None:
-        raise RuntimeError("broken subscriber")
-
-    receiver.subscribe(failing)
     receiver.subscribe(got.append)
+    other = redis.Redis.from_url(shared_url)
     try:
         assert receiver.wait_listening(20)
-        other = redis.Redis.from_url(shared_url)
         other.publish(channel, b"\xff not an event")
-        other.close()
-        events = [InvalidationEvent(Layer.RECORD, NS, f"k{n}", n, "o") for n in range(3)]
-        for event in events:
-            sender.publish(event)
-        _wait(lambda: len(got) >= 3)
-        assert got == events
+        event = InvalidationEvent(Layer.RECORD, NS, "k", 1, "o")
+        sender.publish(event)
+        _wait(lambda: got)
+        assert got == [event]
     finally:
+        other.close()
         sender.close()
         receiver.close()
 
