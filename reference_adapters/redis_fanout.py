@@ -120,6 +120,7 @@ class RedisFanout(ThreadedFanout[RedisFanoutOptions, redis.Redis]):
             if not name.startswith("maint_notifications")
         }
         settings["protocol"] = 2  # messages as plain replies, whatever the URL asks for
+        settings["decode_responses"] = False  # payloads are decoded here
         conn: Any = pool.connection_class(**settings)
         try:
             conn.connect()
