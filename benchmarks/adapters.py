@@ -46,6 +46,7 @@ from benchmarks.run import (
     middle_half,
     paired_ratios,
 )
+from benchmarks.s3 import s3_group
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.config import parse_config
@@ -544,6 +545,7 @@ GROUPS: tuple[Build, ...] = (
     redis_group,
     sqlite_group,
     postgres_group,
+    s3_group,
     pending_group,
     list_group,
     record_codec_group,
