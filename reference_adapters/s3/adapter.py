@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import Blob, Capabilities, Layer, StoredMessage
-from reference_adapters.s3.bucket import LAYER_DIRS, Bucket, new_client
+from reference_adapters.s3.bucket import LAYER_DIRS, Bucket, acquire_client, release_client
 from reference_adapters.s3.faults import S3FaultInjector
 from reference_adapters.s3.options import S3Options, parse_options
 from reference_adapters.s3.stores import FRAME, S3VersionedStore, state_of
@@ -21,11 +21,12 @@ than the objects it would cache): see ``docs/adapters.md``."""
 
 
 class S3Backdoor:
-    """Reads the adapter's objects with a boto3 client of its own, bypassing its stores."""
+    """Reads the adapter's objects with boto3 directly, bypassing its stores."""
 
     def __init__(self, options: S3Options) -> None:
         self._options = options
-        self._client: Any = new_client(options)
+        self._client: Any = acquire_client(options)
+        self._closed = False
 
     def read_object(self, layer: Layer, namespace: str, key: str) -> Blob | None:
         """The live blob or record, or ``None``."""
@@ -45,7 +46,10 @@ class S3Backdoor:
         return []
 
     def close(self) -> None:
-        self._client.close()
+        """Give the client back (once)."""
+        if not self._closed:
+            self._closed = True
+            release_client(self._options)
 
 
 class S3Adapter:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Final
 
 import boto3
@@ -31,6 +32,16 @@ MAX_OBJECT_KEY_BYTES: Final = 1024
 
 LAYER_DIRS: Final = {Layer.BLOB: "b/", Layer.RECORD: "r/"}
 
+_SESSION: list[Any] = []
+"""The process's one boto3 session, made on first use: its clients share the service
+models it loaded (a new session reads them from disk again)."""
+
+_CLIENTS: dict[S3Options, list[Any]] = {}
+"""``acquire_client``'s clients: ``[client, users]`` per endpoint and credentials."""
+
+_LOCK = threading.Lock()
+"""Guards both (boto3 sessions are not thread-safe)."""
+
 
 class Refused(Exception):
     """A request S3 answered 404 (no such key) or 412 (a precondition did not hold).
@@ -43,7 +54,7 @@ class Refused(Exception):
 
 
 def new_client(options: S3Options, **overrides: Any) -> Any:
-    """A boto3 S3 client for ``options``; ``overrides`` replace ``endpoint_url`` or
+    """A new boto3 S3 client for ``options``; ``overrides`` replace ``endpoint_url`` or
     timeouts (the fault injector points a client at a dead endpoint)."""
     settings = {
         "endpoint_url": options.endpoint_url or None,
@@ -67,8 +78,48 @@ def new_client(options: S3Options, **overrides: Any) -> Any:
         max_pool_connections=options.max_pool_connections,
         s3={"addressing_style": options.addressing_style},
     )
-    session = boto3.session.Session()
-    return session.client("s3", endpoint_url=settings["endpoint_url"], config=config, **credentials)
+    with _LOCK:
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0].client(
+            "s3", endpoint_url=settings["endpoint_url"], config=config, **credentials
+        )
+
+
+def _connection(options: S3Options) -> S3Options:
+    """What a client depends on: the options without bucket, prefix and create_bucket."""
+    return replace(options, bucket="", prefix="", create_bucket=False)
+
+
+def acquire_client(options: S3Options) -> Any:
+    """The process's client for ``options``' endpoint and credentials, shared by every
+    adapter and backdoor open on them (boto3 clients are thread-safe); building one costs
+    tens of milliseconds, and the kit opens adapters by the hundred."""
+    key = _connection(options)
+    with _LOCK:
+        shared = _CLIENTS.get(key)
+        if shared is not None:
+            shared[1] += 1
+            return shared[0]
+    client = new_client(options)
+    with _LOCK:
+        shared = _CLIENTS.setdefault(key, [client, 0])
+        shared[1] += 1
+    if shared[0] is not client:
+        client.close()
+    return shared[0]
+
+
+def release_client(options: S3Options) -> None:
+    """Give back a client of ``acquire_client``; the last user closes its connections."""
+    key = _connection(options)
+    with _LOCK:
+        shared = _CLIENTS[key]
+        shared[1] -= 1
+        if shared[1]:
+            return
+        del _CLIENTS[key]
+    shared[0].close()
 
 
 class Bucket:
@@ -79,10 +130,14 @@ class Bucket:
     def __init__(self, options: S3Options) -> None:
         self.options = options
         self.name = options.bucket
-        self.client: Any = new_client(options)
+        self.client: Any = acquire_client(options)
         self.closed = False
         self._lock = threading.Lock()
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            release_client(options)
+            raise
 
     def _open(self) -> None:
         """Check the bucket exists (one ``HeadBucket``), creating it when the options say so."""
@@ -136,5 +191,7 @@ class Bucket:
     def close(self) -> None:
         """Refuse every later call and close the client's connections."""
         with self._lock:
+            if self.closed:
+                return
             self.closed = True
-            self.client.close()
+        release_client(self.options)

@@ -28,7 +28,7 @@ class SerialMotoServer:
     """moto's S3 on ``127.0.0.1:<free port>``, one request at a time, in a daemon thread."""
 
     def __init__(self) -> None:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class _Quiet(WSGIRequestHandler):
