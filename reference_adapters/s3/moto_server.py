@@ -3,9 +3,9 @@
 moto's own server (``moto_server``, ``ThreadedMotoServer``) serves each request on a
 thread of its own, and its conditional ``PutObject`` reads the current ETag, compares,
 then writes: two conditional writes in flight at once can both pass the check. Real S3
-applies the condition atomically. This server runs moto's application on a
-single-threaded werkzeug server, which speaks HTTP/1.0 (one request per connection) and
-handles each request to the end before accepting the next, so every check-then-write
+applies the condition atomically. This server runs moto's application behind one lock:
+connections are served on threads (HTTP/1.1, kept alive), but one request at a time is
+handled, from reading its body to building its whole response, so every check-then-write
 is atomic and a race between clients is decided as on S3.
 
 What that proves: that the adapter sends the right conditions and reads the answers
@@ -25,7 +25,7 @@ from typing import Any
 
 
 class SerialMotoServer:
-    """moto's S3 on ``127.0.0.1:<free port>``, one request at a time, in a daemon thread."""
+    """moto's S3 on ``127.0.0.1:<free port>``, one request at a time, served by daemon threads."""
 
     def __init__(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -36,8 +36,15 @@ class SerialMotoServer:
                 """No access log: the tests send thousands of requests."""
 
         app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=_Quiet)
-        self._server.socket.listen(128)  # clients queue while one request is served
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+            with lock:  # the whole response is built before the next request starts
+                return [b"".join(app(environ, start_response))]
+
+        self._server = make_server(
+            "127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=_Quiet
+        )
         self.port: int = self._server.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
