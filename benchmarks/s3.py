@@ -59,7 +59,11 @@ def s3_group(scale: float) -> Iterator[Group | str]:
             )
             read_name = f"{options['prefix']}r/{NS}/order"
             state = {"etag": plain.records.put(NS, "chain", record).etag}
-            raw_state = {"etag": raw.head_object(Bucket=BUCKET, Key=name)["ETag"], "version": 1}
+            chain = f"{name}-chain"
+            raw_state = {
+                "etag": raw.put_object(Bucket=BUCKET, Key=chain, Body=live_body(payload))["ETag"],
+                "version": 1,
+            }
 
             def raw_put() -> None:
                 head = raw.head_object(Bucket=BUCKET, Key=name)
@@ -82,7 +86,7 @@ def s3_group(scale: float) -> Iterator[Group | str]:
                 version = raw_state["version"] + 1
                 raw_state["etag"] = raw.put_object(
                     Bucket=BUCKET,
-                    Key=name,
+                    Key=chain,
                     Body=live_body(payload),
                     Metadata={"version": str(version)},
                     IfMatch=raw_state["etag"],
