@@ -63,7 +63,12 @@ class State(NamedTuple):
 
     @property
     def etag(self) -> ETag:
-        return f"{self.version}-{self.s3_etag.strip(chr(34))}"
+        return etag_of(self.version, self.s3_etag)
+
+
+def etag_of(version: int, s3_etag: str) -> ETag:
+    """The adapter's etag of a write: its version and S3's ETag without the quotes."""
+    return f"{version}-{s3_etag.strip(chr(34))}"
 
 
 def live_body(data: bytes) -> bytes:
@@ -168,16 +173,7 @@ class S3VersionedStore:
     def _refuse(self, namespace: str, key: str, name: str, message: str) -> NoReturn:
         """Raise ``PreconditionFailedError`` with the key's current state (one ``HeadObject``:
         S3's 412 does not report it)."""
-        state = self._head(namespace, key, name)
-        if state is None or not state.live:
-            raise PreconditionFailedError("the key does not exist", namespace=namespace, key=key)
-        raise PreconditionFailedError(
-            message,
-            current_etag=state.etag,
-            current_version=state.version,
-            namespace=namespace,
-            key=key,
-        )
+        raise _precondition(self._head(namespace, key, name), message, namespace, key)
 
     # --- the protocol ------------------------------------------------------------------
 
@@ -204,7 +200,7 @@ class S3VersionedStore:
                     s3_etag = self._write(
                         namespace, key, name, body, version, content_type, {"IfMatch": expected[1]}
                     )
-                    return WriteResult(version, State(version, s3_etag, True, 0, None).etag)
+                    return WriteResult(version, etag_of(version, s3_etag))
                 except Refused:
                     pass
             self._refuse(namespace, key, name, f"if_match {if_match!r} is not the current etag")
@@ -213,19 +209,14 @@ class S3VersionedStore:
             if attempt or not if_none_match:
                 state = self._head(namespace, key, name)
                 if if_none_match and state is not None and state.live:
-                    raise PreconditionFailedError(
-                        "if_none_match given but the key exists",
-                        current_etag=state.etag,
-                        current_version=state.version,
-                        namespace=namespace,
-                        key=key,
-                    )
+                    message = "if_none_match given but the key exists"
+                    raise _precondition(state, message, namespace, key)
             version = 1 if state is None else state.version + 1
             try:
                 s3_etag = self._write(
                     namespace, key, name, body, version, content_type, self._over(state)
                 )
-                return WriteResult(version, State(version, s3_etag, True, 0, None).etag)
+                return WriteResult(version, etag_of(version, s3_etag))
             except (Refused, ConflictError):
                 continue
         raise AssertionError("unreachable")  # pragma: no cover
@@ -323,3 +314,18 @@ class S3VersionedStore:
             if found or not page.get("IsTruncated") or not listed:
                 return found
             after = listed[-1]["Key"]
+
+
+def _precondition(
+    state: State | None, message: str, namespace: str, key: str
+) -> PreconditionFailedError:
+    """The error of a refused write, carrying the key's current etag and version."""
+    if state is None or not state.live:
+        return PreconditionFailedError("the key does not exist", namespace=namespace, key=key)
+    return PreconditionFailedError(
+        message,
+        current_etag=state.etag,
+        current_version=state.version,
+        namespace=namespace,
+        key=key,
+    )
