@@ -430,6 +430,30 @@ def test_errors_are_mapped_by_status_and_code(error: Exception, expected: type[E
     assert (mapped.namespace, mapped.key) == (NS, "k")
 
 
+class _BrokenBody:
+    def read(self) -> bytes:
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+
+
+def test_a_body_that_fails_to_arrive_is_backend_unavailable(adapter: S3Adapter) -> None:
+    """The headers came, the body did not: botocore raises while the body is read, after
+    the request returned, and the adapter still maps it."""
+    adapter.blobs.put(NS, "k", b"x")
+
+    def cut(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Body"] = _BrokenBody()
+
+    events = adapter._bucket.client.meta.events
+    events.register("after-call.s3.GetObject", cut)
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            adapter.blobs.get(NS, "k")
+    finally:
+        events.unregister("after-call.s3.GetObject", cut)
+    assert isinstance(caught.value.__cause__, ReadTimeoutError)
+    assert adapter.blobs.get(NS, "k").data == b"x"
+
+
 @pytest.mark.parametrize("fault", [UNREACHABLE, TIMEOUT])
 def test_each_provoked_fault_is_backend_unavailable_and_passes(
     adapter: S3Adapter, fault: str

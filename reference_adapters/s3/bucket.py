@@ -168,12 +168,15 @@ class Bucket:
             raise BackendUnavailableError("the s3 adapter is closed", namespace=namespace, key=key)
 
     def send(self, namespace: str | None, key: str | None, operation: str, /, **params: Any) -> Any:
-        """Send one request on the bucket; 404 and 412 raise ``Refused``, every other
-        failure its canonical error."""
+        """Send one request on the bucket and read its whole body (``bytes`` under ``Body``);
+        404 and 412 raise ``Refused``, every other failure its canonical error."""
         self.check_open(namespace, key)
         call: Callable[..., Any] = getattr(self.client, operation)
         try:
-            return call(Bucket=self.name, **params)
+            response = call(Bucket=self.name, **params)
+            if "Body" in response:  # a body read fails like the request: inside the mapping
+                response["Body"] = response["Body"].read()
+            return response
         except ClientError as error:
             status, code = status_of(error)
             if status == 412 or (status == 404 and code != "NoSuchBucket"):

@@ -227,7 +227,7 @@ class S3VersionedStore:
         if name is not None:
             try:
                 response = self._bucket.send(namespace, key, "get_object", Key=name)
-                data = response["Body"].read()
+                data = response["Body"]
             except Refused:
                 data = b""
             if len(data) >= FRAME:
