@@ -13,7 +13,6 @@ write always decodes on read.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, cast
 
 import orjson
@@ -35,8 +34,15 @@ _I64_MIN = -(2**63)
 _U64_MAX = 2**64 - 1
 """orjson writes integers in [-2**63, 2**64 - 1] itself; longer ones are written as fragments."""
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_DIGIT_RUN = b"0" * 19
 """A run of 19 digits: every integer orjson would decode as a float (beyond 64 bits) has one."""
+
+_DIGITS_AS_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+"""A ``bytes.translate`` table: each ASCII digit becomes ``0``, every other byte a space.
+
+Translating, then searching the result for ``_DIGIT_RUN``, finds a run of digits in two
+fast C passes; a regular expression tries its pattern at every offset, several times
+slower than ``orjson.loads`` itself on a large document."""
 
 _orjson_dumps = orjson.dumps
 _orjson_loads = orjson.loads
@@ -226,7 +232,7 @@ def decode_json(data: bytes) -> Any:
     ``encode_json`` never writes) raises ``ValueError`` (``json.JSONDecodeError``), and
     bytes that are not UTF-8 raise ``UnicodeDecodeError``.
     """
-    if _LONG_DIGITS.search(data) is None:
+    if _DIGIT_RUN not in bytes(data).translate(_DIGITS_AS_ZERO):
         try:
             return _orjson_loads(data)
         except orjson.JSONDecodeError:
