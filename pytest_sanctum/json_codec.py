@@ -49,54 +49,56 @@ _orjson_loads = orjson.loads
 _Fragment = orjson.Fragment
 _isfinite = math.isfinite
 
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
+"""orjson options that make it refuse subclasses, dataclasses and dates (``TypeError``)
+instead of writing them as JSON."""
 
-def _is_json(value: object, depth: int) -> bool:
-    """Whether ``value`` is a JSON value within the depth limit (integers are bounded later).
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""The scalar types orjson writes exactly (it refuses integers beyond 64 bits itself)."""
 
-    This is the hot path of every record put and stream append: it builds no paths and
-    checks scalar members inline, so a valid value costs one call per container.
+
+def _members_are_json(value: object, depth: int) -> bool:
+    """Whether a value orjson just wrote (with ``_STRICT``) is a JSON value within the depth limit.
+
+    orjson has already refused what it cannot write exactly: keys that are not exactly
+    ``str``, subclasses, dataclasses, dates, other unknown types, integers beyond 64 bits,
+    invalid strings and cycles. What it writes but JSON does not carry is left: tuples
+    (as arrays), enums (as their values), UUIDs and ``orjson.Fragment``, non-finite floats
+    (as ``null``), and nesting beyond ``MAX_JSON_DEPTH``. So this looks at values only, not
+    keys, and each member costs a type lookup: the hot path of every record put and
+    stream append.
     """
     kind = type(value)
-    if kind is dict:
+    if kind is dict or kind is list:
         if depth > MAX_JSON_DEPTH:
             return False
-        for item_key, item in value.items():  # type: ignore[attr-defined]
-            if type(item_key) is not str:
-                return False
+        members: Any = value.values() if kind is dict else value  # type: ignore[attr-defined]
+        for item in members:
             item_kind = type(item)
-            if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            if item_kind in _PLAIN:
                 continue
             if item_kind is float:
-                if not _isfinite(item):
+                if item - item != 0.0:  # inf - inf and nan - nan are nan
                     return False
-            elif not _is_json(item, depth + 1):
+            elif (item_kind is not dict and item_kind is not list) or not _members_are_json(
+                item, depth + 1
+            ):
                 return False
         return True
-    if kind is list:
-        if depth > MAX_JSON_DEPTH:
-            return False
-        for item in value:  # type: ignore[attr-defined]
-            item_kind = type(item)
-            if item_kind is str or item_kind is int or item_kind is bool or item is None:
-                continue
-            if item_kind is float:
-                if not _isfinite(item):
-                    return False
-            elif not _is_json(item, depth + 1):
-                return False
+    if kind in _PLAIN:
         return True
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return _isfinite(value)  # type: ignore[arg-type]
-    return False
+    return kind is float and _isfinite(value)  # type: ignore[arg-type]
 
 
 def _problem(value: object, path: str) -> str | None:
     """The first reason, in document order, why ``value`` is not accepted; ``None`` if it is.
 
     Walks with an explicit stack, so it answers the same at any call depth; it runs only
-    when the fast check said no.
+    when orjson or the fast check said no.
     """
     stack: list[tuple[object, str, int]] = [(value, path, 1)]
     while stack:
@@ -202,19 +204,22 @@ def encode_json(value: object, argument: str) -> bytes:
     Refusals are ``InvalidRequestError`` naming ``argument`` (``value``, ``payload``).
     """
     try:
-        valid = _is_json(value, 1)
-    except RecursionError:  # the caller's stack is nearly used up: the explicit stack decides
-        valid = False
-    if not valid:
-        problem = _problem(value, argument)
-        if problem is not None:
-            raise InvalidRequestError(problem, argument=argument)
-    try:
         # The copy matters: orjson returns its whole output buffer (several KiB) behind a
         # shorter bytes object, and stored payloads would each keep that buffer alive.
-        return memoryview(_orjson_dumps(value)).tobytes()
-    except TypeError:
-        pass  # an integer beyond 64 bits or a string that is not valid Unicode
+        encoded: bytes | None = memoryview(_orjson_dumps(value, option=_STRICT)).tobytes()
+    except TypeError:  # a type JSON cannot carry, or an integer beyond 64 bits, or a surrogate
+        encoded = None
+    if encoded is not None:
+        try:
+            if _members_are_json(value, 1):
+                return encoded
+        except RecursionError:  # the caller's stack is nearly used up: the explicit stack decides
+            pass
+    problem = _problem(value, argument)
+    if problem is not None:
+        raise InvalidRequestError(problem, argument=argument)
+    if encoded is not None:
+        return encoded
     try:
         return memoryview(_orjson_dumps(_for_orjson(value, argument))).tobytes()
     except TypeError as error:  # pragma: no cover - every cause orjson has is handled above
