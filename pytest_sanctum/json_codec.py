@@ -44,6 +44,10 @@ Translating, then searching the result for ``_DIGIT_RUN``, finds a run of digits
 fast C passes; a regular expression tries its pattern at every offset, several times
 slower than ``orjson.loads`` itself on a large document."""
 
+_SAMPLED_RUN = b"0" * 4
+"""What every fourth byte of a run of 19 digits shows: its first sample is at most 3
+bytes in and the fourth 12 bytes further, so four samples in a row are digits."""
+
 _orjson_dumps = orjson.dumps
 _orjson_loads = orjson.loads
 _Fragment = orjson.Fragment
@@ -228,6 +232,18 @@ def encode_json(value: object, argument: str) -> bytes:
         ) from None
 
 
+def _may_hold_long_digits(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 digits.
+
+    Every fourth byte is looked at first, about half the work of the whole search: a
+    text without four digit samples in a row has no run (``_SAMPLED_RUN``). Otherwise
+    the whole text is searched.
+    """
+    if _SAMPLED_RUN not in data[::4].translate(_DIGITS_AS_ZERO):
+        return False
+    return _DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
+
+
 def decode_json(data: bytes) -> Any:
     """Decode what ``encode_json`` produced (UTF-8 JSON) into fresh Python values.
 
@@ -237,7 +253,7 @@ def decode_json(data: bytes) -> Any:
     ``encode_json`` never writes) raises ``ValueError`` (``json.JSONDecodeError``), and
     bytes that are not UTF-8 raise ``UnicodeDecodeError``.
     """
-    if _DIGIT_RUN not in bytes(data).translate(_DIGITS_AS_ZERO):
+    if not _may_hold_long_digits(bytes(data)):
         try:
             return _orjson_loads(data)
         except orjson.JSONDecodeError:

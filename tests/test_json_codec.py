@@ -271,3 +271,19 @@ def test_a_deep_value_orjson_wrote_is_accepted_at_any_stack_depth(spare: int) ->
     deepest = {"a": nested(MAX_JSON_DEPTH - 2), "f": 1.5}  # 128 containers, no long integer
     encoded = at_stack_depth(frames_left() - spare, lambda: encode_json(deepest, "value"))
     assert same(decode_json(encoded), deepest)
+
+
+@pytest.mark.parametrize("offset", range(8))
+def test_a_19_digit_integer_decodes_exactly_wherever_it_starts(offset: int) -> None:
+    # Below -2**63, so orjson alone would read it as a float; 19 digits, the shortest run.
+    text = b"[" + b" " * offset + b"-9999999999999999999]"
+    assert same(decode_json(text), [-9999999999999999999])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'["2024-05-01T12:34:56Z"]', b'{"d":"1234567890123456789"}', b"[1.2345678901234567e+19]"],
+    ids=["iso-date", "digits-in-a-string", "float"],
+)
+def test_digit_runs_that_are_not_long_integers_decode_as_orjson_reads_them(text: bytes) -> None:
+    assert same(decode_json(text), orjson.loads(text))
