@@ -604,26 +604,6 @@ def footprint(count: int) -> tuple[float, float]:
 
 # --- running and reporting -------------------------------------------------------------
 
-GROUP_NAMES: tuple[str, ...] = ("redis", "sqlite", "postgres", "pending", "list", "codec")
-"""The names ``--only`` takes for ``GROUPS``, in the same order."""
-
-
-def _footprint_target(
-    count: int, lines: list[str], report: dict[str, Any], missed: list[str]
-) -> None:
-    """Target M1: measure, then report the bytes held per stored blob."""
-    facade, plain = footprint(count)
-    ratio = facade / plain
-    passed = ratio <= 1.3
-    if not passed:
-        missed.append("M1")
-    lines.append("\n[memory footprint]")
-    lines.append(
-        f"  M1               bytes per stored 1 KiB blob: facade {facade:.0f}, dict {plain:.0f}"
-        f"      {ratio:>6.2f}x <=1.3  {'PASS' if passed else 'FAIL'}"
-    )
-    report["targets"].append({"id": "M1", "ratio": ratio, "bound": 1.3, "passed": passed})
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -634,23 +614,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per subject")
-    parser.add_argument(
-        "--only",
-        action="append",
-        choices=[*GROUP_NAMES, "drain", "footprint"],
-        help="run only this group (repeatable; default: every group)",
-    )
     args = parser.parse_args(argv)
-    only = set(args.only or [*GROUP_NAMES, "drain", "footprint"])
     scale = 0.1 if args.quick else 1.0
     repeats = args.repeats if args.repeats is not None else (5 if args.quick else 11)
     started = time.perf_counter()
     lines: list[str] = []
     report: dict[str, Any] = {"targets": [], "measurements": {}, "skipped": {}}
     missed: list[str] = []
-    for name, build in zip(GROUP_NAMES, GROUPS, strict=True):
-        if name not in only:
-            continue
+    for build in GROUPS:
         with build(scale) as group:
             if isinstance(group, str):
                 lines.append(f"skipped {build.__name__}: {group}")
@@ -687,11 +658,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio = statistics.median(paired_ratios(results[numerator], results[denominator]))
             lines.append(f"  {'info':<16} {text:<52} {ratio:>6.2f}x")
     small, large = (200, 2_000) if args.quick else (1_000, 10_000)
-    if "drain" in only:
-        lines.append("\n[draining: expired deliveries redelivered 100 at a time and acked]")
+    lines.append("\n[draining: expired deliveries redelivered 100 at a time and acked]")
     kinds = ["memory", "sqlite"] + (["redis"] if "redis_group" not in report["skipped"] else [])
-    if "drain" not in only:
-        kinds = []
     with tempfile.TemporaryDirectory(prefix="sanctum-bench-") as folder:
         for kind in kinds:
             few = min(drain_per_message(kind, folder, small) for _ in range(3))
@@ -707,8 +675,17 @@ def main(argv: list[str] | None = None) -> int:
             report["targets"].append(
                 {"id": f"D-{kind}", "ratio": ratio, "bound": 1.5, "passed": passed}
             )
-    if "footprint" in only:
-        _footprint_target(2_000 if args.quick else 20_000, lines, report, missed)
+    facade, plain = footprint(2_000 if args.quick else 20_000)
+    ratio = facade / plain
+    passed = ratio <= 1.3
+    if not passed:
+        missed.append("M1")
+    lines.append("\n[memory footprint]")
+    lines.append(
+        f"  M1               bytes per stored 1 KiB blob: facade {facade:.0f}, dict {plain:.0f}"
+        f"      {ratio:>6.2f}x <=1.3  {'PASS' if passed else 'FAIL'}"
+    )
+    report["targets"].append({"id": "M1", "ratio": ratio, "bound": 1.3, "passed": passed})
     elapsed = time.perf_counter() - started
     print(f"pytest-sanctum adapter benchmarks: {repeats} repeats, {elapsed:.1f} s")
     print("\n".join(lines))

@@ -48,22 +48,3 @@ def test_the_quick_run_measures_every_target_and_writes_json(
         assert target["ratio"] > 0
         assert f"{target['id']:<3} {target['description']}" in printed
     assert all(len(m["repeats_us"]) == 2 for m in report["measurements"].values())
-
-
-def test_the_adapter_benchmark_runs_only_the_groups_asked_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from benchmarks import adapters
-
-    out = tmp_path / "adapters.json"
-    code = adapters.main(
-        ["--quick", "--repeats", "1", "--only", "codec", "--only", "footprint", "--json", str(out)]
-    )
-    assert code == 0
-    report = json.loads(out.read_text())
-    assert [t["id"] for t in report["targets"]] == ["C1", "C2", "M1"]
-    printed = capsys.readouterr().out
-    assert "[codec]" in printed
-    assert "[memory footprint]" in printed
-    assert "[redis]" not in printed
-    assert "draining" not in printed
