@@ -186,10 +186,6 @@ def _ns_range(prefix: str) -> tuple[str, tuple[str, ...]]:
     return "ns >= ? AND ns < ?", (prefix, end)
 
 
-def _etag(version: int, data: bytes) -> str:
-    return f"{version:x}-{hashlib.blake2b(data, digest_size=8).hexdigest()}"
-
-
 def _check_limit(limit: int, namespace: str, key: str) -> None:
     if limit < 0:
         raise InvalidRequestError(

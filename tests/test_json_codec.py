@@ -7,14 +7,19 @@ equal, with the same types, at any call depth.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import enum
 import inspect
 import json
 import math
 import sys
 import tracemalloc
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from facade_helpers import NS
 from hypothesis import given
@@ -215,3 +220,70 @@ def test_stored_text_deeper_than_orjson_reads_still_decodes() -> None:
 def test_a_long_digit_run_inside_a_string_decodes_exactly() -> None:
     value = {"s": "1" * 40, "f": 1e300, "i": 2**64 - 1}
     assert same(decode_json(encode_json(value, "value")), value)
+
+
+class _Color(enum.Enum):
+    RED = "red"
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Text(str):
+    pass
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"a": [1, (2, 3)]}, id="tuple"),
+        pytest.param({"a": ()}, id="empty-tuple"),
+        pytest.param({"a": _Color.RED}, id="enum"),
+        pytest.param([_Level.HIGH], id="int-enum"),
+        pytest.param({"a": uuid.UUID(int=7)}, id="uuid"),
+        pytest.param({"a": orjson.Fragment(b"1")}, id="fragment"),
+        pytest.param({"a": [1.0, math.nan]}, id="nan"),
+        pytest.param({"a": {"b": -math.inf}}, id="minus-infinity"),
+        pytest.param(math.inf, id="infinity-alone"),
+        pytest.param({"a": nested(MAX_JSON_DEPTH)}, id="depth-129"),
+        pytest.param({"a": _Text("x")}, id="str-subclass"),
+        pytest.param({_Text("k"): 1}, id="str-subclass-key"),
+        pytest.param({"a": datetime.date(2024, 1, 1)}, id="date"),
+        pytest.param({"a": _Point(1)}, id="dataclass"),
+        pytest.param({"a": {1, 2}}, id="set"),
+        pytest.param({"a": b"x"}, id="bytes"),
+    ],
+)
+def test_what_orjson_would_write_but_json_does_not_carry_is_refused(value: Any) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        encode_json(value, "payload")
+    assert info.value.argument == "payload"
+
+
+@pytest.mark.parametrize("spare", [60, 12], ids=lambda n: f"{n}-frames-spare")
+def test_a_deep_value_orjson_wrote_is_accepted_at_any_stack_depth(spare: int) -> None:
+    deepest = {"a": nested(MAX_JSON_DEPTH - 2), "f": 1.5}  # 128 containers, no long integer
+    encoded = at_stack_depth(frames_left() - spare, lambda: encode_json(deepest, "value"))
+    assert same(decode_json(encoded), deepest)
+
+
+@pytest.mark.parametrize("offset", range(8))
+def test_a_19_digit_integer_decodes_exactly_wherever_it_starts(offset: int) -> None:
+    # Below -2**63, so orjson alone would read it as a float; 19 digits, the shortest run.
+    text = b"[" + b" " * offset + b"-9999999999999999999]"
+    assert same(decode_json(text), [-9999999999999999999])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'["2024-05-01T12:34:56Z"]', b'{"d":"1234567890123456789"}', b"[1.2345678901234567e+19]"],
+    ids=["iso-date", "digits-in-a-string", "float"],
+)
+def test_digit_runs_that_are_not_long_integers_decode_as_orjson_reads_them(text: bytes) -> None:
+    assert same(decode_json(text), orjson.loads(text))

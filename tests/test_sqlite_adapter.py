@@ -866,6 +866,25 @@ def test_backdoor_reads_the_file_not_the_adapter(adapter: SqliteAdapter, db_path
     assert backdoor.stream_messages(NS, "nothing") == []
 
 
+def test_the_backdoor_opens_one_connection_for_every_probe(
+    adapter: SqliteAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    connect = sqlite3.connect
+
+    def counting(path: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(path)
+        return connect(path, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    adapter.records.put(NS, "r", b'{"a":1}')
+    for _ in range(5):  # the kit asks the adapter for its backdoor before each probe
+        backdoor = adapter.backdoor()
+        assert backdoor.read_object(Layer.RECORD, NS, "r") is not None
+        assert backdoor.stream_messages(NS, "s") == []
+    assert opened == [adapter.path]
+
+
 # --- statements and transactions: one write transaction per write, nothing durable on reads
 
 
