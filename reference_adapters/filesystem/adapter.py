@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Final
 
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.errors import BackendUnavailableError, ConfigError
 from pytest_sanctum.kit.backend_faults import LOCKED, UNREACHABLE
 from pytest_sanctum.types import Blob, Capabilities, Layer, StoredMessage
 from reference_adapters.filesystem.errors import map_os_error
@@ -160,10 +160,15 @@ class FilesystemAdapter:
         files = Files(options.root, options.lock_timeout_ms, syscalls or Syscalls())
         try:
             os.makedirs(options.root, exist_ok=True)
+        except FileExistsError:
+            pass  # a file: refused below
         except OSError as error:
             raise map_os_error(error) from error
         if not os.path.isdir(options.root):
-            raise BackendUnavailableError(f"filesystem root {options.root!r} is not a directory")
+            raise ConfigError(
+                f"filesystem option 'root' names a file, not a directory: {options.root!r}",
+                field="options.root",
+            )
         self._state = State(files)
         self._blobs = FilesystemVersionedStore(self._state, Layer.BLOB)
         self._records = FilesystemVersionedStore(self._state, Layer.RECORD)
@@ -256,7 +261,8 @@ def create_filesystem_adapter(options: Mapping[str, object], clock: Clock) -> Fi
 
     Options: ``root`` (required: the directory holding the data, created if missing),
     ``lock_timeout_ms`` (5000). Raises ``ConfigError(field="options.<name>")`` for a bad
-    option and ``BackendUnavailableError`` when the root cannot be created. The clock is
+    option or a root that is a file, and ``BackendUnavailableError`` when the root cannot
+    be created. The clock is
     not used: the adapter keeps no time of its own (dedupe windows use the facade's).
     """
     del clock

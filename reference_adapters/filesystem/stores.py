@@ -428,11 +428,12 @@ class FilesystemStreamLog:
         not in the log (a power loss between the two writes)."""
         sys = self._files.os
         size = sys.fstat(index).st_size
+        log_size = sys.fstat(log).st_size
         count = size // END.size
         end = 0
         while count:
             end = END.unpack(sys.pread(index, END.size, (count - 1) * END.size))[0]
-            if end >= FRAME_TRAILER.size:
+            if FRAME_TRAILER.size <= end <= log_size:
                 trailer = sys.pread(log, FRAME_TRAILER.size, end - FRAME_TRAILER.size)
                 if len(trailer) == FRAME_TRAILER.size and FRAME_TRAILER.unpack(trailer)[0] == count:
                     break
@@ -459,8 +460,8 @@ class FilesystemStreamLog:
 
     def _frame(self, index: int, log: int, sequence: int) -> tuple[bytes, bytes] | None:
         """(idempotency key, payload) of message ``sequence`` (at most the index's count)."""
-        ends = _ends(self._files, index, sequence - 1, sequence)
-        if ends[1] <= ends[0]:
+        ends = _ends(self._files, index, sequence - 1, sequence, self._files.os.fstat(log).st_size)
+        if len(ends) < 2:
             return None
         return parse_frame(_pread_all(self._files, log, ends[1] - ends[0], ends[0]), sequence)
 
@@ -478,13 +479,16 @@ class FilesystemStreamLog:
                 last = min(count, first + limit - 1)
                 if first > last:
                     return []
-                ends = _ends(self._files, index, first - 1, last)
+                ends = _ends(self._files, index, first - 1, last, self._files.os.fstat(log).st_size)
+                if len(ends) < last - first + 2:  # an entry past the log's durable frames
+                    _torn(first + len(ends) - 1, count, namespace, stream)
                 base = ends[0]
                 data = memoryview(_pread_all(self._files, log, ends[-1] - base, base))
                 messages: list[StoredMessage] = []
-                for offset, sequence in enumerate(range(first, last + 1)):
+                for offset in range(len(ends) - 1):
+                    sequence = first + offset
                     start, stop = ends[offset] - base, ends[offset + 1] - base
-                    found = parse_frame(data[start:stop], sequence) if stop > start else None
+                    found = parse_frame(data[start:stop], sequence)
                     if found is None:
                         _torn(sequence, count, namespace, stream)
                         break
@@ -544,12 +548,18 @@ def _torn(sequence: int, count: int, namespace: str, stream: str) -> None:
         )
 
 
-def _ends(files: Files, index: int, low: int, high: int) -> list[int]:
-    """The end offsets of frames ``low`` to ``high`` (frame 0 ends at 0)."""
+def _ends(files: Files, index: int, low: int, high: int, log_size: int) -> list[int]:
+    """The end offsets of frames ``low`` to ``high`` (frame 0 ends at 0), cut before the
+    first that does not grow or lies past the log's end: a power loss left that entry
+    without its frame."""
     first = max(low, 1)
     raw = _pread_all(files, index, (high - first + 1) * END.size, (first - 1) * END.size)
-    ends = [value for (value,) in END.iter_unpack(raw[: len(raw) - len(raw) % END.size])]
-    return [0, *ends] if low == 0 else ends
+    ends = [0] if low == 0 else []
+    for (end,) in END.iter_unpack(raw[: len(raw) - len(raw) % END.size]):
+        if end > log_size or (ends and end <= ends[-1]):
+            break
+        ends.append(end)
+    return ends
 
 
 def _pread_all(files: Files, fd: int, size: int, offset: int) -> bytes:
