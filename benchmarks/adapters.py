@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.filesystem import filesystem_group
 from benchmarks.postgres import postgres_group
 from benchmarks.run import (
     NS,
@@ -544,6 +545,7 @@ GROUPS: tuple[Build, ...] = (
     redis_group,
     sqlite_group,
     postgres_group,
+    filesystem_group,
     pending_group,
     list_group,
     record_codec_group,
