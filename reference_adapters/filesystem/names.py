@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from typing import Final
 
 from pytest_sanctum.errors import InvalidRequestError
@@ -75,8 +76,11 @@ def decode_name(encoded: str) -> str | None:
     return raw.decode()
 
 
+@lru_cache(maxsize=4096)
 def encode_namespace(namespace: str) -> str:
-    """The directory name of a namespace; anything else than a namespace name is refused."""
+    """The directory name of a namespace; anything else than a namespace name is refused.
+
+    Cached: an application uses few namespaces, and every operation needs its directory."""
     if _NAMESPACE.fullmatch(namespace) is None:
         raise InvalidRequestError(
             f"namespace must match {_NAMESPACE.pattern}, got {namespace!r}",

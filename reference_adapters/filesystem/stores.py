@@ -28,7 +28,6 @@ so a crash between the two loses nothing and invents no duplicate.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import struct
@@ -120,6 +119,13 @@ def check_limit(limit: int, namespace: str, key: str) -> None:
 # --- objects ---------------------------------------------------------------------------
 
 
+OBJECT_HEADER: Final = struct.Struct(">4sBQIHH")
+"""An object file's fixed header: magic, live, version, then the sizes of the key, the
+etag and the content type (``NO_TYPE``: none), which follow it, then the data."""
+MAGIC: Final = b"sfo1"
+NO_TYPE: Final = 0xFFFF
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     """An object file's header: its exact key, version, etag, content type and liveness."""
@@ -131,17 +137,42 @@ class Header:
     live: bool
 
     def encode(self) -> bytes:
-        fields = [self.key, self.version, self.etag, self.content_type, self.live]
-        return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+        key, etag = self.key.encode(), self.etag.encode()
+        kind = b"" if self.content_type is None else self.content_type.encode()
+        if len(kind) >= NO_TYPE:
+            raise InvalidRequestError(
+                f"content type too long ({len(kind)} bytes)", argument="content_type"
+            )
+        sizes = (len(key), len(etag), NO_TYPE if self.content_type is None else len(kind))
+        return OBJECT_HEADER.pack(MAGIC, self.live, self.version, *sizes) + key + etag + kind
+
+
+def header_length(content: bytes) -> int:
+    """The header's length, or the fixed part's when ``content`` is shorter than that."""
+    if len(content) < OBJECT_HEADER.size:
+        return OBJECT_HEADER.size
+    key: int
+    etag: int
+    kind: int
+    _, _, _, key, etag, kind = OBJECT_HEADER.unpack_from(content)
+    return OBJECT_HEADER.size + key + etag + (0 if kind == NO_TYPE else kind)
 
 
 def parse_header(content: bytes) -> tuple[Header, int]:
-    """The header of an object file's content (at least its first line) and its length."""
-    line, newline, _ = content.partition(b"\n")
-    if not newline:
+    """The header at the start of an object file's content, and its length."""
+    length = header_length(content)
+    if len(content) < length:
         raise AdapterError("filesystem: an object file has no complete header")
-    key, version, etag, content_type, live = json.loads(line)
-    return Header(key, version, etag, content_type, live), len(line) + 1
+    magic, live, version, key_size, etag_size, kind_size = OBJECT_HEADER.unpack_from(content)
+    if magic != MAGIC:
+        raise AdapterError("filesystem: a file in a layer directory is not an object file")
+    start = OBJECT_HEADER.size
+    key = content[start : start + key_size].decode()
+    start += key_size
+    etag = content[start : start + etag_size].decode()
+    start += etag_size
+    kind = None if kind_size == NO_TYPE else content[start:length].decode()
+    return Header(key, version, etag, kind, bool(live)), length
 
 
 class FilesystemVersionedStore:
@@ -163,10 +194,10 @@ class FilesystemVersionedStore:
         """The header of the open object file, its length, and the rest of the content (all
         of it when ``whole``, else what the first read brought)."""
         content = self._files.os.read(fd, CHUNK)
-        while b"\n" not in content:
+        complete = len(content) < CHUNK  # files are replaced, never changed: a short read ends it
+        while not complete and len(content) < header_length(content):
             more = self._files.os.read(fd, CHUNK)
-            if not more:
-                break
+            complete = len(more) < CHUNK
             content += more
         header, length = parse_header(content)
         if header.key != key:  # only two keys whose encodings share a SHA-256
@@ -176,7 +207,7 @@ class FilesystemVersionedStore:
                 key=key,
             )
         rest = content[length:]
-        if whole:
+        if whole and not complete:
             tail = self._files.read_all(fd)
             if tail:
                 rest += tail
