@@ -4,9 +4,10 @@ Both sides do the same file work in the same temporary directory, fsyncs include
 fsync is most of a durable write's cost, so leaving it out of either side would make the
 ratio meaningless): a put takes ``flock`` on the directory, reads the current file's
 header, writes a temporary file, fsyncs it, renames it over the old one and fsyncs the
-directory; a strong get opens and reads one file and parses its header line; an append
-writes a frame and an index entry, each fsynced, and a group read and an ack each rewrite
-the group's checkpoint file the same way as a put.
+directory; a strong get opens and reads one file, unpacks its header and decodes the
+record (``records.get`` returns it decoded); an append writes a frame and an index entry,
+each fsynced, and a group read and an ack each rewrite the group's checkpoint file the
+same way as a put.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Layout under the root (names encoded by ``names``)::
 
-    <namespace>/blob/<key>              one file per key: a JSON header line, then the data
+    <namespace>/blob/<key>              one file per key: a binary header, then the data
     <namespace>/record/<key>
     <namespace>/streams/<stream>/log    frames, appended
     <namespace>/streams/<stream>/index  the end offset of frame n at byte 8 * (n - 1)
