@@ -611,6 +611,63 @@ def test_a_hashed_file_holding_another_key_is_an_adapter_error(
         adapter.blobs.get(NS, long_b)
 
 
+def test_a_lock_held_by_another_process_is_unavailable_after_lock_timeout(
+    open_adapter: Open, root: Path
+) -> None:
+    adapter = open_adapter(lock_timeout_ms=100)
+    adapter.records.put(NS, "k", b"1")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.readline()\n",
+            str(root / encode_namespace(NS) / "record"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(BackendUnavailableError, match=r"EAGAIN.*lock_timeout_ms") as caught:
+            adapter.records.put(NS, "k", b"2")
+        assert caught.value.retryable
+        assert adapter.records.get(NS, "k").data == b"1"  # readers take no lock
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert adapter.records.put(NS, "k", b"2").version == 2  # released with the process
+
+
+def test_writers_creating_one_namespace_at_once_all_succeed(open_adapter: Open) -> None:
+    adapters = [open_adapter() for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(adapters))
+
+    def write(index: int) -> None:
+        try:
+            start.wait()
+            adapters[index].records.put("fresh", f"k{index}", b"{}")
+            adapters[index].streams.append("fresh", "s", b"m")
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(len(adapters))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert len(adapters[0].records.list("fresh")) == 4
+    assert len(adapters[0].streams.read("fresh", "s", after=0, limit=10)) == 4
+
+
 # --- faults the kit provokes -------------------------------------------------------------
 
 
