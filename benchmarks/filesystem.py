@@ -151,7 +151,7 @@ def filesystem_group(scale: float) -> Iterator[Group | str]:
                     "filesystem strong get: facade vs open+read+decode",
                     "filesystem.get/facade",
                     "filesystem.get/raw",
-                    1.5,
+                    2.0,
                 ),
                 Target(
                     "F3",

@@ -90,11 +90,11 @@ class State:
         self.closed = False
 
     def namespace_dir(self, namespace: str) -> str:
-        return os.path.join(self.files.root, encode_namespace(namespace))
+        return f"{self.files.root}/{encode_namespace(namespace)}"
 
     def stream_dir(self, namespace: str, stream: str) -> str:
         name = encode_name(utf8(stream, namespace, "stream"))
-        return os.path.join(self.namespace_dir(namespace), STREAMS, name)
+        return f"{self.files.root}/{encode_namespace(namespace)}/{STREAMS}/{name}"
 
     @contextmanager
     def guard(self, namespace: str, key: str) -> Iterator[None]:
@@ -186,7 +186,7 @@ class FilesystemVersionedStore:
         self._layer = layer.value
 
     def _dir(self, namespace: str) -> str:
-        return os.path.join(self._state.namespace_dir(namespace), self._layer)
+        return f"{self._state.files.root}/{encode_namespace(namespace)}/{self._layer}"
 
     def _read_header(
         self, fd: int, key: str, namespace: str, *, whole: bool
@@ -271,7 +271,7 @@ class FilesystemVersionedStore:
         """The live key's header, its data when ``whole``, and the data's size."""
         name = encode_name(utf8(key, namespace, "key"))
         try:
-            fd = self._files.os.open(os.path.join(self._dir(namespace), name), READ)
+            fd = self._files.os.open(f"{self._dir(namespace)}/{name}", READ)
         except FileNotFoundError:
             raise NotFoundError("no such key", namespace=namespace, key=key) from None
         try:
