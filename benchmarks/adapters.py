@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.filesystem import filesystem_group
 from benchmarks.postgres import postgres_group
 from benchmarks.run import (
     NS,
@@ -546,6 +547,7 @@ GROUPS: tuple[Build, ...] = (
     sqlite_group,
     postgres_group,
     s3_group,
+    filesystem_group,
     pending_group,
     list_group,
     record_codec_group,

@@ -16,7 +16,9 @@ import functools
 import logging
 import os
 import random
+import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +45,7 @@ from pytest_sanctum.errors import (
 )
 from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from pytest_sanctum.kit.spy import SpyAdapter
+from reference_adapters.filesystem import FilesystemAdapter, create_filesystem_adapter
 from reference_adapters.memory import MemoryAdapter, create_memory_adapter, drop_server
 from reference_adapters.postgres import PostgresAdapter, create_postgres_adapter
 from reference_adapters.redis_adapter import RedisAdapter, create_redis_adapter, scan_pattern
@@ -226,6 +229,29 @@ def _open_postgres(
     return adapter, _postgres_state(conn, schema), cleanup
 
 
+def _filesystem_state(root: Path) -> Snapshot:
+    """Every file under the root, by path (temporary files left out: never read)."""
+
+    def snapshot() -> object:
+        return {
+            path: path.read_bytes()
+            for path in root.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp")
+        }
+
+    return snapshot
+
+
+def _open_filesystem(
+    clock: VirtualClock, tmp: Path
+) -> tuple[FilesystemAdapter, Snapshot, Callable[[], None]]:
+    # On tmpfs when there is one: the adapter's fsyncs would make 10,000 calls take minutes.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    root = Path(tempfile.mkdtemp(prefix="sanctum-fuzz-", dir=shm or tmp))
+    adapter = create_filesystem_adapter({"root": str(root)}, clock)
+    return adapter, _filesystem_state(root), lambda: shutil.rmtree(root, ignore_errors=True)
+
+
 def _redis_reachable() -> None:
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
@@ -329,6 +355,10 @@ def test_memory_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:
 
 def test_sqlite_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:
     assert _fuzz(_open_sqlite, tmp_path) >= CALLS
+
+
+def test_filesystem_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:
+    assert _fuzz(_open_filesystem, tmp_path) >= CALLS
 
 
 def test_redis_adapter_survives_10000_hostile_calls(tmp_path: Path, redis_up: None) -> None:
