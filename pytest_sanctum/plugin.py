@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from pytest_sanctum.kit.report import ConformanceReport
+    from pytest_sanctum.kit.report_model import ConformanceReportV1 as ReportModel
     from pytest_sanctum.kit.session import AdapterChoice, KitSession
 
 ADAPTER_ENV = "SANCTUM_ADAPTER"
@@ -232,7 +233,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_sanctum.kit.baseline import BaselineError, load_baseline
     from pytest_sanctum.kit.report import ConformanceReport
 
-    session = kit_session(config)
+    kit_session(config)  # resolves every option now: a bad one is a usage error
     baseline_path = config.getoption("sanctum_baseline")
     baseline: dict[str, str] = {}
     if baseline_path:
@@ -241,29 +242,13 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as error:
             raise pytest.UsageError(f"--sanctum-baseline: {error}") from None
     config.stash[_BASELINE] = baseline
-    conformance = ConformanceReport(_header(session, baseline_path), baseline)
+    conformance = ConformanceReport(baseline, baseline_path)
     config.stash[_REPORT] = conformance
     config.pluginmanager.register(conformance, "sanctum-report")
     if choice.selected and config.args_source != pytest.Config.ArgsSource.ARGS:
         import conformance as suite
 
         config.args = [str(Path(suite.__file__).parent)]
-
-
-def _header(session: KitSession, baseline_path: str | None) -> dict[str, object]:
-    import pytest_sanctum
-
-    return {
-        "kit_version": pytest_sanctum.__version__,
-        "adapter": session.choice.spec,
-        "adapter_source": session.choice.source,
-        "mask": list(session.mask),
-        "reference_cache": session.reference_cache,
-        "profile": session.profile,
-        "seed": session.seed,
-        "faults": list(session.faults),
-        "baseline": baseline_path,
-    }
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -276,10 +261,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not _selected(config):
         return None
+    import pytest_sanctum
+
     session = kit_session(config)
     lines = [
         f"sanctum: adapter {session.choice.spec} (from {session.choice.source}), "
-        f"kit {_header(session, None)['kit_version']}, profile {session.profile}, "
+        f"kit {pytest_sanctum.__version__}, profile {session.profile}, "
         f"seed {session.seed}"
     ]
     problem = session.environment_error
@@ -353,6 +340,9 @@ def pytest_runtest_makereport(
         return report
     contract_id = marker.args[0]
     report.user_properties.append(("sanctum_contract", contract_id))
+    used = kit_session(item.config).take_backdoor_use()
+    if used:
+        report.user_properties.append(("sanctum_backdoor", ",".join(sorted(used))))
     if report.when == "call" and report.failed:
         baseline = item.config.stash.get(_BASELINE, {})
         if contract_id in baseline:
@@ -364,32 +354,52 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Clean up the worker; on the controller, settle the verdict, give JUnit its
+    properties (before junitxml writes the file) and write the report. A collect-only run
+    (``--co``) writes no report: nothing ran."""
     config = session.config
     if _SESSION in config.stash:
         config.stash[_SESSION].cleanup()
     conformance = config.stash.get(_REPORT, None)
-    if conformance is None or hasattr(config, "workerinput"):
+    if conformance is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
     if conformance.stale():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    kit = config.stash[_SESSION]
-    problem = kit.environment_error
-    conformance.header["environment_error"] = problem
-    conformance.header["capabilities"] = [] if problem else list(kit.declared.names())
+    report = conformance.model(config.stash[_SESSION])
+    _junit_properties(config, report)
     path = config.getoption("sanctum_report")
     if path:
-        conformance.write(Path(path))
+        from pytest_sanctum.kit.report import write_report
+
+        write_report(report, Path(path))
+
+
+JUNIT_PROPERTIES = ("adapter", "seed", "kit_version", "verdict")
+"""Report fields every JUnit file of a kit run carries as ``sanctum_<field>`` test-suite
+properties."""
+
+
+def _junit_properties(config: pytest.Config, report: ReportModel) -> None:
+    """Add the run's adapter, seed, kit version and verdict to the JUnit XML file, if any
+    (what the ``record_testsuite_property`` fixture does, for the whole session)."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        for name in JUNIT_PROPERTIES:
+            xml.add_global_property(f"sanctum_{name}", str(getattr(report, name)))
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     conformance = config.stash.get(_REPORT, None)
-    if conformance is None or hasattr(config, "workerinput"):
+    if conformance is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
     terminalreporter.section("sanctum conformance")
-    if conformance.header.get("reference_cache"):
+    if config.stash[_SESSION].reference_cache:
         terminalreporter.write_line(REFERENCE_CACHE_NOTE)
     for line in conformance.matrix_lines():
         terminalreporter.write_line(line)
@@ -415,3 +425,10 @@ def pytest_sanctum_fault_injector(config: pytest.Config, adapter: object) -> obj
     """The default fault injector: the adapter's own ``fault_injector()``, when it has one."""
     make = getattr(adapter, "fault_injector", None)
     return make() if callable(make) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sanctum_backend_info(config: pytest.Config, adapter: object) -> object:
+    """The default backend info: the adapter's own ``backend_info()``, when it has one."""
+    describe = getattr(adapter, "backend_info", None)
+    return describe() if callable(describe) else None

@@ -42,20 +42,25 @@ class KitRun:
 
     @property
     def results(self) -> dict[str, str]:
-        """Contract id → result, for every contract the run reported."""
+        """Contract id → result, for every contract with a test in the run (the report also
+        lists the others, as ``not-run``)."""
         assert self.report is not None, f"no report written:\n{self.output}"
-        return {row["id"]: row["result"] for row in self.report["contracts"]}
+        return {
+            row["id"]: row["result"]
+            for row in self.report["contracts"]
+            if row["result"] != "not-run"
+        }
 
     @property
     def output(self) -> str:
         return "\n".join(self.result.outlines + self.result.errlines)
 
     def details(self, contract_id: str) -> list[str]:
-        """The report's per-test details of a contract (node ids, or skip reasons)."""
+        """The report's reasons for a contract (skip reasons, failing tests)."""
         assert self.report is not None
         for row in self.report["contracts"]:
             if row["id"] == contract_id:
-                return list(row["tests"])
+                return list(row["reasons"])
         raise KeyError(contract_id)
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
     from pytest_sanctum.kit.backdoor import Backdoor
     from pytest_sanctum.kit.backend_faults import FaultInjector
+    from pytest_sanctum.kit.backend_info import BackendInfo
 
 
 @pytest.hookspec(firstresult=True)
@@ -53,4 +54,15 @@ def pytest_sanctum_fault_injector(
     another connection, refused connections, stalled replies, serialisation conflicts), or
     ``None``. Without one, the contracts that need it (``ERR-006``, ``ERR-007``) are
     reported ``untested``. The kit's own fallback calls the adapter's ``fault_injector()``
+    method when it has one."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_sanctum_backend_info(
+    config: pytest.Config, adapter: StorageAdapter
+) -> BackendInfo | None:
+    """Return the backend ``adapter`` talks to and its version
+    (``pytest_sanctum.kit.backend_info.BackendInfo``), or ``None``. Called once per run, on
+    an adapter opened for it; the report shows the answer (``backend``,
+    ``backend_version``). The kit's own fallback calls the adapter's ``backend_info()``
     method when it has one."""

@@ -20,7 +20,7 @@ import pytest
 
 from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock, VirtualClock
-from pytest_sanctum.errors import BackendUnavailableError, ConfigError
+from pytest_sanctum.errors import BackendUnavailableError, ConfigError, SanctumError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
 from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.masks import MaskedAdapter
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from pytest_sanctum.config import StorageConfigV1
     from pytest_sanctum.kit.backend_faults import FaultInjector
+    from pytest_sanctum.kit.backend_info import BackendInfo
     from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
@@ -94,6 +95,9 @@ class KitSession:
         self._provisioned = False
         self.witness: FailureWitness | None = None
         """Where the running property test's machines report failing examples."""
+        self._backdoor_use: set[str] = set()
+        self.backend_info: BackendInfo | None = None
+        """The backend behind the adapter, as its test support reports it (once opened)."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class KitSession:
             ) from None
         try:
             declared = adapter.capabilities
+            self.backend_info = self._backend_info(adapter)
         finally:
             adapter.close()
         if self.reference_cache and declared.cache:
@@ -143,6 +148,17 @@ class KitSession:
             if self.reference_cache
             else declared
         )
+
+    def _backend_info(self, adapter: StorageAdapter) -> BackendInfo | None:
+        """What the adapter's test support says about its backend; ``None`` when it says
+        nothing or fails to ask (the report then says the backend was not reported)."""
+        try:
+            found: BackendInfo | None = self.config.hook.pytest_sanctum_backend_info(
+                config=self.config, adapter=_built(adapter)
+            )
+        except SanctumError:
+            return None
+        return found
 
     @property
     def environment_error(self) -> str | None:
@@ -206,7 +222,15 @@ class KitSession:
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""
         found = self._backdoor_hook(adapter)
+        self._backdoor_use.add("backdoor" if found is not None else "fallback")
         return found if found is not None else AdapterProbe(adapter)
+
+    def take_backdoor_use(self) -> frozenset[str]:
+        """How tests read the backend since the last call: ``backdoor`` (the adapter's own
+        probe) and/or ``fallback`` (through its stores), for the report."""
+        used = frozenset(self._backdoor_use)
+        self._backdoor_use.clear()
+        return used
 
     def has_backdoor(self, adapter: StorageAdapter) -> bool:
         """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
