@@ -10,7 +10,7 @@ import pytest
 
 from pytest_sanctum.kit import report_model
 from pytest_sanctum.kit.contracts import CATALOG
-from pytest_sanctum.kit.report import RESULTS, decide_verdict
+from pytest_sanctum.kit.report import RESULTS
 from pytest_sanctum.kit.report_markdown import RESULT_LABELS, render_markdown
 from pytest_sanctum.kit.report_model import (
     FORMAT_VERSION,
@@ -51,23 +51,6 @@ def test_the_check_fails_when_the_model_changes_without_regenerating(
     assert "--write" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("results", "verdict"),
-    [
-        ({"A": "pass", "B": "unsupported"}, "conformant"),
-        ({"A": "pass", "B": "fail"}, "not conformant"),
-        ({"A": "pass", "B": "expected-failure"}, "not conformant"),
-        ({"A": "pass", "B": "stale-baseline"}, "not conformant"),
-        ({"A": "pass", "B": "environment"}, "incomplete"),
-        ({"A": "pass", "B": "untested"}, "incomplete"),
-        ({"A": "pass", "B": "not-run"}, "incomplete"),
-        ({"A": "unsupported"}, "incomplete"),
-    ],
-)
-def test_the_verdict(results: dict[str, Result], verdict: str) -> None:
-    assert decide_verdict(results) == verdict
-
-
 def _row(contract_id: str, result: Result) -> ContractResult:
     found = CATALOG[contract_id]
     return ContractResult(
@@ -92,6 +75,7 @@ def _unreachable() -> ConformanceReportV1:
     return ConformanceReportV1(
         format_version=1,
         verdict="incomplete",
+        verdict_reasons=["94 contracts could not run: the backend was unreachable"],
         started_at="2026-01-02T03:04:05+00:00",
         duration_s=1.25,
         kit_version="0.1.0",
@@ -133,6 +117,7 @@ def test_the_certificate_of_an_unreachable_backend_has_no_empty_values() -> None
     assert "| Package | not from an installed package |" in text
     assert "| Backend | not reported by the adapter's test support |" in text
     assert "| Started | 2026-01-02 03:04:05 UTC |" in text
+    assert "\n- 94 contracts could not run: the backend was unreachable\n" in text
     assert "refused \\| retry" in text, "a pipe in a reason must not split the table cell"
     for label in RESULT_LABELS.values():
         assert f"| {label} |" in text

@@ -25,8 +25,8 @@ from pytest_sanctum.kit.report_model import (
     ConformanceReportV1,
     ContractResult,
     Result,
-    Verdict,
 )
+from pytest_sanctum.kit.verdict import Decision, decide
 
 if TYPE_CHECKING:
     from pytest_sanctum.kit.session import KitSession
@@ -90,18 +90,6 @@ def classify(report: pytest.TestReport) -> tuple[str, str | None] | None:
     return None
 
 
-def decide_verdict(results: Mapping[str, Result]) -> Verdict:
-    """``not conformant`` when a contract failed (expected failures and stale baseline
-    entries included), else ``incomplete`` when one could not be checked (unreachable
-    backend, missing test support, not run) or nothing passed, else ``conformant``."""
-    found = set(results.values())
-    if found & {"fail", "stale-baseline", "expected-failure"}:
-        return "not conformant"
-    if found & {"environment", "untested", "not-run"} or "pass" not in found:
-        return "incomplete"
-    return "conformant"
-
-
 class ConformanceReport:
     """Collects outcomes by contract and renders them."""
 
@@ -159,8 +147,9 @@ class ConformanceReport:
             counts[result] += 1
         return counts
 
-    def verdict(self) -> Verdict:
-        return decide_verdict(self.results())
+    def decision(self) -> Decision:
+        """The run's verdict and why (``pytest_sanctum.kit.verdict``)."""
+        return decide(self.results())
 
     def matrix_lines(self) -> list[str]:
         """The layer × contract matrix for the terminal; contracts that did not run are
@@ -177,7 +166,7 @@ class ConformanceReport:
                 lines.append(f"{layer:<14} " + ", ".join(cells))
         totals = ", ".join(f"{count} {name}" for name, count in self.totals().items() if count)
         lines.append(f"contracts: {totals}")
-        lines.append(f"verdict: {self.verdict()}")
+        lines.append(f"verdict: {self.decision().verdict}")
         return lines
 
     def model(self, kit: KitSession) -> ConformanceReportV1:
@@ -190,9 +179,11 @@ class ConformanceReport:
         package, package_version = distribution_of(kit.factory)
         backend = kit.backend_info
         results = self.results()
+        decision = decide(results)
         return ConformanceReportV1(
             format_version=FORMAT_VERSION,
-            verdict=decide_verdict(results),
+            verdict=decision.verdict.value,
+            verdict_reasons=list(decision.reasons),
             started_at=self.started_at.isoformat(timespec="seconds"),
             duration_s=round(time.monotonic() - self._started, 3),
             kit_version=found_versions.kit,

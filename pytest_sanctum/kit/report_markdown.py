@@ -23,9 +23,17 @@ RESULT_LABELS: dict[Result, str] = {
 
 VERDICT_TEXT: dict[Verdict, str] = {
     "conformant": "every contract that the adapter's declared capabilities cover passed.",
-    "not conformant": "at least one contract failed, or a known failure is listed for it.",
-    "incomplete": "at least one contract could not be checked in this run, or none passed.",
+    "not conformant": "at least one contract failed.",
+    "incomplete": "at least one contract could not be checked in this run.",
 }
+
+
+def _verdict_text(report: ConformanceReportV1) -> str:
+    text = VERDICT_TEXT[report.verdict]
+    known = report.totals.get("expected-failure", 0)
+    if known:
+        text += f" Known failures listed in the baseline, reported below: {known}."
+    return text
 
 
 def _cell(text: str) -> str:
@@ -139,8 +147,10 @@ def render_markdown(report: ConformanceReportV1) -> str:
     lines = [
         f"# Conformance report: `{report.adapter}`",
         "",
-        f"**Verdict: {report.verdict}**: {VERDICT_TEXT[report.verdict]}",
+        f"**Verdict: {report.verdict}**: {_verdict_text(report)}",
         "",
+        *(f"- {_cell(reason)}" for reason in report.verdict_reasons),
+        *([""] if report.verdict_reasons else []),
         "## The run",
         "",
         *_run_table(report),

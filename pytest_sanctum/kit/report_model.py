@@ -28,9 +28,10 @@ SCHEMA_FILE: Final = Path(__file__).with_name("conformance-report-v1.schema.json
 """The committed JSON Schema of ``ConformanceReportV1``."""
 
 Verdict = Literal["conformant", "not conformant", "incomplete"]
-"""The run's verdict: ``conformant`` when every contract the adapter's capabilities cover
-passed, ``not conformant`` when one failed (a baselined failure or a stale baseline
-included), ``incomplete`` when the run cannot tell (see ``docs/adapter-authors.md``)."""
+"""The run's verdict, decided by ``pytest_sanctum.kit.verdict.decide``: ``not conformant``
+when a contract failed or a baseline entry is stale, ``incomplete`` when nothing was tested
+or a contract could not be checked (``environment``, ``untested``, ``not-run``), else
+``conformant`` (see ``docs/adapter-authors.md``)."""
 
 Result = Literal[
     "fail",
@@ -107,6 +108,9 @@ class ConformanceReportV1(_Model):
     """The report format: exactly 1."""
     verdict: Verdict
     """``conformant``, ``not conformant`` or ``incomplete``."""
+    verdict_reasons: list[str]
+    """Why the verdict is not ``conformant`` (one line per cause); also the contracts that
+    failed or could not be checked."""
     started_at: str
     """When the session started, ISO 8601 in UTC."""
     duration_s: float = Field(ge=0)
