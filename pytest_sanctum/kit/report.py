@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, cast, get_args
 
 import pytest
 
@@ -37,16 +37,7 @@ CONTRACT_PROPERTY = "sanctum_contract"
 BACKDOOR_PROPERTY = "sanctum_backdoor"
 """The ``user_properties`` key saying how a test read the backend (``backdoor``, ``fallback``)."""
 
-RESULTS: tuple[Result, ...] = (
-    "fail",
-    "stale-baseline",
-    "expected-failure",
-    "untested",
-    "pass",
-    "unsupported",
-    "environment",
-    "not-run",
-)
+RESULTS: tuple[Result, ...] = get_args(Result)
 """Contract results, worst first; ``not-run``: no test of the contract ran. ``untested``:
 a test could not check its contract because the adapter lacks the test support it needs
 (a fault injector), so the contract is not passed."""
