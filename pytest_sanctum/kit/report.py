@@ -21,15 +21,16 @@ CONTRACT_PROPERTY = "sanctum_contract"
 RESULTS = (
     "fail",
     "stale-baseline",
-    "expected-failure",
+    "environment",
     "untested",
+    "expected-failure",
     "pass",
     "unsupported",
-    "environment",
 )
 """Contract results, worst first; a contract with no test run is ``not-run``. ``untested``:
 a test could not check its contract because the adapter lacks the test support it needs
-(a fault injector), so the contract is not passed."""
+(a fault injector), so the contract is not passed. ``environment``: a test could not run
+because the backend was unreachable (skipped, or failed when the backend is required)."""
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ContractTally:
 def classify(report: pytest.TestReport) -> tuple[str, str] | None:
     """(outcome, detail) of a test phase that decides a result, or ``None`` for the rest."""
     if report.failed:
+        if report.longreprtext.startswith("environment:"):
+            return "environment", report.longreprtext.partition("\n")[0]
         return "fail", f"{report.nodeid} ({report.when})"
     if report.skipped:
         if hasattr(report, "wasxfail"):
