@@ -12,21 +12,21 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from kit_helpers import REPORT, SEED, declared, expected_results, preload_suite, run_kit
+from kit_helpers import (
+    DOWN,
+    REPORT,
+    SEED,
+    declared,
+    expected_results,
+    only_line,
+    run_kit,
+)
 
 import pytest_sanctum
 from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.kit.report_model import FORMAT_VERSION, ConformanceReportV1
 from pytest_sanctum.plugin import REFERENCE_CACHE_NOTE
 from pytest_sanctum.types import Capabilities
-
-ENV = (
-    "SANCTUM_ADAPTER",
-    "SANCTUM_ADAPTER_OPTIONS",
-    "SANCTUM_PROFILE",
-    "SANCTUM_SEED",
-    "SANCTUM_REQUIRE_BACKEND",
-)
 
 ROUND_TRIP = """
 from pytest_sanctum.kit.contracts import contract
@@ -41,22 +41,11 @@ def test_round_trip(sanctum_client, sanctum_namespace):
 """A one-contract test file for runs that check the plugin rather than the suite."""
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No kit variable of the calling shell leaks into the runs."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _suite_loaded() -> None:
-    preload_suite()
+pytestmark = pytest.mark.usefixtures("clean_kit_env", "suite_loaded")
 
 
 def _header(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.startswith("sanctum: adapter ")]
-    assert len(lines) == 1, output
-    return lines[0]
+    return only_line(output, "sanctum: adapter ")
 
 
 def _no_kit_output(output: str) -> None:
@@ -453,7 +442,7 @@ def test_the_terminal_matrix(pytester: pytest.Pytester) -> None:
             "record*REC-001 pass, * not-run",
             "cache*CACHE-007 unsupported, * not-run",
             f"contracts: 1 pass, 1 unsupported, {not_run} not-run",
-            "verdict: incomplete",
+            "verdict: incomplete (exit status 0)",
         ]
     )
 
@@ -525,7 +514,8 @@ def test_a_missing_capability_skips_quoting_its_contract(pytester: pytest.Pytest
     run.result.assert_outcomes(skipped=1)
     assert run.details("CACHE-007") == [f"unsupported: distributed_cache: {doc}"]
     assert f"unsupported: distributed_cache: {doc}" in run.output
-    assert run.ret == pytest.ExitCode.OK, run.output
+    assert "verdict: incomplete (exit status 1)" in run.output  # no contract was tested
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
 # -- baselines, failures, environment ------------------------------------------------------
@@ -578,19 +568,19 @@ def test_a_failure_prints_how_to_reproduce_it(pytester: pytest.Pytester) -> None
     )
 
 
-DOWN = """
-from pytest_sanctum.errors import BackendUnavailableError
-
-
-def factory(options, clock):
-    raise BackendUnavailableError("connection refused by db:5432")
-"""
-
-
-def test_an_unreachable_backend_skips_as_environment(pytester: pytest.Pytester) -> None:
+def test_an_unreachable_backend_skips_as_environment_when_not_required(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under ``--sanctum-require-backend=no`` the tests skip as environment; the run still
+    fails, for it tested no contract."""
     pytester.makepyfile(down=DOWN)
     pytester.syspathinsert()
-    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001,STR-001")
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=down:factory",
+        "--sanctum-contracts=REC-001,STR-001",
+        "--sanctum-require-backend=no",
+    )
     reason = "environment: down:factory: connection refused by db:5432"
     assert run.results == {"REC-001": "environment", "STR-001": "environment"}
     assert set(run.details("REC-001")) == {reason}
@@ -598,18 +588,36 @@ def test_an_unreachable_backend_skips_as_environment(pytester: pytest.Pytester) 
     assert "contracts: 2 environment" in run.output
     assert run.report is not None
     assert run.report["environment_error"] == "down:factory: connection refused by db:5432"
-    assert run.ret == pytest.ExitCode.OK, run.output
+    assert run.report["verdict"] == "incomplete"
+    run.result.assert_outcomes(skipped=3)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        ([], None, "the conformance suite requires it by default"),
+        (["--sanctum-require-backend=yes"], "0", "--sanctum-require-backend=yes"),
+        ([], "1", "$SANCTUM_REQUIRE_BACKEND=1"),
+    ],
+    ids=["suite-default", "option-beats-variable", "variable"],
+)
 def test_an_unreachable_backend_fails_when_it_is_required(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: str | None,
+    source: str,
 ) -> None:
-    monkeypatch.setenv("SANCTUM_REQUIRE_BACKEND", "1")
+    """The tests fail (as environment, not as a broken contract) and the run is incomplete."""
+    if env is not None:
+        monkeypatch.setenv("SANCTUM_REQUIRE_BACKEND", env)
     pytester.makepyfile(down=DOWN)
     pytester.syspathinsert()
-    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001")
-    assert run.results == {"REC-001": "fail"}
-    assert "SANCTUM_REQUIRE_BACKEND=1" in run.output
+    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001", *args)
+    assert run.results == {"REC-001": "environment"}
+    assert f"the backend is required: {source}" in run.output
+    assert "verdict: incomplete (exit status 1)" in run.output
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 

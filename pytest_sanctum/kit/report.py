@@ -26,10 +26,10 @@ from pytest_sanctum.kit.report_model import (
     ContractResult,
     Result,
 )
-from pytest_sanctum.kit.verdict import Decision, decide
 
 if TYPE_CHECKING:
     from pytest_sanctum.kit.session import KitSession
+    from pytest_sanctum.kit.verdict import Decision
 
 CONTRACT_PROPERTY = "sanctum_contract"
 """The ``user_properties`` key carrying a test's contract id."""
@@ -40,7 +40,8 @@ BACKDOOR_PROPERTY = "sanctum_backdoor"
 RESULTS: tuple[Result, ...] = get_args(Result)
 """Contract results, worst first; ``not-run``: no test of the contract ran. ``untested``:
 a test could not check its contract because the adapter lacks the test support it needs
-(a fault injector), so the contract is not passed."""
+(a fault injector), so the contract is not passed. ``environment``: a test could not run
+because the backend was unreachable (skipped, or failed when the backend is required)."""
 
 
 @dataclass
@@ -66,6 +67,8 @@ def classify(report: pytest.TestReport) -> tuple[str, str | None] | None:
     """(outcome, reason) of a test phase that decides a result, or ``None`` for the rest;
     the reason is ``None`` for a pass."""
     if report.failed:
+        if report.longreprtext.startswith("environment:"):
+            return "environment", report.longreprtext.partition("\n")[0]
         return "fail", f"{report.nodeid} ({report.when})"
     if report.skipped:
         if hasattr(report, "wasxfail"):
@@ -138,10 +141,6 @@ class ConformanceReport:
             counts[result] += 1
         return counts
 
-    def decision(self) -> Decision:
-        """The run's verdict and why (``pytest_sanctum.kit.verdict``)."""
-        return decide(self.results())
-
     def matrix_lines(self) -> list[str]:
         """The layer × contract matrix for the terminal; contracts that did not run are
         counted per layer (the report lists them)."""
@@ -157,11 +156,10 @@ class ConformanceReport:
                 lines.append(f"{layer:<14} " + ", ".join(cells))
         totals = ", ".join(f"{count} {name}" for name, count in self.totals().items() if count)
         lines.append(f"contracts: {totals}")
-        lines.append(f"verdict: {self.decision().verdict}")
         return lines
 
-    def model(self, kit: KitSession) -> ConformanceReportV1:
-        """The report of the run, in the public format."""
+    def model(self, kit: KitSession, decision: Decision) -> ConformanceReportV1:
+        """The report of the run, with its verdict, in the public format."""
         from pytest_sanctum.kit.report_facts import distribution_of, factory_name, versions
 
         problem = kit.environment_error
@@ -170,7 +168,6 @@ class ConformanceReport:
         package, package_version = distribution_of(kit.factory)
         backend = kit.backend_info
         results = self.results()
-        decision = decide(results)
         return ConformanceReportV1(
             format_version=FORMAT_VERSION,
             verdict=decision.verdict.value,

@@ -36,11 +36,11 @@ or a contract could not be checked (``environment``, ``untested``, ``not-run``),
 Result = Literal[
     "fail",
     "stale-baseline",
-    "expected-failure",
+    "environment",
     "untested",
+    "expected-failure",
     "pass",
     "unsupported",
-    "environment",
     "not-run",
 ]
 """A contract's result, worst first (see ``docs/adapter-authors.md``, "Read the report")."""

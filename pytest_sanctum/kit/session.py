@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
+import random
 import secrets
 import shlex
 from collections.abc import Callable, Mapping
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
-"""When set to 1, an unreachable backend fails the run instead of skipping as environment."""
+"""1: an unreachable backend fails the run instead of skipping as environment; 0: it skips
+(``--sanctum-require-backend`` and the ini key ``sanctum_require_backend`` say the same)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {"max_examples": 25, "stateful_step_count": 20},
@@ -72,6 +73,7 @@ class KitSession:
         faults: tuple[str, ...] = (),
         *,
         reference_cache: bool = False,
+        require_backend: str | None = None,
     ) -> None:
         self.config = config
         self.choice = choice
@@ -86,8 +88,12 @@ class KitSession:
         """Fault kinds the history contracts inject (``--sanctum-faults``)."""
         self.reference_cache = reference_cache
         """Whether the adapter runs behind the reference cache (``--sanctum-reference-cache``)."""
+        # Random, not derived from the seed: two runs with one seed on one backend must not
+        # share namespaces.
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
-        self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
+        self.require_backend = require_backend
+        """What requires the backend (an unreachable one then fails the tests), or ``None``
+        when it may be skipped as ``environment``."""
         self._namespaces = itertools.count(1)
         self._declared: Capabilities | None = None
         self._capabilities: Capabilities | None = None
@@ -184,12 +190,16 @@ class KitSession:
         return self._declared
 
     def require_environment(self) -> None:
-        """Skip (or, under SANCTUM_REQUIRE_BACKEND=1, fail) when the backend is unreachable."""
+        """Fail when the backend is unreachable and required, else skip as ``environment``."""
         problem = self.environment_error
         if problem is None:
             return
-        if self.require_backend:
-            pytest.fail(f"environment: {problem} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
+        if self.require_backend is not None:
+            pytest.fail(
+                f"environment: {problem} (the backend is required: {self.require_backend}; "
+                "--sanctum-require-backend=no skips instead)",
+                pytrace=False,
+            )
         pytest.skip(f"environment: {problem}")
 
     def require(self, names: tuple[str, ...]) -> None:
@@ -248,6 +258,12 @@ class KitSession:
             config=self.config, adapter=_built(adapter)
         )
         return cast("FaultInjector | None", found)
+
+    def random(self, *labels: str) -> random.Random:
+        """A random generator derived from the run's seed and ``labels`` (say, a test's node
+        id and a client's number): every random choice of a kit run draws from one, so one
+        seed replays the run."""
+        return random.Random(":".join((str(self.seed), *labels)))
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
