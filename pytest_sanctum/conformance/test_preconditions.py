@@ -4,6 +4,7 @@ conditional delete of a missing key raises, and where a fresh key's versions sta
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -45,12 +46,21 @@ def test_a_failed_precondition_reports_the_current_state(
     exists, call = FAILURES[case]
     first = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
     current = sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
+    attempt = partial(call, sanctum_client, sanctum_namespace, first)
+    _assert_current_state("REC-010", case, attempt, current if exists else None)
+
+
+def _assert_current_state(
+    contract_id: str, case: str, attempt: Callable[[], object], current: WriteResult | None
+) -> None:
+    """``attempt`` raises PreconditionFailedError carrying ``current``'s version and etag
+    (neither when ``current`` is ``None``: the key does not exist)."""
     with pytest.raises(PreconditionFailedError) as raised:
-        call(sanctum_client, sanctum_namespace, first)
+        attempt()
     carried = (raised.value.current_version, raised.value.current_etag)
-    expected = (current.version, current.etag) if exists else (None, None)
+    expected = (None, None) if current is None else (current.version, current.etag)
     assert carried == expected, (
-        f"{explain('REC-010')} {case}: the error carried (current_version, current_etag) "
+        f"{explain(contract_id)} {case}: the error carried (current_version, current_etag) "
         f"{carried}, expected {expected}"
     )
 
@@ -90,14 +100,8 @@ def test_a_failed_blob_precondition_reports_the_current_state(
     exists, call = BLOB_FAILURES[case]
     first = sanctum_client.blobs.put(sanctum_namespace, "k", b"one")
     current = sanctum_client.blobs.put(sanctum_namespace, "k", b"two")
-    with pytest.raises(PreconditionFailedError) as raised:
-        call(sanctum_client, sanctum_namespace, first)
-    carried = (raised.value.current_version, raised.value.current_etag)
-    expected = (current.version, current.etag) if exists else (None, None)
-    assert carried == expected, (
-        f"{explain('ERR-030')} {case}: the error carried (current_version, current_etag) "
-        f"{carried}, expected {expected}"
-    )
+    attempt = partial(call, sanctum_client, sanctum_namespace, first)
+    _assert_current_state("ERR-030", case, attempt, current if exists else None)
 
 
 @contract("REC-011")
