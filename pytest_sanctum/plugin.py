@@ -276,14 +276,16 @@ def _require_backend(config: pytest.Config) -> str | None:
 
 
 def _suite_requested(config: pytest.Config) -> bool:
-    """Whether the user asked for the kit's suite: ``--sanctum-adapter`` on the command line,
-    ``--sanctum-suite`` or the ini key ``sanctum_suite`` (an adapter chosen by the variable
-    or the ini alone only configures the fixtures)."""
-    return bool(
+    """Whether the kit's suite runs: the user asked for it (``--sanctum-adapter`` on the
+    command line, ``--sanctum-suite`` or the ini key ``sanctum_suite``; an adapter chosen by
+    the variable or the ini alone only configures the fixtures) and gave no paths of their
+    own (then those run, over the chosen adapter)."""
+    asked = bool(
         config.getoption("sanctum_adapter")
         or config.getoption("sanctum_suite")
         or config.getini("sanctum_suite")
     )
+    return asked and config.args_source != pytest.Config.ArgsSource.ARGS
 
 
 def _suite_path() -> Path:
@@ -363,7 +365,7 @@ def pytest_configure(config: pytest.Config) -> None:
     conformance = ConformanceReport(baseline, baseline_path)
     config.stash[_REPORT] = conformance
     config.pluginmanager.register(conformance, "sanctum-report")
-    if suite and config.args_source != pytest.Config.ArgsSource.ARGS:
+    if suite:
         config.args = [str(_suite_path())]
 
 

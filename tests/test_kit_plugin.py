@@ -627,6 +627,8 @@ HOOKS = """
 import json
 from pathlib import Path
 
+import pytest
+
 from reference_adapters.memory import MemoryBackdoor, create_memory_adapter
 
 LOG = Path(__file__).with_name("hooks.log")
@@ -642,16 +644,19 @@ def vendor_factory(options, clock):
     return create_memory_adapter({"server": options["server"]}, clock)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_adapter_factory(config, spec):
     record("resolve", spec)
     return vendor_factory if spec == "vendor" else None
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_provision(config, worker_id):
     record("provision", worker_id)
     return {"server": f"provisioned-{worker_id}"}
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_cleanup(config, worker_id, options):
     record("cleanup", worker_id, dict(options))
 
@@ -660,6 +665,7 @@ class VendorProbe(MemoryBackdoor):
     pass
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_backdoor(config, adapter):
     return VendorProbe(adapter.server)
 """

@@ -147,6 +147,19 @@ def test_an_adapter_chosen_in_the_ini_or_environment_only_configures_the_fixture
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_paths_given_with_the_adapter_run_the_projects_own_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    """``pytest tests/ --sanctum-adapter=X``: the app's tests over ``X``, no suite, no verdict."""
+    pytester.makepyfile(test_app=APP_TEST)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "test_app.py", "--sanctum-adapter=memory"
+    )
+    result.assert_outcomes(passed=1)
+    assert "verdict:" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
+
+
 def test_the_ini_can_ask_for_the_suite(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nsanctum_adapter = memory\nsanctum_suite = true\n")
     pytester.makepyfile(test_app=APP_TEST)
@@ -361,10 +374,13 @@ def test_a_conftest_with_optional_kit_hooks_runs_without_the_kit(
 def test_the_docs_mark_every_kit_hook_optional() -> None:
     """Every example implementing a kit hook in the docs carries ``optionalhook=True``."""
     docs = Path(__file__).resolve().parent.parent / "docs"
+    examples = 0
     for page in docs.glob("*.md"):
         lines = page.read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines):
             if line.startswith("def pytest_sanctum_"):
+                examples += 1
                 assert lines[number - 1] == "@pytest.hookimpl(optionalhook=True)", (
                     f"{page.name}:{number + 1}: {line}"
                 )
+    assert examples >= 2, "the docs show how to implement a kit hook"
