@@ -62,7 +62,8 @@ def pytest_sanctum_backend_info(
     config: pytest.Config, adapter: StorageAdapter
 ) -> BackendInfo | None:
     """Return the backend ``adapter`` talks to and its version
-    (``pytest_sanctum.kit.backend_info.BackendInfo``), or ``None``. Called once per run, on
-    an adapter opened for it; the report shows the answer (``backend``,
-    ``backend_version``). The kit's own fallback calls the adapter's ``backend_info()``
-    method when it has one."""
+    (``pytest_sanctum.kit.backend_info.BackendInfo``), or ``None``. Called once per pytest
+    process (each xdist worker too), on an adapter the kit opened to read its capabilities;
+    the report shows the answer (``backend``, ``backend_version``). A ``SanctumError`` leaves
+    them unreported. The kit's own fallback calls the adapter's ``backend_info()`` method
+    when it has one. Mark an implementation ``optionalhook=True``."""
