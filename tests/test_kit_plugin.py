@@ -202,6 +202,10 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         (["--sanctum-adapter=memory", "--sanctum-contracts=REC-001,NOPE-001"], "NOPE-001"),
         (["--sanctum-adapter=memory", "--sanctum-baseline=missing.txt"], "cannot read baseline"),
         (
+            ["--sanctum-adapter=memory", "-o", "sanctum_require_backend=maybe"],
+            "use true or false",
+        ),
+        (
             ["--sanctum-adapter=memory", "--sanctum-reference-cache"],
             "declares a cache of its own",
         ),
@@ -218,6 +222,7 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         "options-refused",
         "unknown-contract",
         "missing-baseline",
+        "bad-require-backend-ini",
         "reference-cache-for-an-adapter-with-a-cache",
     ],
 )
@@ -568,18 +573,21 @@ def test_a_failure_prints_how_to_reproduce_it(pytester: pytest.Pytester) -> None
     )
 
 
+@pytest.mark.parametrize("how", ["option", "ini"])
 def test_an_unreachable_backend_skips_as_environment_when_not_required(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, how: str
 ) -> None:
-    """Under ``--sanctum-require-backend=no`` the tests skip as environment; the run still
-    fails, for it tested no contract."""
+    """Under ``--sanctum-require-backend=no`` (or the ini key) the tests skip as environment;
+    the run still fails, for it tested no contract."""
     pytester.makepyfile(down=DOWN)
     pytester.syspathinsert()
+    if how == "ini":
+        pytester.makeini("[pytest]\nsanctum_require_backend = false\n")
     run = run_kit(
         pytester,
         "--sanctum-adapter=down:factory",
         "--sanctum-contracts=REC-001,STR-001",
-        "--sanctum-require-backend=no",
+        *(["--sanctum-require-backend=no"] if how == "option" else []),
     )
     reason = "environment: down:factory: connection refused by db:5432"
     assert run.results == {"REC-001": "environment", "STR-001": "environment"}
@@ -599,8 +607,9 @@ def test_an_unreachable_backend_skips_as_environment_when_not_required(
         ([], None, "the conformance suite requires it by default"),
         (["--sanctum-require-backend=yes"], "0", "--sanctum-require-backend=yes"),
         ([], "1", "$SANCTUM_REQUIRE_BACKEND=1"),
+        (["-o", "sanctum_require_backend=true"], None, "ini sanctum_require_backend=true"),
     ],
-    ids=["suite-default", "option-beats-variable", "variable"],
+    ids=["suite-default", "option-beats-variable", "variable", "ini"],
 )
 def test_an_unreachable_backend_fails_when_it_is_required(
     pytester: pytest.Pytester,

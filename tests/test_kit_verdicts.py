@@ -128,6 +128,23 @@ def test_a_host_package_shadowing_the_reference_adapters_is_a_usage_error(
     assert "INTERNALERROR" not in run.output
 
 
+def test_a_host_package_shadowing_the_reference_adapters_leaves_its_own_tests_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin loads its fixtures in every run without importing ``reference_adapters``:
+    the host's own tests run although its package of that name hides the kit's."""
+    host = types.ModuleType("reference_adapters")
+    host.__file__ = str(pytester.path / "reference_adapters" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "reference_adapters", host)
+    for name in list(sys.modules):
+        if name.startswith(("reference_adapters.", "pytest_sanctum.kit.")):
+            monkeypatch.delitem(sys.modules, name)
+    pytester.makepyfile(test_own="def test_own():\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+
+
 # -- 3. hijacked app runs ---------------------------------------------------------------------
 
 
