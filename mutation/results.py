@@ -20,7 +20,7 @@ from mutation.runner import Outcome, RunResult
 
 __all__ = ["Record", "Results", "fingerprint"]
 
-_MEASURED_PACKAGES = ("pytest_sanctum", "conformance", "reference_adapters")
+_MEASURED_PACKAGES = ("pytest_sanctum", "reference_adapters")
 """The kit, its suite, and the adapters (the kit may compare a target with the reference)."""
 
 

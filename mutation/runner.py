@@ -27,7 +27,8 @@ from typing import Literal
 __all__ = ["Outcome", "RunResult", "Target", "run_kit"]
 
 Outcome = Literal["killed", "timeout", "error", "survived"]
-"""``killed``: the kit failed a test (exit 1). ``timeout``: the run hung past the timeout.
+"""``killed``: the kit's verdict failed the run (exit 1: a test failed, or the run was
+incomplete, e.g. a contract the mutant left ``untested``). ``timeout``: the run hung past the timeout.
 ``error``: pytest stopped otherwise (usage error, internal error, no tests), so the vendor
 sees no green run either. ``survived``: the whole kit passed (exit 0)."""
 

@@ -7,6 +7,7 @@ every adapter the configuration names, and returns a ``StorageClient`` whose ``b
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
@@ -94,6 +95,7 @@ def create_storage_client(
     adapters: Mapping[str, StorageAdapter] | None = None,
     principal: str = DEFAULT_PRINCIPAL,
     node_id: str | None = None,
+    rng: random.Random | None = None,
 ) -> StorageClient:
     """Build a client from a parsed config; with no arguments, an in-memory client.
 
@@ -101,7 +103,8 @@ def create_storage_client(
     closed by the client); every other configured adapter is built from its ``kind``.
     ``fanout`` connects this client's cache to other clients' (not closed by the client);
     without it, the configuration's ``fanout`` section, if any, is built and closed with
-    the client.
+    the client. ``rng`` draws the jitter of the read-after-write retries' backoff (default:
+    a generator seeded from the system); give a seeded one to make a run replayable.
     """
     if config is None:
         config = default_config()
@@ -155,5 +158,6 @@ def create_storage_client(
         fanout,
         node_id if node_id is not None else uuid.uuid4().hex[:12],
         close_built,
+        rng if rng is not None else random.Random(),
     )
     return StorageClient(core, checked_principal)

@@ -225,6 +225,7 @@ class FacadeCore:
         fanout: InvalidationFanout | None,
         node_id: str,
         on_close: Callable[[], None],
+        rng: random.Random,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -236,7 +237,8 @@ class FacadeCore:
         self.logger = logging.getLogger(config.observability.logger_name)
         self.policy = AccessPolicy(config.acl)
         self.acl_enabled = self.policy.enabled
-        self.rng = random.Random()
+        self.rng = rng
+        """Draws the backoff jitter of read-after-write retries (seeded by the kit)."""
         self.closed = False
         self._on_close = on_close
         self._routes: dict[str, Route] = {}

@@ -76,8 +76,9 @@ class NotFoundError(SanctumError):
 class PreconditionFailedError(SanctumError):
     """An ``if_match`` / ``if_none_match`` condition did not hold (HTTP 412).
 
-    Carries the current etag and version when the backend reported them
-    (``None`` when the key does not exist or the backend does not say).
+    Carries the key's current etag and version (for a conditional read, those of the value
+    read); both ``None`` when the key does not exist. An adapter whose backend does not
+    report them looks them up (contracts ``REC-010`` and ``ERR-030``).
     """
 
     code = "precondition_failed"

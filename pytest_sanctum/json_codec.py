@@ -1,6 +1,7 @@
-"""The canonical JSON codec of records and stream payloads, with its fixed limits.
+"""The JSON codec of records and stream payloads, with its fixed limits.
 
-Values are compact UTF-8 JSON. What the facade accepts is exactly what round-trips: a
+Values are compact UTF-8 JSON, keys in the order the caller gave them: the encoding is
+not canonical (equal objects built in different orders encode differently). What the facade accepts is exactly what round-trips: a
 ``dict``, ``list``, ``str``, ``int``, ``float`` (finite), ``bool`` or ``None``, nesting at
 most ``MAX_JSON_DEPTH`` containers, integers of at most ``MAX_INT_DIGITS`` digits and
 strings of valid Unicode. The limits hold whatever the caller's stack depth: the checks

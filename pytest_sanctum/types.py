@@ -110,7 +110,7 @@ class RecordValue:
 class StoredMessage(NamedTuple):
     """A message as a stream log stores it: ``sequence`` is 1, 2, 3, ... per stream.
 
-    ``payload`` is the message's canonical JSON encoding.
+    ``payload`` is the message's JSON encoding (compact UTF-8, keys in the writer's order).
     """
 
     sequence: int

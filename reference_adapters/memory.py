@@ -21,6 +21,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Literal, TypeVar
 
+import pytest_sanctum
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -31,6 +32,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
 )
 from pytest_sanctum.kit import backend_faults
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -959,6 +961,10 @@ class MemoryAdapter:
     def fault_injector(self) -> MemoryFaultInjector:
         """Simulates backend faults for the kit's ``ERR-006`` and ``ERR-007`` contracts."""
         return MemoryFaultInjector(self)
+
+    def backend_info(self) -> BackendInfo:
+        """The backend is this process's memory: the kit's version is its version."""
+        return BackendInfo("in-process memory (pytest-sanctum)", pytest_sanctum.__version__)
 
     def stores(self) -> tuple[_Store, ...]:
         """The adapter's five stores."""

@@ -46,6 +46,7 @@ from redis.commands.core import Script
 from redis.exceptions import (
     BusyLoadingError,
     RedisError,
+    ResponseError,
     WatchError,
 )
 from redis.exceptions import (
@@ -67,6 +68,7 @@ from pytest_sanctum.errors import (
     SanctumError,
 )
 from pytest_sanctum.kit import backend_faults
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -1129,6 +1131,22 @@ class RedisAdapter:
     def fault_injector(self) -> RedisFaultInjector:
         """Provokes real socket faults for the kit's ``ERR-006`` contract."""
         return RedisFaultInjector(self._link.client)
+
+    def backend_info(self) -> BackendInfo:
+        """The server's product and version, from ``INFO server`` (one round trip); Valkey
+        answers with ``server_name`` and its own version besides Redis's."""
+        if self._link.closed:
+            raise _closed_error("", "")
+        try:
+            info = cast("dict[str, object]", self._link.client.info("server"))
+        except ResponseError:  # a server without INFO (fakeredis): the product is all we know
+            return BackendInfo("Redis", None)
+        except (RedisError, OSError) as error:
+            raise map_redis_error(error) from error
+        if info.get("server_name") == "valkey" and "valkey_version" in info:
+            return BackendInfo("Valkey", str(info["valkey_version"]))
+        version = info.get("redis_version")
+        return BackendInfo("Redis", None if version is None else str(version))
 
     def reset(self, namespace_prefix: str) -> None:
         """Unlink every key of namespaces starting with the prefix (``SCAN MATCH`` in batches)."""

@@ -43,6 +43,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
 )
 from pytest_sanctum.kit import backend_faults
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.types import (
     AppendResult,
     Blob,
@@ -1209,6 +1210,10 @@ class SqliteAdapter:
     def fault_injector(self) -> SqliteFaultInjector:
         """Provokes real lock contention on the file for the kit's ``ERR-006`` contract."""
         return SqliteFaultInjector(self._db)
+
+    def backend_info(self) -> BackendInfo:
+        """The SQLite library this Python links against (the file has no version of its own)."""
+        return BackendInfo("SQLite", sqlite3.sqlite_version)
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row, tombstones included, of namespaces starting with the prefix."""

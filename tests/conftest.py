@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from facade_helpers import MakeClient, make_config
+from kit_helpers import KIT_ENV, preload_suite
 
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
@@ -93,3 +94,16 @@ def client(make_client: MakeClient) -> StorageClient:
     """A client with the default configuration on the test's memory server."""
     result: StorageClient = make_client()
     return result
+
+
+@pytest.fixture
+def clean_kit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kit variable of the calling shell leaks into the kit runs of a test."""
+    for name in KIT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def suite_loaded() -> None:
+    """The conformance suite imported once per test module (``preload_suite``)."""
+    preload_suite()

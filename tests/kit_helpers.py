@@ -28,6 +28,24 @@ SEED = 20240601
 
 REPORT = "report.json"
 
+KIT_ENV = (
+    "SANCTUM_ADAPTER",
+    "SANCTUM_ADAPTER_OPTIONS",
+    "SANCTUM_PROFILE",
+    "SANCTUM_SEED",
+    "SANCTUM_REQUIRE_BACKEND",
+)
+"""The kit's variables: tests running the kit clear them, so the calling shell's never leak."""
+
+DOWN = """
+from pytest_sanctum.errors import BackendUnavailableError
+
+
+def factory(options, clock):
+    raise BackendUnavailableError("connection refused by db:5432")
+"""
+"""A module whose adapter factory finds its backend unreachable (``down:factory``)."""
+
 
 @dataclass
 class KitRun:
@@ -42,31 +60,47 @@ class KitRun:
 
     @property
     def results(self) -> dict[str, str]:
-        """Contract id → result, for every contract the run reported."""
+        """Contract id → result, for every contract with a test in the run (the report also
+        lists the others, as ``not-run``)."""
         assert self.report is not None, f"no report written:\n{self.output}"
-        return {row["id"]: row["result"] for row in self.report["contracts"]}
+        return {
+            row["id"]: row["result"]
+            for row in self.report["contracts"]
+            if row["result"] != "not-run"
+        }
 
     @property
     def output(self) -> str:
         return "\n".join(self.result.outlines + self.result.errlines)
 
     def details(self, contract_id: str) -> list[str]:
-        """The report's per-test details of a contract (node ids, or skip reasons)."""
+        """The report's reasons for a contract (skip reasons, failing tests)."""
         assert self.report is not None
         for row in self.report["contracts"]:
             if row["id"] == contract_id:
-                return list(row["tests"])
+                return list(row["reasons"])
         raise KeyError(contract_id)
+
+
+def only_line(output: str, prefix: str) -> str:
+    """The one line of ``output`` starting with ``prefix``."""
+    lines = [line for line in output.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, output
+    return lines[0]
 
 
 def preload_suite() -> None:
     """Import the conformance modules once in this process, so in-process kit runs reuse
     them instead of importing the suite again for every run (pytester forgets modules a
-    run imports). They are imported here under pytest's assertion rewriting, as a run would."""
-    import conformance
+    run imports). They are imported here under pytest's assertion rewriting, as a run would.
+    ``multiprocessing.connection`` too: imported first inside a run (by a contract spawning
+    processes) and then forgotten, its pickling reducers would no longer match the module."""
+    import multiprocessing.connection  # noqa: F401
+
+    from pytest_sanctum import conformance
 
     for path in sorted(Path(conformance.__file__).parent.glob("test_*.py")):
-        importlib.import_module(f"conformance.{path.stem}")
+        importlib.import_module(f"pytest_sanctum.conformance.{path.stem}")
 
 
 def run_kit(

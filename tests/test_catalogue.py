@@ -7,7 +7,7 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import conformance
+from pytest_sanctum import conformance
 from pytest_sanctum.kit.contracts import CATALOG, render_markdown
 from pytest_sanctum.types import Capabilities
 
@@ -20,7 +20,7 @@ def _conformance_tests() -> dict[str, list[str]]:
     for module_info in pkgutil.iter_modules(conformance.__path__):
         if not module_info.name.startswith("test_"):
             continue
-        module = importlib.import_module(f"conformance.{module_info.name}")
+        module = importlib.import_module(f"pytest_sanctum.conformance.{module_info.name}")
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("test_") and function.__module__ == module.__name__:
                 marks = getattr(function, "pytestmark", [])

@@ -1,4 +1,4 @@
-"""The canonical JSON codec of records and stream payloads: exact round trips on both paths.
+"""The JSON codec of records and stream payloads: exact round trips on both paths.
 
 orjson handles the common case; integers beyond 64 bits are written as exact fragments
 and read back by the stack-free parser of ``json_text``. Either way a value comes back

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
-from kit_helpers import REPORT, SEED, declared, expected_results, preload_suite, run_kit
+from kit_helpers import (
+    DOWN,
+    REPORT,
+    SEED,
+    declared,
+    expected_results,
+    only_line,
+    run_kit,
+)
 
 import pytest_sanctum
 from pytest_sanctum.kit.contracts import CATALOG
+from pytest_sanctum.kit.report_model import FORMAT_VERSION, ConformanceReportV1
 from pytest_sanctum.plugin import REFERENCE_CACHE_NOTE
 from pytest_sanctum.types import Capabilities
-
-ENV = (
-    "SANCTUM_ADAPTER",
-    "SANCTUM_ADAPTER_OPTIONS",
-    "SANCTUM_PROFILE",
-    "SANCTUM_SEED",
-    "SANCTUM_REQUIRE_BACKEND",
-)
 
 ROUND_TRIP = """
 from pytest_sanctum.kit.contracts import contract
@@ -39,22 +41,11 @@ def test_round_trip(sanctum_client, sanctum_namespace):
 """A one-contract test file for runs that check the plugin rather than the suite."""
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No kit variable of the calling shell leaks into the runs."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _suite_loaded() -> None:
-    preload_suite()
+pytestmark = pytest.mark.usefixtures("clean_kit_env", "suite_loaded")
 
 
 def _header(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.startswith("sanctum: adapter ")]
-    assert len(lines) == 1, output
-    return lines[0]
+    return only_line(output, "sanctum: adapter ")
 
 
 def _no_kit_output(output: str) -> None:
@@ -211,6 +202,10 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         (["--sanctum-adapter=memory", "--sanctum-contracts=REC-001,NOPE-001"], "NOPE-001"),
         (["--sanctum-adapter=memory", "--sanctum-baseline=missing.txt"], "cannot read baseline"),
         (
+            ["--sanctum-adapter=memory", "-o", "sanctum_require_backend=maybe"],
+            "use true or false",
+        ),
+        (
             ["--sanctum-adapter=memory", "--sanctum-reference-cache"],
             "declares a cache of its own",
         ),
@@ -227,6 +222,7 @@ def test_an_adapter_named_module_colon_factory(pytester: pytest.Pytester) -> Non
         "options-refused",
         "unknown-contract",
         "missing-baseline",
+        "bad-require-backend-ini",
         "reference-cache-for-an-adapter-with-a-cache",
     ],
 )
@@ -322,61 +318,189 @@ def test_list_prints_every_contract_with_its_needs(pytester: pytest.Pytester) ->
 
 
 def test_the_json_report(pytester: pytest.Pytester) -> None:
-    """The report says which kit, adapter, capabilities, seed, profile and mask, and the result
-    and tests of each contract run."""
+    """The report says which kit, adapter, capabilities, seed, profile and mask, the verdict,
+    and for every contract of the catalogue its result, statement, tests and how to rerun it."""
     run = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-001,CACHE-007")
     report = run.report
     assert report is not None
+    ConformanceReportV1.model_validate(report)
     assert {
         key: report[key]
-        for key in ("kit_version", "adapter", "adapter_source", "seed", "profile", "mask")
+        for key in ("format_version", "kit_version", "adapter", "adapter_source", "seed")
     } == {
+        "format_version": FORMAT_VERSION,
         "kit_version": pytest_sanctum.__version__,
         "adapter": "memory",
         "adapter_source": "--sanctum-adapter",
         "seed": SEED,
-        "profile": "ci",
-        "mask": [],
     }
+    assert (report["profile"], report["mask"], report["faults"]) == ("ci", [], [])
+    assert report["versions"]["pytest"] == pytest.__version__
+    assert report["adapter_factory"] == "reference_adapters.memory:create_memory_adapter"
+    assert (report["adapter_package"], report["adapter_package_version"]) == (
+        "pytest-sanctum",
+        pytest_sanctum.__version__,
+    )
+    assert (report["backend"], report["backend_version"]) == (
+        "in-process memory (pytest-sanctum)",
+        pytest_sanctum.__version__,
+    )
     assert report["capabilities"] == sorted(declared(), key=list(Capabilities.field_names()).index)
     assert report["environment_error"] is None
-    assert report["totals"]["pass"] == 1
-    assert report["totals"]["unsupported"] == 1
+    assert report["verdict"] == "incomplete"  # most contracts did not run
+    assert (report["totals"]["pass"], report["totals"]["unsupported"]) == (1, 1)
+    assert report["totals"]["not-run"] == len(CATALOG) - 2
     rows = {row["id"]: row for row in report["contracts"]}
-    assert set(rows) == {"REC-001", "CACHE-007"}
-    assert (rows["REC-001"]["result"], rows["REC-001"]["layer"]) == ("pass", "record")
-    assert rows["REC-001"]["tests"]
-    assert all("test_record.py::" in test for test in rows["REC-001"]["tests"])
-    assert rows["CACHE-007"]["result"] == "unsupported"
-    assert rows["CACHE-007"]["requires"] == list(CATALOG["CACHE-007"].requires)
+    assert list(rows) == list(CATALOG)
+    record = rows["REC-001"]
+    assert (record["result"], record["layer"]) == ("pass", "record")
+    assert record["statement"] == CATALOG["REC-001"].statement
+    assert record["tests_run"] == len(record["tests"]) > 0
+    assert all("test_record.py::" in test for test in record["tests"])
+    assert record["reproduce"].endswith(f"--sanctum-seed={SEED} --sanctum-contracts=REC-001")
+    cache = rows["CACHE-007"]
+    assert cache["result"] == "unsupported"
+    assert cache["requires"] == list(CATALOG["CACHE-007"].requires)
+    assert cache["missing_capabilities"] == ["distributed_cache"]
+    assert rows["BLOB-001"]["result"] == "not-run"
+    assert (rows["BLOB-001"]["tests"], rows["BLOB-001"]["tests_run"]) == ([], 0)
     assert f"report written to {REPORT}" in run.output
 
 
-def test_a_markdown_report(pytester: pytest.Pytester) -> None:
+def test_an_unsupported_contract_names_every_missing_capability(
+    pytester: pytest.Pytester,
+) -> None:
+    """A skip names the first missing capability; the report names them all."""
     run = run_kit(
         pytester,
         "--sanctum-adapter=memory",
-        "--sanctum-contracts=REC-001",
+        "--sanctum-contracts=REC-003",
+        "--sanctum-mask=records,conditional_writes",
+    )
+    assert run.report is not None
+    row = next(row for row in run.report["contracts"] if row["id"] == "REC-003")
+    assert (row["result"], row["missing_capabilities"]) == (
+        "unsupported",
+        ["records", "conditional_writes"],
+    )
+
+
+def test_the_report_says_whether_a_backdoor_was_used(pytester: pytest.Pytester) -> None:
+    """A contract reading the backend reports the adapter's backdoor used; one that does
+    not, none."""
+    own = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-006")
+    assert own.report is not None
+    assert (own.report["backdoor_used"], own.report["backdoor_fallback_used"]) == (True, False)
+    none = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-003")
+    assert none.report is not None
+    assert (none.report["backdoor_used"], none.report["backdoor_fallback_used"]) == (False, False)
+
+
+MARKDOWN_FIELD_NAMES = (
+    "adapter_source",
+    "environment_error",
+    "reference_cache",
+    "backdoor_used",
+    "baseline_reason",
+    "format_version",
+    "missing_capabilities",
+)
+
+
+def test_a_markdown_report_reads_as_a_certificate(pytester: pytest.Pytester) -> None:
+    """No ``None``, no Python repr, no raw field names; every contract has a row, the ones
+    that did not run as "not run"."""
+    pytester.makefile(".txt", baseline="BLOB-004: head size is off by one (vendor bug 12)\n")
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=mutants:head_wrong_size",
+        "--sanctum-contracts=BLOB-004,REC-001,CACHE-007",
+        "--sanctum-baseline=baseline.txt",
         "--sanctum-report=conformance.md",
         report=False,
     )
     text = (pytester.path / "conformance.md").read_text(encoding="utf-8")
-    assert text.startswith("# Conformance report\n")
-    assert "| record | `REC-001` | Round trip | pass |" in text
-    assert "- **adapter**: memory" in text
+    assert text.startswith("# Conformance report: `mutants:head_wrong_size`\n")
+    assert "**Verdict: incomplete**: at least one contract could not be checked" in text
+    assert "Known failures listed in the baseline, reported below: 1." in text
+    assert "| `REC-001` | Round trip | passed | " in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| `")}
+    assert rows["| `BLOB-004`"].startswith("| `BLOB-004` | Head returns metadata | known failure |")
+    assert rows["| `BLOB-004`"].endswith("| baseline: head size is off by one (vendor bug 12) |")
+    assert "| not supported |" in rows["| `CACHE-007`"]
+    assert rows["| `CACHE-007`"].endswith("| missing capability: `distributed_cache` |")
+    assert "| `BLOB-001` | Round trip | not run | 0 | deselected or not collected" in text
+    assert "| Seed | " + str(SEED) + " |" in text
+    for wrong in ("None", "[]", "['", "True", "False", *MARKDOWN_FIELD_NAMES):
+        assert wrong not in text, wrong
     assert run.ret == pytest.ExitCode.OK, run.output
 
 
 def test_the_terminal_matrix(pytester: pytest.Pytester) -> None:
     run = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-001,CACHE-007")
+    not_run = len(CATALOG) - 2
+    blobs = sum(found.layer == "blob" for found in CATALOG.values())
     run.result.stdout.fnmatch_lines(
         [
             "*sanctum conformance*",
-            "record*REC-001 pass",
-            "cache*CACHE-007 unsupported",
-            "contracts: 1 pass, 1 unsupported",
+            f"blob*{blobs} not-run",
+            "record*REC-001 pass, * not-run",
+            "cache*CACHE-007 unsupported, * not-run",
+            f"contracts: 1 pass, 1 unsupported, {not_run} not-run",
+            "verdict: incomplete (exit status 0)",
         ]
     )
+
+
+def test_collect_only_writes_no_report(pytester: pytest.Pytester) -> None:
+    """``--co`` runs nothing, so it neither writes nor overwrites the report."""
+    (pytester.path / REPORT).write_text("kept", encoding="utf-8")
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=memory",
+        "--sanctum-contracts=REC-001",
+        f"--sanctum-report={REPORT}",
+        "--co",
+        report=False,
+    )
+    assert run.ret == pytest.ExitCode.OK, run.output
+    assert (pytester.path / REPORT).read_text(encoding="utf-8") == "kept"
+    assert "sanctum conformance" not in run.output
+    assert "report written" not in run.output
+
+
+def test_junit_carries_adapter_seed_kit_version_and_verdict(pytester: pytest.Pytester) -> None:
+    run = run_kit(
+        pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-001", "--junitxml=j.xml"
+    )
+    assert run.ret == pytest.ExitCode.OK, run.output
+    root = ElementTree.parse(pytester.path / "j.xml").getroot()
+    found = {p.get("name"): p.get("value") for p in root.iterfind("testsuite/properties/property")}
+    assert found == {
+        "sanctum_adapter": "memory",
+        "sanctum_seed": str(SEED),
+        "sanctum_kit_version": pytest_sanctum.__version__,
+        "sanctum_verdict": "incomplete",
+    }
+
+
+BACKEND_HOOK = """
+import pytest
+
+from pytest_sanctum.kit.backend_info import BackendInfo
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_sanctum_backend_info(config, adapter):
+    return BackendInfo("VendorDB", "7.1-" + adapter.name)
+"""
+
+
+def test_the_backend_info_hook_names_the_backend(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(BACKEND_HOOK)
+    run = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=REC-001")
+    assert run.report is not None
+    assert (run.report["backend"], run.report["backend_version"]) == ("VendorDB", "7.1-memory")
 
 
 def test_a_missing_capability_skips_quoting_its_contract(pytester: pytest.Pytester) -> None:
@@ -395,7 +519,8 @@ def test_a_missing_capability_skips_quoting_its_contract(pytester: pytest.Pytest
     run.result.assert_outcomes(skipped=1)
     assert run.details("CACHE-007") == [f"unsupported: distributed_cache: {doc}"]
     assert f"unsupported: distributed_cache: {doc}" in run.output
-    assert run.ret == pytest.ExitCode.OK, run.output
+    assert "verdict: incomplete (exit status 1)" in run.output  # no contract was tested
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
 # -- baselines, failures, environment ------------------------------------------------------
@@ -411,9 +536,8 @@ def test_a_baselined_failure_is_an_expected_failure(pytester: pytest.Pytester) -
     )
     assert run.results == {"BLOB-004": "expected-failure"}
     assert run.report is not None
-    assert (
-        run.report["contracts"][0]["baseline_reason"] == "head size is off by one (vendor bug 12)"
-    )
+    row = next(row for row in run.report["contracts"] if row["id"] == "BLOB-004")
+    assert row["baseline_reason"] == "head size is off by one (vendor bug 12)"
     assert "xfailed" in run.result.parseoutcomes()
     assert run.ret == pytest.ExitCode.OK, run.output
 
@@ -449,19 +573,22 @@ def test_a_failure_prints_how_to_reproduce_it(pytester: pytest.Pytester) -> None
     )
 
 
-DOWN = """
-from pytest_sanctum.errors import BackendUnavailableError
-
-
-def factory(options, clock):
-    raise BackendUnavailableError("connection refused by db:5432")
-"""
-
-
-def test_an_unreachable_backend_skips_as_environment(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_an_unreachable_backend_skips_as_environment_when_not_required(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    """Under ``--sanctum-require-backend=no`` (or the ini key) the tests skip as environment;
+    the run still fails, for it tested no contract."""
     pytester.makepyfile(down=DOWN)
     pytester.syspathinsert()
-    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001,STR-001")
+    if how == "ini":
+        pytester.makeini("[pytest]\nsanctum_require_backend = false\n")
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=down:factory",
+        "--sanctum-contracts=REC-001,STR-001",
+        *(["--sanctum-require-backend=no"] if how == "option" else []),
+    )
     reason = "environment: down:factory: connection refused by db:5432"
     assert run.results == {"REC-001": "environment", "STR-001": "environment"}
     assert set(run.details("REC-001")) == {reason}
@@ -469,18 +596,37 @@ def test_an_unreachable_backend_skips_as_environment(pytester: pytest.Pytester) 
     assert "contracts: 2 environment" in run.output
     assert run.report is not None
     assert run.report["environment_error"] == "down:factory: connection refused by db:5432"
-    assert run.ret == pytest.ExitCode.OK, run.output
+    assert run.report["verdict"] == "incomplete"
+    run.result.assert_outcomes(skipped=3)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        ([], None, "the conformance suite requires it by default"),
+        (["--sanctum-require-backend=yes"], "0", "--sanctum-require-backend=yes"),
+        ([], "1", "$SANCTUM_REQUIRE_BACKEND=1"),
+        (["-o", "sanctum_require_backend=true"], None, "ini sanctum_require_backend=true"),
+    ],
+    ids=["suite-default", "option-beats-variable", "variable", "ini"],
+)
 def test_an_unreachable_backend_fails_when_it_is_required(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: str | None,
+    source: str,
 ) -> None:
-    monkeypatch.setenv("SANCTUM_REQUIRE_BACKEND", "1")
+    """The tests fail (as environment, not as a broken contract) and the run is incomplete."""
+    if env is not None:
+        monkeypatch.setenv("SANCTUM_REQUIRE_BACKEND", env)
     pytester.makepyfile(down=DOWN)
     pytester.syspathinsert()
-    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001")
-    assert run.results == {"REC-001": "fail"}
-    assert "SANCTUM_REQUIRE_BACKEND=1" in run.output
+    run = run_kit(pytester, "--sanctum-adapter=down:factory", "--sanctum-contracts=REC-001", *args)
+    assert run.results == {"REC-001": "environment"}
+    assert f"the backend is required: {source}" in run.output
+    assert "verdict: incomplete (exit status 1)" in run.output
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
@@ -489,6 +635,8 @@ def test_an_unreachable_backend_fails_when_it_is_required(
 HOOKS = """
 import json
 from pathlib import Path
+
+import pytest
 
 from reference_adapters.memory import MemoryBackdoor, create_memory_adapter
 
@@ -505,16 +653,19 @@ def vendor_factory(options, clock):
     return create_memory_adapter({"server": options["server"]}, clock)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_adapter_factory(config, spec):
     record("resolve", spec)
     return vendor_factory if spec == "vendor" else None
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_provision(config, worker_id):
     record("provision", worker_id)
     return {"server": f"provisioned-{worker_id}"}
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_cleanup(config, worker_id, options):
     record("cleanup", worker_id, dict(options))
 
@@ -523,6 +674,7 @@ class VendorProbe(MemoryBackdoor):
     pass
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_sanctum_backdoor(config, adapter):
     return VendorProbe(adapter.server)
 """

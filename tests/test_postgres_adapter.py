@@ -51,6 +51,7 @@ from pytest_sanctum.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.kit.contracts import CATALOG
 from pytest_sanctum.types import (
     Blob,
@@ -152,6 +153,7 @@ def test_the_kit_certifies_every_contract(
             drop_schema(schema)
     assert result.ret == 0, "\n".join(result.outlines[-40:])
     assert report["adapter"] == "postgres"
+    assert (report["backend"], report["verdict"]) == ("PostgreSQL", "conformant")
     assert report["environment_error"] is None
     assert report["capabilities"] == list(Capabilities.all().names())
     results = {contract["id"]: contract["result"] for contract in report["contracts"]}
@@ -699,6 +701,12 @@ def test_reset_removes_only_matching_namespaces(adapter: PostgresAdapter, pg_sch
         assert left == {"run_1", "run-2"}, table
     adapter.reset("")
     assert raw(f'SELECT count(*) FROM "{pg_schema}".objects') == [(0,)]
+
+
+def test_backend_info_names_the_server_version(adapter: PostgresAdapter) -> None:
+    """The report's backend: PostgreSQL and its ``server_version``, in one round trip."""
+    (version,) = raw("SHOW server_version")[0]
+    assert adapter.backend_info() == BackendInfo("PostgreSQL", version)
 
 
 def test_backdoor_reads_the_tables_not_the_adapter(

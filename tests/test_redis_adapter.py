@@ -634,6 +634,14 @@ def test_cache_is_shared_by_every_adapter(open_adapter: Open) -> None:
 # --- backdoor ----------------------------------------------------------------------------
 
 
+def test_backend_info_names_the_server_and_its_version(adapter: RedisAdapter) -> None:
+    """The report's backend comes from INFO server: the product and its version."""
+    info = adapter.backend_info()
+    assert info.name in ("Redis", "Valkey"), info
+    if info.version is not None:  # fakeredis has no INFO command
+        assert re.fullmatch(r"\d+\.\d+\.\d+", info.version), info
+
+
 def test_backdoor_reads_with_its_own_client(adapter: RedisAdapter) -> None:
     probe = adapter.backdoor()
     written = adapter.records.put(NS, "r", b'{"a":1}')

@@ -44,6 +44,7 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
     SanctumError,
 )
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.types import (
     Blob,
     CacheEntry,
@@ -853,6 +854,10 @@ def test_concurrent_appends_over_separate_connections_get_distinct_sequences(
     every = sorted(seq for result in results for seq in result)
     assert every == list(range(1, threads * appends + 1))
     assert len(adapters[0].streams.read(NS, "s", after=0, limit=1_000_000)) == threads * appends
+
+
+def test_backend_info_names_the_linked_sqlite_library(adapter: SqliteAdapter) -> None:
+    assert adapter.backend_info() == BackendInfo("SQLite", sqlite3.sqlite_version)
 
 
 def test_backdoor_reads_the_file_not_the_adapter(adapter: SqliteAdapter, db_path: str) -> None:

@@ -60,7 +60,8 @@ class VersionedStore(Protocol):
     Versions start at 1 and strictly increase per key over the key's whole life: a key
     deleted and written again continues from its last version (keep a tombstone or a
     counter). An etag is opaque and unique per (key, version). Record payloads arrive as
-    canonical JSON bytes.
+    compact JSON bytes (UTF-8, keys in the caller's order): store and return them byte for
+    byte.
     """
 
     def put(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 
@@ -54,10 +55,59 @@ def load_adapter_factory(kind: str, *, field: str = "kind") -> AdapterFactory:
                 "use a registered name or 'package.module:factory'",
                 field=field,
             )
-        factory = matches[0].load()
+        try:
+            factory = matches[0].load()
+        except ImportError as error:
+            raise ConfigError(_missing_library(kind, matches[0], error), field=field) from error
     if not callable(factory):
         raise ConfigError(f"adapter factory {kind!r} is not callable", field=field)
     return factory  # type: ignore[no-any-return]
+
+
+def _missing_library(kind: str, entry_point: EntryPoint, error: ImportError) -> str:
+    """Why adapter ``kind`` cannot be loaded: the module missing and, when the adapter's
+    distribution declares an extra requiring it, the ``pip install`` that brings it."""
+    missing = (error.name or "").partition(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or not missing:
+        return f"cannot load adapter {kind!r} ({entry_point.value}): {error}"
+    found = sys.modules.get(missing)
+    if found is not None and missing == entry_point.module.partition(".")[0]:
+        where = getattr(found, "__file__", None) or repr(found)
+        return (
+            f"cannot load adapter {kind!r} ({entry_point.value}): {error}; the package "
+            f"{missing!r} imported from {where} is not "
+            "the one that registered the adapter (a package of the same name earlier on "
+            "sys.path, such as the project's own, shadows it)"
+        )
+    message = f"adapter {kind!r} needs the module {missing!r}, which is not installed"
+    extras = _extras_providing(entry_point, missing)
+    if extras:
+        wanted = ",".join(extras)
+        return f"{message}: pip install '{entry_point.dist.name}[{wanted}]'"  # type: ignore[union-attr]
+    return f"{message}: install it next to the adapter"
+
+
+def _extras_providing(entry_point: EntryPoint, module: str) -> list[str]:
+    """Extras of the entry point's distribution that require a distribution named like
+    ``module`` (``psycopg_pool`` matches ``psycopg-pool``), development extras left out."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    dist = entry_point.dist
+    if dist is None:
+        return []
+    wanted = canonicalize_name(module)
+    extras = [name for name in dist.metadata.get_all("Provides-Extra") or [] if name != "dev"]
+    found = []
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != wanted or requirement.marker is None:
+            continue
+        found += [e for e in extras if requirement.marker.evaluate({"extra": e})]
+    return sorted(set(found))
 
 
 def build_adapter(

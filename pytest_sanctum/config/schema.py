@@ -12,7 +12,6 @@ Schema, ``--check`` to verify it is current.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -42,6 +41,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from pytest_sanctum.acl import OPERATIONS
+from pytest_sanctum.committed_file import maintain
 from pytest_sanctum.describe import describe, type_name
 from pytest_sanctum.json_codec import MAX_INT_DIGITS
 from pytest_sanctum.types import ReadLevelName
@@ -506,28 +506,14 @@ def render_json_schema() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write (``--write``) or verify (``--check``, exit status 1 if stale) the committed schema."""
-    parser = argparse.ArgumentParser(
+    return maintain(
+        argv,
         prog="python -m pytest_sanctum.config.schema",
-        description=f"Maintain {SCHEMA_FILE.name}, the committed JSON Schema of the config.",
+        path=SCHEMA_FILE,
+        expected=render_json_schema(),
+        stale_hint="bump SCHEMA_VERSION if the schema changed and regenerate with"
+        " `python -m pytest_sanctum.config.schema --write`",
     )
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write", action="store_true", help="regenerate the committed file")
-    action.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    expected = render_json_schema()
-    if args.write:
-        SCHEMA_FILE.write_text(expected, encoding="utf-8")
-        print(f"wrote {SCHEMA_FILE}")
-        return 0
-    current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else None
-    if current == expected:
-        return 0
-    print(
-        f"{SCHEMA_FILE} is out of date: bump SCHEMA_VERSION if the schema changed and"
-        " regenerate with `python -m pytest_sanctum.config.schema --write`",
-        file=sys.stderr,
-    )
-    return 1
 
 
 if __name__ == "__main__":

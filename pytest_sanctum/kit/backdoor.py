@@ -21,7 +21,7 @@ class Backdoor(Protocol):
     """Direct reads of what the backend holds."""
 
     def read_object(self, layer: Layer, namespace: str, key: str) -> Blob | None:
-        """The stored blob or record (as canonical JSON bytes), or ``None`` when absent."""
+        """The stored blob or record (a record as the JSON bytes the facade wrote), or ``None`` when absent."""
         ...
 
     def stream_messages(self, namespace: str, stream: str) -> list[StoredMessage]:

@@ -630,6 +630,16 @@ _CONTRACTS = [
         "retry applies.",
         ("records", "conditional_writes"),
     ),
+    Contract(
+        "ERR-030",
+        "errors",
+        "A failed blob precondition reports the current state",
+        "The PreconditionFailedError of a blob put or delete with a stale if_match, of a "
+        "create-only blob put on an existing key and of a blob get with a stale if_match "
+        "carries the blob's current version and etag; that of a put with if_match on a missing "
+        "key carries neither.",
+        ("blobs", "conditional_writes"),
+    ),
     # -- lifecycle -------------------------------------------------------------------
     Contract(
         "LIFE-001",

@@ -37,7 +37,8 @@ class ClientMaker:
     ``maker()`` gives a client over the test's adapter. ``maker.node()`` opens another
     adapter instance on the same backend (another process or node, with its own local
     cache) and gives a client over it. ``maker.reopen()`` opens a new adapter instance,
-    as a restarted process would.
+    as a restarted process would. Each client's backoff jitter draws from the run's seed,
+    the test (``label``) and the client's number, so one seed replays the test.
     """
 
     def __init__(
@@ -46,11 +47,13 @@ class ClientMaker:
         adapter: StorageAdapter,
         clock: VirtualClock,
         metrics: RecordingMetrics,
+        label: str = "",
     ) -> None:
         self.kit = kit
         self.adapter = adapter
         self.clock = clock
         self.metrics = metrics
+        self.label = label
         self._clients: list[StorageClient] = []
         self._adapters: list[StorageAdapter] = []
 
@@ -74,6 +77,7 @@ class ClientMaker:
             fanout=fanout,
             adapters={"kit": adapter if adapter is not None else self.adapter},
             principal=principal,
+            rng=self.kit.random(self.label, str(len(self._clients))),
         )
         self._clients.append(client)
         return client
@@ -151,13 +155,20 @@ def sanctum_adapter(
 
 @pytest.fixture
 def sanctum_make_client(
+    request: pytest.FixtureRequest,
     sanctum_kit: KitSession,
     sanctum_adapter: StorageAdapter,
     sanctum_clock: VirtualClock,
     sanctum_metrics: RecordingMetrics,
 ) -> Iterator[ClientMaker]:
     """Builds more clients: other settings, other principals, other nodes."""
-    maker = ClientMaker(sanctum_kit, sanctum_adapter, sanctum_clock, sanctum_metrics)
+    maker = ClientMaker(
+        sanctum_kit,
+        sanctum_adapter,
+        sanctum_clock,
+        sanctum_metrics,
+        request.node.nodeid.rpartition("/")[2],
+    )
     try:
         yield maker
     finally:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
     from pytest_sanctum.kit.backdoor import Backdoor
     from pytest_sanctum.kit.backend_faults import FaultInjector
+    from pytest_sanctum.kit.backend_info import BackendInfo
 
 
 @pytest.hookspec(firstresult=True)
@@ -54,3 +55,15 @@ def pytest_sanctum_fault_injector(
     ``None``. Without one, the contracts that need it (``ERR-006``, ``ERR-007``) are
     reported ``untested``. The kit's own fallback calls the adapter's ``fault_injector()``
     method when it has one."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_sanctum_backend_info(
+    config: pytest.Config, adapter: StorageAdapter
+) -> BackendInfo | None:
+    """Return the backend ``adapter`` talks to and its version
+    (``pytest_sanctum.kit.backend_info.BackendInfo``), or ``None``. Called once per pytest
+    process (each xdist worker too), on an adapter the kit opened to read its capabilities;
+    the report shows the answer (``backend``, ``backend_version``). A ``SanctumError`` leaves
+    them unreported. The kit's own fallback calls the adapter's ``backend_info()`` method
+    when it has one. Mark an implementation ``optionalhook=True``."""

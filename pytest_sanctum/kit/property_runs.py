@@ -12,6 +12,11 @@ failure with ``Flaky`` (``FlakyFailure``, ``FlakyStrategyDefinition``), which hi
 adapter's own exception. The kit's machines report every failing example to a
 ``FailureWitness``; on ``Flaky`` the kit raises the smallest witnessed failure instead,
 with its operation log, and names hypothesis's complaint in a note.
+
+Hypothesis also mixes into its draws constants it reads from the project's own modules
+loaded so far, so the same seed drew other examples in an xdist worker (which loads other
+modules, in another order) than in a single process. The kit's machines draw without them
+(``seed_only``): what they draw depends on the seed and the profile alone.
 """
 
 from __future__ import annotations
@@ -71,16 +76,44 @@ def shrink_budget(seconds: float) -> Iterator[None]:
         engine.MAX_SHRINKING_SECONDS = saved
 
 
+@contextmanager
+def seed_only() -> Iterator[None]:
+    """Hypothesis draws without the constants of locally loaded modules (it still uses its
+    own fixed constants), so a seed draws the same examples in any process. Hypothesis
+    keeps the pool in ``providers``; a version without it is left alone."""
+    from hypothesis.internal import constants_ast
+    from hypothesis.internal.conjecture import providers
+
+    pool = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if pool is None or cache is None:
+        yield
+        return
+    empty = constants_ast.Constants()
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = pool
+        cache.cache.clear()
+
+
 def run_machine(kit: KitSession, factory: Callable[[], Any]) -> None:
-    """Run the state machine ``factory`` builds with the kit's seed and profile."""
+    """Run the state machine ``factory`` builds with the kit's profile, drawing from the kit's
+    seed unless the profile is derandomised."""
     from hypothesis import seed
     from hypothesis.errors import Flaky
     from hypothesis.stateful import run_state_machine_as_test
 
     witness = kit.witness = FailureWitness()
     try:
-        with shrink_budget(SHRINK_SECONDS):
-            run_state_machine_as_test(seed(kit.seed)(factory), settings=kit.settings())  # type: ignore[arg-type]
+        with shrink_budget(SHRINK_SECONDS), seed_only():
+            settings = kit.settings()
+            # A derandomised profile (ci) draws from each test's own fixed seed: an explicit
+            # seed would override it.
+            test = factory if settings.derandomize else seed(kit.seed)(factory)
+            run_state_machine_as_test(test, settings=settings)  # type: ignore[arg-type]
     except Flaky as wrapper:
         found = witness.smallest
         if found is None:

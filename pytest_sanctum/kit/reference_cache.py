@@ -22,7 +22,6 @@ from pytest_sanctum.adapters.base import (
 )
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.types import Blob, BlobInfo, Capabilities, ETag, Version, WriteResult
-from reference_adapters.memory import MemoryAdapter, MemoryServer
 
 OPTION = "--sanctum-reference-cache"
 
@@ -76,6 +75,10 @@ class ReferenceCacheAdapter:
     """``inner`` with a memory cache of its own (a local one: ``distributed_cache`` is off)."""
 
     def __init__(self, inner: StorageAdapter, clock: Clock) -> None:
+        # Imported here, not with the kit: the plugin loads this module in every pytest run,
+        # and a host project's own package named reference_adapters may shadow the kit's.
+        from reference_adapters.memory import MemoryAdapter, MemoryServer
+
         self.inner = inner
         self._reference = MemoryAdapter(MemoryServer("sanctum-reference-cache"), clock)
         self._capabilities = dataclasses.replace(

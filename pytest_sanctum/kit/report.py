@@ -1,35 +1,47 @@
 """The conformance report: per-contract results, the terminal matrix, JSON and Markdown.
 
 Test outcomes arrive as pytest reports (also from xdist workers, through
-``user_properties``); a contract's result is the worst of its tests' results.
+``user_properties``); a contract's result is the worst of its tests' results, and a
+contract none of whose tests ran (deselected, or not collected) is ``not-run``. At the end
+of the session the controller turns them into a ``ConformanceReportV1``
+(``pytest_sanctum.kit.report_model``), the public format.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast, get_args
 
 import pytest
 
 from pytest_sanctum.kit.contracts import CATALOG, LAYERS
+from pytest_sanctum.kit.report_model import (
+    FORMAT_VERSION,
+    ConformanceReportV1,
+    ContractResult,
+    Result,
+)
+
+if TYPE_CHECKING:
+    from pytest_sanctum.kit.session import KitSession
+    from pytest_sanctum.kit.verdict import Decision
 
 CONTRACT_PROPERTY = "sanctum_contract"
 """The ``user_properties`` key carrying a test's contract id."""
 
-RESULTS = (
-    "fail",
-    "stale-baseline",
-    "expected-failure",
-    "untested",
-    "pass",
-    "unsupported",
-    "environment",
-)
-"""Contract results, worst first; a contract with no test run is ``not-run``. ``untested``:
+BACKDOOR_PROPERTY = "sanctum_backdoor"
+"""The ``user_properties`` key saying how a test read the backend (``backdoor``, ``fallback``)."""
+
+RESULTS: tuple[Result, ...] = get_args(Result)
+"""Contract results, worst first; ``not-run``: no test of the contract ran. ``untested``:
 a test could not check its contract because the adapter lacks the test support it needs
-(a fault injector), so the contract is not passed."""
+(a fault injector), so the contract is not passed. ``environment``: a test could not run
+because the backend was unreachable (skipped, or failed when the backend is required)."""
 
 
 @dataclass
@@ -37,9 +49,10 @@ class ContractTally:
     """What the tests of one contract did."""
 
     outcomes: list[str] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
+    reasons: set[str] = field(default_factory=set)
+    tests: set[str] = field(default_factory=set)
 
-    def result(self, stale: bool) -> str:
+    def result(self, stale: bool) -> Result:
         if "fail" in self.outcomes:
             return "fail"
         if stale:
@@ -50,49 +63,58 @@ class ContractTally:
         return "not-run"
 
 
-def classify(report: pytest.TestReport) -> tuple[str, str] | None:
-    """(outcome, detail) of a test phase that decides a result, or ``None`` for the rest."""
+def classify(report: pytest.TestReport) -> tuple[str, str | None] | None:
+    """(outcome, reason) of a test phase that decides a result, or ``None`` for the rest;
+    the reason is ``None`` for a pass."""
     if report.failed:
+        if report.longreprtext.startswith("environment:"):
+            return "environment", report.longreprtext.partition("\n")[0]
         return "fail", f"{report.nodeid} ({report.when})"
     if report.skipped:
         if hasattr(report, "wasxfail"):
             return "expected-failure", str(report.wasxfail)
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
         reason = reason.removeprefix("Skipped: ")
-        if reason.startswith("unsupported:"):
-            return "unsupported", reason
-        if reason.startswith("environment:"):
-            return "environment", reason
-        if reason.startswith("untested:"):
-            return "untested", reason
+        for outcome in ("unsupported", "environment", "untested"):
+            if reason.startswith(f"{outcome}:"):
+                return outcome, reason
         return "unsupported", reason
     if report.when == "call" and report.passed:
-        return "pass", report.nodeid
+        return "pass", None
     return None
 
 
 class ConformanceReport:
     """Collects outcomes by contract and renders them."""
 
-    def __init__(self, header: Mapping[str, object], baseline: Mapping[str, str]) -> None:
-        self.header = dict(header)
+    def __init__(self, baseline: Mapping[str, str], baseline_path: str | None) -> None:
         self.baseline = dict(baseline)
+        self.baseline_path = baseline_path
         self.tallies: dict[str, ContractTally] = {}
+        self.backdoor_use: set[str] = set()
+        self.started_at = datetime.now(UTC)
+        self._started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count a test phase's outcome under the test's contract (a pytest hook)."""
         self.add(report)
 
     def add(self, report: pytest.TestReport) -> None:
-        contract_id = dict(report.user_properties).get(CONTRACT_PROPERTY)
+        properties = dict(report.user_properties)
+        used = properties.get(BACKDOOR_PROPERTY)
+        if isinstance(used, str):
+            self.backdoor_use.update(used.split(","))
+        contract_id = properties.get(CONTRACT_PROPERTY)
         if not isinstance(contract_id, str):
             return
+        tally = self.tallies.setdefault(contract_id, ContractTally())
+        tally.tests.add(report.nodeid)
         found = classify(report)
         if found is None:
             return
-        tally = self.tallies.setdefault(contract_id, ContractTally())
         tally.outcomes.append(found[0])
-        tally.details.append(found[1])
+        if found[1] is not None:
+            tally.reasons.add(found[1])
 
     def stale(self) -> list[str]:
         """Baseline entries whose contract ran and did not fail."""
@@ -104,72 +126,110 @@ class ConformanceReport:
             and not {"fail", "expected-failure"} & set(self.tallies[contract_id].outcomes)
         ]
 
-    def results(self) -> dict[str, str]:
-        """Contract id → result, for every contract that had a test in this run."""
+    def results(self) -> dict[str, Result]:
+        """Contract id → result, for every contract of the catalogue."""
         stale = set(self.stale())
+        empty = ContractTally()
         return {
-            contract_id: self.tallies[contract_id].result(contract_id in stale)
+            contract_id: self.tallies.get(contract_id, empty).result(contract_id in stale)
             for contract_id in CATALOG
-            if contract_id in self.tallies
         }
 
-    def totals(self) -> dict[str, int]:
-        counts = dict.fromkeys((*RESULTS, "not-run"), 0)
+    def totals(self) -> dict[Result, int]:
+        counts = dict.fromkeys(RESULTS, 0)
         for result in self.results().values():
             counts[result] += 1
         return counts
 
     def matrix_lines(self) -> list[str]:
-        """The layer × contract matrix for the terminal."""
+        """The layer × contract matrix for the terminal; contracts that did not run are
+        counted per layer (the report lists them)."""
         results = self.results()
         lines = []
         for layer in LAYERS:
-            cells = [
-                f"{contract_id} {results[contract_id]}"
-                for contract_id, found in CATALOG.items()
-                if found.layer == layer and contract_id in results
-            ]
+            ids = [contract_id for contract_id, found in CATALOG.items() if found.layer == layer]
+            cells = [f"{i} {results[i]}" for i in ids if results[i] != "not-run"]
+            not_run = sum(results[i] == "not-run" for i in ids)
+            if not_run:
+                cells.append(f"{not_run} not-run")
             if cells:
                 lines.append(f"{layer:<14} " + ", ".join(cells))
         totals = ", ".join(f"{count} {name}" for name, count in self.totals().items() if count)
         lines.append(f"contracts: {totals}")
         return lines
 
-    def to_json(self) -> dict[str, object]:
+    def model(self, kit: KitSession, decision: Decision) -> ConformanceReportV1:
+        """The report of the run, with its verdict, in the public format."""
+        from pytest_sanctum.kit.report_facts import distribution_of, factory_name, versions
+
+        problem = kit.environment_error
+        offered = None if problem else set(kit.capabilities.names())
+        found_versions = versions()
+        package, package_version = distribution_of(kit.factory)
+        backend = kit.backend_info
         results = self.results()
-        return {
-            **self.header,
-            "totals": self.totals(),
-            "contracts": [
-                {
-                    "id": contract_id,
-                    "layer": CATALOG[contract_id].layer,
-                    "title": CATALOG[contract_id].title,
-                    "requires": list(CATALOG[contract_id].requires),
-                    "result": result,
-                    "baseline_reason": self.baseline.get(contract_id),
-                    "tests": sorted(set(self.tallies[contract_id].details)),
-                }
+        return ConformanceReportV1(
+            format_version=FORMAT_VERSION,
+            verdict=decision.verdict.value,
+            verdict_reasons=list(decision.reasons),
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            duration_s=round(time.monotonic() - self._started, 3),
+            kit_version=found_versions.kit,
+            versions=found_versions,
+            adapter=kit.choice.spec,
+            adapter_source=kit.choice.source,
+            adapter_factory=factory_name(kit.factory),
+            adapter_package=package,
+            adapter_package_version=package_version,
+            backend=backend.name if backend else None,
+            backend_version=backend.version if backend else None,
+            capabilities=[] if problem else list(kit.declared.names()),
+            mask=list(kit.mask),
+            reference_cache=kit.reference_cache,
+            backdoor_used="backdoor" in self.backdoor_use,
+            backdoor_fallback_used="fallback" in self.backdoor_use,
+            faults=list(kit.faults),
+            profile=kit.profile,
+            seed=kit.seed,
+            baseline=self.baseline_path,
+            environment_error=problem,
+            totals=self.totals(),
+            contracts=[
+                self._row(kit, contract_id, result, offered)
                 for contract_id, result in results.items()
             ],
-        }
+        )
 
-    def to_markdown(self) -> str:
-        data = self.to_json()
-        lines = ["# Conformance report", ""]
-        for key, value in self.header.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
-            lines.append(f"- **{key}**: {shown}")
-        lines += ["", "| layer | contract | title | result |", "| --- | --- | --- | --- |"]
-        for row in data["contracts"]:  # type: ignore[attr-defined]
-            lines.append(f"| {row['layer']} | `{row['id']}` | {row['title']} | {row['result']} |")
-        totals = data["totals"]
-        lines += ["", "Totals: " + ", ".join(f"{v} {k}" for k, v in totals.items() if v), ""]  # type: ignore[attr-defined]
-        return "\n".join(lines)
+    def _row(
+        self, kit: KitSession, contract_id: str, result: Result, offered: set[str] | None
+    ) -> ContractResult:
+        found = CATALOG[contract_id]
+        tally = self.tallies.get(contract_id, ContractTally())
+        return ContractResult(
+            id=contract_id,
+            layer=found.layer,
+            title=found.title,
+            statement=found.statement,
+            requires=list(found.requires),
+            result=result,
+            missing_capabilities=[]
+            if offered is None
+            else [name for name in found.requires if name not in offered],
+            tests=sorted(tally.tests),
+            tests_run=len(tally.tests),
+            reasons=sorted(tally.reasons),
+            baseline_reason=self.baseline.get(contract_id),
+            reproduce=kit.reproduce_command(contract_id),
+        )
 
-    def write(self, path: Path) -> None:
-        """Write JSON, or Markdown when the path ends in ``.md``."""
-        if path.suffix == ".md":
-            path.write_text(self.to_markdown(), encoding="utf-8")
-        else:
-            path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+def write_report(report: ConformanceReportV1, path: Path) -> None:
+    """Write JSON (two-space indent, fields in the schema's order), or the Markdown
+    certificate when the path ends in ``.md``."""
+    if path.suffix == ".md":
+        from pytest_sanctum.kit.report_markdown import render_markdown
+
+        path.write_text(render_markdown(report), encoding="utf-8")
+    else:
+        data = cast("dict[str, object]", report.model_dump(mode="json"))
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

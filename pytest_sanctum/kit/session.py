@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
+import random
 import secrets
 import shlex
 from collections.abc import Callable, Mapping
@@ -20,7 +20,7 @@ import pytest
 
 from pytest_sanctum.adapters.base import AdapterFactory, StorageAdapter
 from pytest_sanctum.clock import Clock, VirtualClock
-from pytest_sanctum.errors import BackendUnavailableError, ConfigError
+from pytest_sanctum.errors import BackendUnavailableError, ConfigError, SanctumError
 from pytest_sanctum.kit.backdoor import AdapterProbe, Backdoor
 from pytest_sanctum.kit.clock import KitClock
 from pytest_sanctum.kit.masks import MaskedAdapter
@@ -33,10 +33,12 @@ if TYPE_CHECKING:
 
     from pytest_sanctum.config import StorageConfigV1
     from pytest_sanctum.kit.backend_faults import FaultInjector
+    from pytest_sanctum.kit.backend_info import BackendInfo
     from pytest_sanctum.kit.property_runs import FailureWitness
 
 REQUIRE_BACKEND_ENV = "SANCTUM_REQUIRE_BACKEND"
-"""When set to 1, an unreachable backend fails the run instead of skipping as environment."""
+"""1: an unreachable backend fails the run instead of skipping as environment; 0: it skips
+(``--sanctum-require-backend`` and the ini key ``sanctum_require_backend`` say the same)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {"max_examples": 25, "stateful_step_count": 20},
@@ -71,6 +73,7 @@ class KitSession:
         faults: tuple[str, ...] = (),
         *,
         reference_cache: bool = False,
+        require_backend: str | None = None,
     ) -> None:
         self.config = config
         self.choice = choice
@@ -85,8 +88,12 @@ class KitSession:
         """Fault kinds the history contracts inject (``--sanctum-faults``)."""
         self.reference_cache = reference_cache
         """Whether the adapter runs behind the reference cache (``--sanctum-reference-cache``)."""
+        # Random, not derived from the seed: two runs with one seed on one backend must not
+        # share namespaces.
         self.run_id = f"sk{secrets.token_hex(4)}{worker_id}"
-        self.require_backend = os.environ.get(REQUIRE_BACKEND_ENV, "") == "1"
+        self.require_backend = require_backend
+        """What requires the backend (an unreachable one then fails the tests), or ``None``
+        when it may be skipped as ``environment``."""
         self._namespaces = itertools.count(1)
         self._declared: Capabilities | None = None
         self._capabilities: Capabilities | None = None
@@ -94,6 +101,9 @@ class KitSession:
         self._provisioned = False
         self.witness: FailureWitness | None = None
         """Where the running property test's machines report failing examples."""
+        self._backdoor_use: set[str] = set()
+        self.backend_info: BackendInfo | None = None
+        """The backend behind the adapter, as its test support reports it (once opened)."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -130,6 +140,7 @@ class KitSession:
             ) from None
         try:
             declared = adapter.capabilities
+            self.backend_info = self._backend_info(adapter)
         finally:
             adapter.close()
         if self.reference_cache and declared.cache:
@@ -143,6 +154,17 @@ class KitSession:
             if self.reference_cache
             else declared
         )
+
+    def _backend_info(self, adapter: StorageAdapter) -> BackendInfo | None:
+        """What the adapter's test support says about its backend; ``None`` when it says
+        nothing or fails to ask (the report then says the backend was not reported)."""
+        try:
+            found: BackendInfo | None = self.config.hook.pytest_sanctum_backend_info(
+                config=self.config, adapter=_built(adapter)
+            )
+        except SanctumError:
+            return None
+        return found
 
     @property
     def environment_error(self) -> str | None:
@@ -168,12 +190,16 @@ class KitSession:
         return self._declared
 
     def require_environment(self) -> None:
-        """Skip (or, under SANCTUM_REQUIRE_BACKEND=1, fail) when the backend is unreachable."""
+        """Fail when the backend is unreachable and required, else skip as ``environment``."""
         problem = self.environment_error
         if problem is None:
             return
-        if self.require_backend:
-            pytest.fail(f"environment: {problem} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
+        if self.require_backend is not None:
+            pytest.fail(
+                f"environment: {problem} (the backend is required: {self.require_backend}; "
+                "--sanctum-require-backend=no skips instead)",
+                pytrace=False,
+            )
         pytest.skip(f"environment: {problem}")
 
     def require(self, names: tuple[str, ...]) -> None:
@@ -206,7 +232,15 @@ class KitSession:
     def backdoor(self, adapter: StorageAdapter) -> Backdoor:
         """The adapter's backdoor probe, else a probe through its own stores."""
         found = self._backdoor_hook(adapter)
+        self._backdoor_use.add("backdoor" if found is not None else "fallback")
         return found if found is not None else AdapterProbe(adapter)
+
+    def take_backdoor_use(self) -> frozenset[str]:
+        """How tests read the backend since the last call: ``backdoor`` (the adapter's own
+        probe) and/or ``fallback`` (through its stores), for the report."""
+        used = frozenset(self._backdoor_use)
+        self._backdoor_use.clear()
+        return used
 
     def has_backdoor(self, adapter: StorageAdapter) -> bool:
         """Whether a real backdoor (not the fallback probe) exists for ``adapter``."""
@@ -224,6 +258,12 @@ class KitSession:
             config=self.config, adapter=_built(adapter)
         )
         return cast("FaultInjector | None", found)
+
+    def random(self, *labels: str) -> random.Random:
+        """A random generator derived from the run's seed and ``labels`` (say, a test's node
+        id and a client's number): every random choice of a kit run draws from one, so one
+        seed replays the run."""
+        return random.Random(":".join((str(self.seed), *labels)))
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""

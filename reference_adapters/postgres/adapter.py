@@ -9,6 +9,7 @@ from typing import Any, Final
 import psycopg
 
 from pytest_sanctum.clock import Clock
+from pytest_sanctum.kit.backend_info import BackendInfo
 from pytest_sanctum.types import Blob, Capabilities, Layer, StoredMessage
 from reference_adapters.postgres.database import Database
 from reference_adapters.postgres.faults import PostgresFaultInjector
@@ -148,6 +149,11 @@ class PostgresAdapter:
         """Provokes real lock contention, timeouts and refused connections on this adapter's
         schema, for the kit's error contracts."""
         return PostgresFaultInjector(self._db)
+
+    def backend_info(self) -> BackendInfo:
+        """The server's version (``SHOW server_version``, one round trip)."""
+        rows = self._db.rows(None, None, "SHOW server_version", {}, read=True)
+        return BackendInfo("PostgreSQL", str(rows[0][0]))
 
     def reset(self, namespace_prefix: str) -> None:
         """Remove every row of namespaces starting with the prefix (tombstones, purge marks

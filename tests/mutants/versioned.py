@@ -564,7 +564,7 @@ class _TombstoneByPrefix(Wrap):
         return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
 
 
-@adapter_mutant("REC-010")
+@adapter_mutant("REC-010", "ERR-030")
 def precondition_without_current_state(options: Mapping[str, object], clock: Clock) -> Mutated:
     """A failed precondition carries neither the current version nor the current etag."""
     return swap(options, clock, _PreconditionWithoutState, *VERSIONED)

@@ -1,9 +1,10 @@
-"""Precondition details (REC-010, REC-011, REC-012): what a 412 carries, what a conditional
-delete of a missing key raises, and where a fresh key's versions start (ADR-001)."""
+"""Precondition details (REC-010, REC-011, REC-012, ERR-030): what a 412 carries, what a
+conditional delete of a missing key raises, and where a fresh key's versions start (ADR-001)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -45,14 +46,62 @@ def test_a_failed_precondition_reports_the_current_state(
     exists, call = FAILURES[case]
     first = sanctum_client.records.put(sanctum_namespace, "k", {"n": 1})
     current = sanctum_client.records.put(sanctum_namespace, "k", {"n": 2})
+    attempt = partial(call, sanctum_client, sanctum_namespace, first)
+    _assert_current_state("REC-010", case, attempt, current if exists else None)
+
+
+def _assert_current_state(
+    contract_id: str, case: str, attempt: Callable[[], object], current: WriteResult | None
+) -> None:
+    """``attempt`` raises PreconditionFailedError carrying ``current``'s version and etag
+    (neither when ``current`` is ``None``: the key does not exist)."""
     with pytest.raises(PreconditionFailedError) as raised:
-        call(sanctum_client, sanctum_namespace, first)
+        attempt()
     carried = (raised.value.current_version, raised.value.current_etag)
-    expected = (current.version, current.etag) if exists else (None, None)
+    expected = (None, None) if current is None else (current.version, current.etag)
     assert carried == expected, (
-        f"{explain('REC-010')} {case}: the error carried (current_version, current_etag) "
+        f"{explain(contract_id)} {case}: the error carried (current_version, current_etag) "
         f"{carried}, expected {expected}"
     )
+
+
+BLOB_FAILURES: dict[str, tuple[bool, FailingCall]] = {
+    "put-stale-if-match": (
+        True,
+        lambda c, ns, first: c.blobs.put(ns, "k", b"three", if_match=first.etag),
+    ),
+    "put-if-none-match": (
+        True,
+        lambda c, ns, first: c.blobs.put(ns, "k", b"three", if_none_match="*"),
+    ),
+    "delete-stale-if-match": (
+        True,
+        lambda c, ns, first: c.blobs.delete(ns, "k", if_match=first.etag),
+    ),
+    "get-stale-if-match": (
+        True,
+        lambda c, ns, first: c.blobs.get(ns, "k", if_match=first.etag),
+    ),
+    "put-if-match-on-missing-key": (
+        False,
+        lambda c, ns, first: c.blobs.put(ns, "absent", b"one", if_match=first.etag),
+    ),
+}
+"""Each failing blob precondition: whether the key it addresses exists, and the call."""
+
+
+@contract("ERR-030")
+@pytest.mark.parametrize("case", sorted(BLOB_FAILURES))
+def test_a_failed_blob_precondition_reports_the_current_state(
+    sanctum_client: StorageClient, sanctum_namespace: str, case: str
+) -> None:
+    """A blob 412 on an existing key carries its current version and etag; on a missing key,
+    neither: the same rule as records (REC-010), on every operation."""
+    exists, call = BLOB_FAILURES[case]
+    first = sanctum_client.blobs.put(sanctum_namespace, "k", b"one")
+    current = sanctum_client.blobs.put(sanctum_namespace, "k", b"two")
+    attempt = partial(call, sanctum_client, sanctum_namespace, first)
+    _assert_current_state("ERR-030", case, attempt, current if exists else None)
 
 
 @contract("REC-011")
