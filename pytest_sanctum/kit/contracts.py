@@ -630,6 +630,17 @@ _CONTRACTS = [
         "retry applies.",
         ("records", "conditional_writes"),
     ),
+    Contract(
+        "ERR-040",
+        "errors",
+        "Every store method maps backend faults",
+        "While the backend is unreachable, timing out or locked by another client (provoked "
+        "through the adapter's fault injector), every operation of every layer the adapter "
+        "offers (blob put, get, head, list, delete; record put, get, delete; stream append, "
+        "read, ack, checkpoint; cache set, get, delete) raises a retryable "
+        "BackendUnavailableError naming op and namespace (a cache read may miss instead). "
+        "Under a lock, reads and the cache, which may live elsewhere, may succeed.",
+    ),
     # -- lifecycle -------------------------------------------------------------------
     Contract(
         "LIFE-001",
