@@ -501,3 +501,32 @@ def test_every_group_receives_every_message(
         f"{explain('STR-008')} after billing acked everything, shipping read {shipping}"
     )
     assert _seen(audit) == [(m, 1) for m in sent], f"{explain('STR-008')} a new group read {audit}"
+
+
+@contract("STR-030")
+def test_the_group_revision_counts_changes(
+    sanctum_client: StorageClient, sanctum_namespace: str
+) -> None:
+    """The revision of a group's state rises by one with each read that hands out
+    deliveries and each ack that removes some, and with nothing else."""
+    streams, ns = sanctum_client.streams, sanctum_namespace
+    for n in range(3):
+        streams.append(ns, "s", {"n": n})
+    steps: list[tuple[str, Callable[[], object], int]] = [
+        ("a read of two new messages", lambda: streams.read(ns, "s", "g", "c", count=2), 1),
+        ("an ack of one delivery", lambda: streams.ack(ns, "s", "g", ["1"]), 1),
+        ("an ack of a delivery already acked", lambda: streams.ack(ns, "s", "g", ["1"]), 0),
+        ("a read of the last message", lambda: streams.read(ns, "s", "g", "c"), 1),
+        ("a read with nothing to hand out", lambda: streams.read(ns, "s", "g", "c"), 0),
+        ("an ack of a sequence never delivered", lambda: streams.ack(ns, "s", "g", ["9"]), 0),
+        ("an ack of the two pending", lambda: streams.ack(ns, "s", "g", ["2", "3"]), 1),
+    ]
+    wrong = []
+    before = streams.checkpoint(ns, "s", "g").revision
+    for what, step, rise in steps:
+        step()
+        after = streams.checkpoint(ns, "s", "g").revision
+        if after != before + rise:
+            wrong.append(f"{what}: revision {before} -> {after}, expected {before + rise}")
+        before = after
+    assert wrong == [], f"{explain('STR-030')} {wrong}"

@@ -347,6 +347,15 @@ _CONTRACTS = [
         "backends change strategy (300 messages), each once and in append order.",
         ("streams",),
     ),
+    Contract(
+        "STR-030",
+        "stream",
+        "The group revision counts changes",
+        "The revision of a group's state (the facade's checkpoint) rises by exactly one with "
+        "each read that hands out deliveries and each ack that removes pending ones, and stays "
+        "put on a read with nothing to hand out and on an ack of nothing pending.",
+        ("streams",),
+    ),
     # -- cache -----------------------------------------------------------------------
     Contract(
         "CACHE-001",

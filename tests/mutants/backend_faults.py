@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mutants.base import VERSIONED, Mutated, Wrap, adapter_mutant, swap
+from mutants.base import VERSIONED, Mutated, Wrap, adapter_mutant, swap, swap_full
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -126,7 +126,7 @@ def _swallowing(method: str, fallback: object) -> type[_Swallowed]:
 @adapter_mutant("ERR-040")
 def ack_swallows_backend_faults(options: Mapping[str, object], clock: Clock) -> Mutated:
     """An ack during an outage reports that nothing was pending instead of failing."""
-    return swap(options, clock, _swallowing("ack", 0), "checkpoints")
+    return swap_full(options, clock, _swallowing("ack", 0), "checkpoints")
 
 
 @adapter_mutant("ERR-040")
