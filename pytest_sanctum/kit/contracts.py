@@ -441,6 +441,15 @@ _CONTRACTS = [
         "the facade clock and in real time alike.",
         ("cache",),
     ),
+    Contract(
+        "CACHE-030",
+        "cache",
+        "A busy cache keeps its rules",
+        "After hundreds of cache writes, rewrites of one key, deletes and expiries, the cache "
+        "raises nothing, serves no deleted or expired entry, and serves each key only its "
+        "latest bytes (it may have evicted any of them).",
+        ("cache",),
+    ),
     # -- consistency -----------------------------------------------------------------
     Contract(
         "CONS-001",
