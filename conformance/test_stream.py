@@ -505,19 +505,25 @@ def test_every_group_receives_every_message(
 
 @contract("STR-030")
 def test_the_group_revision_counts_changes(
-    sanctum_client: StorageClient, sanctum_namespace: str
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
 ) -> None:
     """The revision of a group's state rises by one with each read that hands out
-    deliveries and each ack that removes some, and with nothing else."""
+    deliveries (new or due again) and each ack that removes some, and with nothing else."""
     streams, ns = sanctum_client.streams, sanctum_namespace
     for n in range(3):
         streams.append(ns, "s", {"n": n})
+
+    def redeliver() -> object:
+        sanctum_clock.advance(60_000.0)  # past the visibility timeout of every delivery
+        return streams.read(ns, "s", "g", "c", count=1)
+
     steps: list[tuple[str, Callable[[], object], int]] = [
         ("a read of two new messages", lambda: streams.read(ns, "s", "g", "c", count=2), 1),
         ("an ack of one delivery", lambda: streams.ack(ns, "s", "g", ["1"]), 1),
         ("an ack of a delivery already acked", lambda: streams.ack(ns, "s", "g", ["1"]), 0),
         ("a read of the last message", lambda: streams.read(ns, "s", "g", "c"), 1),
         ("a read with nothing to hand out", lambda: streams.read(ns, "s", "g", "c"), 0),
+        ("a read handing out a delivery due again", redeliver, 1),
         ("an ack of a sequence never delivered", lambda: streams.ack(ns, "s", "g", ["9"]), 0),
         ("an ack of the two pending", lambda: streams.ack(ns, "s", "g", ["2", "3"]), 1),
     ]

@@ -352,7 +352,8 @@ _CONTRACTS = [
         "stream",
         "The group revision counts changes",
         "The revision of a group's state (the facade's checkpoint) rises by exactly one with "
-        "each read that hands out deliveries and each ack that removes pending ones, and stays "
+        "each read that hands out deliveries (new or due again) and each ack that removes "
+        "pending ones, and stays "
         "put on a read with nothing to hand out and on an ack of nothing pending.",
         ("streams",),
     ),

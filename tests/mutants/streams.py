@@ -427,6 +427,23 @@ class _AckKeepsTheRevision(_RevisionAdjusted):
         return done
 
 
+class _RedeliveryKeepsTheRevision(_RevisionAdjusted):
+    """A claim that only hands out deliveries due again leaves the revision as it was
+    (only a moved cursor raises it)."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        claimed = self.inner.claim(namespace, stream, group, consumer, **options)
+        if claimed and all(c.deliveries > 1 for c in claimed):
+            self.note(namespace, stream, group, -1)
+        return claimed
+
+
+@adapter_mutant("STR-030")
+def group_revision_kept_by_redeliveries(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Claims that only redeliver leave the group's revision as it was."""
+    return swap_full(options, clock, _RedeliveryKeepsTheRevision, "checkpoints")
+
+
 @adapter_mutant("STR-030")
 def group_revision_raised_by_empty_claims(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Every claim raises the group's revision, even one with nothing to hand out."""
