@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -536,3 +537,53 @@ def test_the_group_revision_counts_changes(
             wrong.append(f"{what}: revision {before} -> {after}, expected {before + rise}")
         before = after
     assert wrong == [], f"{explain('STR-030')} {wrong}"
+
+
+def _read_all(streams: Any, namespace: str, **options: Any) -> list[Delivery]:
+    """Every delivery the group hands out now, read in batches until one comes back empty."""
+    found: list[Delivery] = []
+    while batch := streams.read(namespace, "s", "g", "c", count=100, **options):
+        found += batch
+    return found
+
+
+@contract("STR-031")
+def test_a_large_group_redelivers_on_schedule(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """With 240 deliveries of two deadlines, two thirds acked out of order, each unacked
+    one comes again once its deadline has passed, lowest sequence first, and none before."""
+    streams, ns = sanctum_client.streams, sanctum_namespace
+    for n in range(240):
+        streams.append(ns, "s", {"n": n})
+    late = _read_all_count(streams, ns, 120, 50_000.0)  # due again at 50 s
+    early = _read_all_count(streams, ns, 120, 10_000.0)  # due again at 10 s
+    acked = [d.message_id for d in [*late, *early] if int(d.message_id) % 3]
+    for start in range(0, len(acked), 7):  # many small acks, in an order of their own
+        streams.ack(ns, "s", "g", acked[start : start + 7][::-1])
+    unacked = [d.message_id for d in [*late, *early] if not int(d.message_id) % 3]
+    wrong = []
+    sanctum_clock.advance(20_000.0)
+    first = [d.message_id for d in _read_all(streams, ns, visibility_timeout_ms=100_000.0)]
+    if first != [m for m in unacked if int(m) > 120]:
+        wrong.append(f"at 20 s, after the 10 s deadline only: redelivered {first}")
+    sanctum_clock.advance(40_000.0)
+    second = [d.message_id for d in _read_all(streams, ns, visibility_timeout_ms=100_000.0)]
+    if second != [m for m in unacked if int(m) <= 120]:
+        wrong.append(f"at 60 s, after the 50 s deadline: redelivered {second}")
+    assert wrong == [], f"{explain('STR-031')} {wrong}"
+
+
+def _read_all_count(streams: Any, namespace: str, count: int, timeout_ms: float) -> list[Delivery]:
+    """``count`` new deliveries, read in batches of at most 100 with ``timeout_ms``."""
+    found: list[Delivery] = []
+    while len(found) < count:
+        found += streams.read(
+            namespace,
+            "s",
+            "g",
+            "c",
+            count=min(100, count - len(found)),
+            visibility_timeout_ms=timeout_ms,
+        )
+    return found

@@ -357,6 +357,15 @@ _CONTRACTS = [
         "put on a read with nothing to hand out and on an ack of nothing pending.",
         ("streams",),
     ),
+    Contract(
+        "STR-031",
+        "stream",
+        "A large group redelivers on schedule",
+        "In a group with hundreds of deliveries of different deadlines, most acked out of "
+        "order in many small acks, every unacked delivery comes again once its deadline has "
+        "passed, earliest deadline then lowest sequence first, and none before.",
+        ("streams",),
+    ),
     # -- cache -----------------------------------------------------------------------
     Contract(
         "CACHE-001",

@@ -456,6 +456,24 @@ def group_revision_kept_by_acks(options: Mapping[str, object], clock: Clock) -> 
     return swap_full(options, clock, _AckKeepsTheRevision, "checkpoints")
 
 
+class _DueScanWindow(Wrap):
+    """Looks for due deliveries among the 32 lowest pending sequences only (a bounded scan
+    in sequence order instead of an index on deadlines)."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        pending = self.inner.load(namespace, stream, group).pending
+        window = sorted(pending)[:32]
+        if not any(pending[sequence].visible_at_ms <= options["now_ms"] for sequence in window):
+            options["now_ms"] = -math.inf  # nothing due in the window: nothing is redelivered
+        return self.inner.claim(namespace, stream, group, consumer, **options)
+
+
+@adapter_mutant("STR-031")
+def group_due_scan_window(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A claim finds due deliveries only among the 32 lowest pending sequences."""
+    return swap_full(options, clock, _DueScanWindow, "checkpoints")
+
+
 # -- batched log reads (BatchStreamLog) ------------------------------------------------
 
 
