@@ -667,7 +667,8 @@ _CONTRACTS = [
         "offers (blob put, get, head, list, delete; record put, get, delete; stream append, "
         "read, ack, checkpoint; cache set, get, delete) raises a retryable "
         "BackendUnavailableError naming op and namespace (a cache read may miss instead). "
-        "Under a lock, reads and the cache, which may live elsewhere, may succeed.",
+        "Reads under a lock, and the cache, which may live outside the failing backend, may "
+        "succeed instead, but never raise anything else.",
     ),
     # -- lifecycle -------------------------------------------------------------------
     Contract(
