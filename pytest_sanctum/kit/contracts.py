@@ -676,7 +676,8 @@ _CONTRACTS = [
         "lifecycle",
         "Reset removes every layer's data",
         "reset(prefix) removes the blobs, records, stream messages, idempotency keys, group "
-        "checkpoints and cache entries of every namespace starting with the prefix.",
+        "checkpoints and cache entries of every namespace starting with the prefix; a blob "
+        "listing of such a namespace is then empty.",
         (),
     ),
     Contract(
