@@ -1,4 +1,4 @@
-"""Real backend errors (ERR-006, ERR-007): faults provoked through the adapter's fault injector.
+"""Real backend errors (ERR-006, ERR-007, ERR-040): faults provoked through the adapter's fault injector.
 
 A closed adapter (ERR-004) is not a failing backend: a lock held by another client, a
 refused connection, a reply that never comes and a lost serialisation conflict each take
@@ -16,13 +16,18 @@ import pytest
 from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.core import cache_key
-from pytest_sanctum.errors import BackendUnavailableError, ConflictError, SanctumError
+from pytest_sanctum.errors import (
+    BackendUnavailableError,
+    CacheMissError,
+    ConflictError,
+    SanctumError,
+)
 from pytest_sanctum.kit import backend_faults
 from pytest_sanctum.kit.backdoor import Backdoor
 from pytest_sanctum.kit.backend_faults import FaultInjector
 from pytest_sanctum.kit.contracts import contract, explain
 from pytest_sanctum.kit.session import KitSession
-from pytest_sanctum.types import Layer
+from pytest_sanctum.types import Capabilities, Layer
 
 NO_INJECTOR = (
     "untested: no fault injector: the adapter offers neither a fault_injector() method nor "
@@ -161,3 +166,107 @@ def test_serialisation_failures_are_retryable_conflicts(
     if retried.version != written.version + 1:
         wrong["retry"] = f"the retry with the same if_match returned {retried}"
     assert wrong == {}, f"{explain('ERR-007')} {wrong}"
+
+
+def _every_operation(capabilities: Capabilities) -> tuple[list[Attempt], list[Attempt]]:
+    """(writes, others): one call of every store method the facade reaches, per layer the
+    adapter offers. Writes change the blob, record or stream data (a stream read claims
+    deliveries, so it is one); the others read, or use the cache, which may live outside
+    the failing backend (in the process, on another server, the kit's reference cache)
+    and so may go on working while it fails."""
+    writes: list[Attempt] = []
+    others: list[Attempt] = []
+    if capabilities.blobs:
+        writes += [
+            ("blob.put", "b", lambda c, ns: c.blobs.put(ns, "b", b"2")),
+            ("blob.delete", "b", lambda c, ns: c.blobs.delete(ns, "b")),
+        ]
+        others += [
+            ("blob.get", "b", lambda c, ns: c.blobs.get(ns, "b", bypass_cache=True)),
+            ("blob.head", "b", lambda c, ns: c.blobs.head(ns, "b")),
+            ("blob.list", "", lambda c, ns: c.blobs.list(ns)),
+        ]
+    if capabilities.records:
+        writes += [
+            ("record.put", "k", lambda c, ns: c.records.put(ns, "k", {"n": 2})),
+            ("record.delete", "k", lambda c, ns: c.records.delete(ns, "k")),
+        ]
+        others += [("record.get", "k", lambda c, ns: c.records.get(ns, "k", bypass_cache=True))]
+    if capabilities.streams:
+        writes += [
+            ("stream.append", "s", lambda c, ns: c.streams.append(ns, "s", {"n": 2})),
+            ("stream.read", "s", lambda c, ns: c.streams.read(ns, "s", "g", "c")),
+            ("stream.ack", "s", lambda c, ns: c.streams.ack(ns, "s", "g", ["1"])),
+        ]
+        others += [("stream.read", "s", lambda c, ns: c.streams.checkpoint(ns, "s", "g"))]
+    if capabilities.cache:
+        others += [
+            ("cache.set", "c", lambda c, ns: c.cache.set(ns, "c", b"2")),
+            ("cache.delete", "c", lambda c, ns: c.cache.delete(ns, "c")),
+            ("cache.get", "c", lambda c, ns: c.cache.get(ns, "c")),
+        ]
+    return writes, others
+
+
+def _refused(attempt: Attempt, client: StorageClient, namespace: str) -> str | None:
+    """``None`` when the attempt raised a retryable BackendUnavailableError naming its op and
+    namespace (or, for a cache read, missed: a cache may drop any entry); else what
+    happened instead."""
+    op, _, call = attempt
+    try:
+        result = call(client, namespace)
+    except BackendUnavailableError as error:
+        named = (error.retryable, error.op, error.namespace)
+        return None if named == (True, op, namespace) else f"{error!r}: {named}"
+    except CacheMissError:
+        return None if op == "cache.get" else "CacheMissError"
+    except SanctumError as error:
+        return f"{type(error).__name__} ({error.code}): {error}"
+    return f"{NO_ERROR} {result!r}"
+
+
+NO_ERROR = "no error: returned"
+
+
+@contract("ERR-040")
+def test_every_store_method_maps_backend_faults(
+    sanctum_kit: KitSession,
+    sanctum_adapter: StorageAdapter,
+    sanctum_client: StorageClient,
+    sanctum_namespace: str,
+) -> None:
+    """Under each fault the injector offers, every method of every layer raises a retryable
+    BackendUnavailableError; reads under a lock held elsewhere, and the cache under any
+    fault, may succeed instead, but never raise anything else."""
+    injector = _injector(sanctum_kit, sanctum_adapter)
+    offered = [fault for fault in backend_faults.UNAVAILABLE_FAULTS if fault in injector.faults]
+    if not offered:
+        pytest.skip(
+            f"untested: the adapter's fault injector offers none of "
+            f"{', '.join(backend_faults.UNAVAILABLE_FAULTS)} (it offers {sorted(injector.faults)})"
+        )
+    client, ns = sanctum_client, sanctum_namespace
+    capabilities = sanctum_adapter.capabilities
+    writes, others = _every_operation(capabilities)
+    wrong: dict[str, str] = {}
+    for fault in offered:
+        if capabilities.blobs:
+            client.blobs.put(ns, "b", b"1")
+        if capabilities.records:
+            client.records.put(ns, "k", {"n": 1})
+        if capabilities.streams:  # one delivery pending for the ack, one message to hand out
+            client.streams.append(ns, "s", {"n": 1})
+            client.streams.append(ns, "s", {"n": 1})
+            client.streams.read(ns, "s", "g", "c", count=1, visibility_timeout_ms=60_000.0)
+        if capabilities.cache:
+            client.cache.set(ns, "c", b"1")
+        with injector.provoke(fault):
+            for number, attempt in enumerate([*writes, *others]):
+                found = _refused(attempt, client, ns)
+                op = attempt[0]
+                may_pass = op.startswith("cache.") or (
+                    number >= len(writes) and fault == backend_faults.LOCKED
+                )
+                if found is not None and not (may_pass and found.startswith(NO_ERROR)):
+                    wrong[f"{fault}: {op} #{number}"] = found
+    assert wrong == {}, f"{explain('ERR-040')} with faults {offered}: {wrong}"

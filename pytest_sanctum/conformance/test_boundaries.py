@@ -8,7 +8,8 @@ above those sizes must round-trip byte for byte, and times that are not whole se
 
 Time is checked on the facade clock, which is virtual in the kit. A cache that expires
 entries in real time (Redis ``PX``) is checked in real time too: the early-expiry test
-waits 1.1 s of real time, past a whole-second rounding and before the 1.5 s TTL. A cache
+waits 1.1 s of real time, past a whole-second rounding and before the 1.5 s TTL (and
+checks again with new entries when the machine stalled past the TTL). A cache
 may drop any entry at any moment (ADR-001), so "not early" asks only that one of several
 entries is still there; an adapter that rounds the TTL down loses them all.
 """
@@ -42,6 +43,10 @@ ENTRIES = 8
 
 REAL_WAIT_S = 1.1
 """Real time waited before checking that a 1,500 ms entry is still there: past 1 s."""
+
+STALL_ATTEMPTS = 4
+"""Times the 1,500 ms check is made before a machine stalling past the TTL each time makes
+it ``untested``: one stall of 0.4 s is common on a loaded machine, four in a row are not."""
 
 
 @functools.cache
@@ -165,20 +170,28 @@ def test_a_1500_ms_entry_is_not_dropped_after_one_second(
     sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
 ) -> None:
     """Of entries cached for 1,500 ms, one at least is served 1.1 s later in real time and
-    1,499 ms later on the facade clock (a TTL rounded down to 1 s has dropped them all)."""
+    1,499 ms later on the facade clock (a TTL rounded down to 1 s has dropped them all).
+
+    A machine that stalls past the 1.5 s TTL between the writes and the reads tells
+    nothing: the check is made again with new entries, up to ``STALL_ATTEMPTS`` times.
+    """
     cache, ns = sanctum_client.cache, sanctum_namespace
     sanctum_clock.advance(FRACTION_MS)
-    set_at = []
-    for index in range(ENTRIES):
-        set_at.append(time.monotonic())
-        cache.set(ns, f"k{index}", b"v", ttl_ms=1500.0)
-    time.sleep(max(0.0, REAL_WAIT_S - (time.monotonic() - set_at[0])))
-    sanctum_clock.advance(1499.0)
-    hits, ages = _served(sanctum_client, ns, set_at)
-    if hits == 0 and min(ages) >= 1.5:
+    for attempt in range(STALL_ATTEMPTS):
+        keys = [f"a{attempt}-k{index}" for index in range(ENTRIES)]
+        set_at = []
+        for key in keys:
+            set_at.append(time.monotonic())
+            cache.set(ns, key, b"v", ttl_ms=1500.0)
+        time.sleep(max(0.0, REAL_WAIT_S - (time.monotonic() - set_at[0])))
+        sanctum_clock.advance(1499.0)
+        hits, ages = _served(sanctum_client, ns, keys, set_at)
+        if hits > 0 or min(ages) < 1.5:
+            break
+    else:
         pytest.skip(
-            f"untested: the machine stalled: the entries were read {min(ages):.2f} s after "
-            "being cached, past their 1.5 s TTL in real time"
+            f"untested: the machine stalled in each of {STALL_ATTEMPTS} attempts: the entries "
+            f"were read {min(ages):.2f} s after being cached, past their 1.5 s TTL in real time"
         )
     assert hits > 0, (
         f"{explain('CACHE-009')} none of {ENTRIES} entries cached for 1,500 ms was served "
@@ -212,12 +225,14 @@ def test_a_1_ms_entry_is_cached_at_all(
     )
 
 
-def _served(client: StorageClient, namespace: str, set_at: list[float]) -> tuple[int, list[float]]:
-    """How many of the entries ``k0``, ``k1``, ... are served, and each one's real age when read."""
+def _served(
+    client: StorageClient, namespace: str, keys: list[str], set_at: list[float]
+) -> tuple[int, list[float]]:
+    """How many of the entries ``keys`` are served, and each one's real age when read."""
     hits, ages = 0, []
-    for index, stamp in enumerate(set_at):
+    for key, stamp in zip(keys, set_at, strict=True):
         try:
-            client.cache.get(namespace, f"k{index}")
+            client.cache.get(namespace, key)
             hits += 1
         except CacheMissError:
             pass

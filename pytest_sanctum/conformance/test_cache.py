@@ -9,6 +9,7 @@ fresh keys (``pytest_sanctum.kit.eviction``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
@@ -425,3 +426,43 @@ def test_delivered_invalidation_purges_another_clients_cache(
         )
 
     despite_eviction("CACHE-008", scenario)
+
+
+BUSY_WRITES = 300
+"""Cache writes of the busy-cache test: past the sizes where a cache's housekeeping
+(expiry heaps, slot tables, pipelines) compacts or grows."""
+
+
+@contract("CACHE-030")
+def test_a_busy_cache_keeps_its_rules(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """After hundreds of writes, rewrites, deletes and expiries, the cache raises nothing,
+    serves no deleted or expired entry, and serves each key only its latest bytes."""
+    cache, ns = sanctum_client.cache, sanctum_namespace
+    for index in range(BUSY_WRITES):
+        cache.set(ns, "hot", b"v%d" % index, ttl_ms=4_000.0)
+    latest = {"hot": b"v%d" % (BUSY_WRITES - 1)}
+    expires: dict[str, float] = {}
+    for index in range(BUSY_WRITES):
+        key = f"k{index}"
+        ttl = 50.0 if index % 2 else 4_000.0
+        cache.set(ns, key, b"old", ttl_ms=ttl)
+        cache.set(ns, key, b"v%d" % index, ttl_ms=ttl)
+        latest[key] = b"v%d" % index
+        expires[key] = sanctum_clock.now_ms() + ttl
+        if index % 3 == 0:
+            cache.delete(ns, key)
+            del latest[key]
+        sanctum_clock.advance(1.0)
+    wrong = []
+    for key in ["hot", *(f"k{index}" for index in range(BUSY_WRITES))]:
+        try:
+            found: bytes | None = cache.get(ns, key)
+        except CacheMissError:
+            found = None
+        gone = key not in latest or expires.get(key, math.inf) <= sanctum_clock.now_ms()
+        if found is not None and (gone or found != latest[key]):
+            state = "deleted or expired" if gone else f"holding {latest[key]!r}"
+            wrong.append(f"{key} ({state}) served {found!r}")
+    assert wrong == [], f"{explain('CACHE-030')} {wrong[:5]} ({len(wrong)} wrong)"

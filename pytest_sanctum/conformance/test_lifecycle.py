@@ -108,6 +108,8 @@ def test_reset_removes_every_layer_of_matching_namespaces(
             found.append("blob 'b'")
         if caps.records and sanctum_backdoor.read_object(Layer.RECORD, namespace, "r"):
             found.append("record 'r'")
+        if caps.blobs and (listed := [i.key for i in client.blobs.list(namespace)]):
+            found.append(f"blobs listed: {listed}")
         if caps.streams:
             if sanctum_backdoor.stream_messages(namespace, "s"):
                 found.append("messages of stream 's'")

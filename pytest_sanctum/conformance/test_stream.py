@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -501,3 +502,88 @@ def test_every_group_receives_every_message(
         f"{explain('STR-008')} after billing acked everything, shipping read {shipping}"
     )
     assert _seen(audit) == [(m, 1) for m in sent], f"{explain('STR-008')} a new group read {audit}"
+
+
+@contract("STR-030")
+def test_the_group_revision_counts_changes(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """The revision of a group's state rises by one with each read that hands out
+    deliveries (new or due again) and each ack that removes some, and with nothing else."""
+    streams, ns = sanctum_client.streams, sanctum_namespace
+    for n in range(3):
+        streams.append(ns, "s", {"n": n})
+
+    def redeliver() -> object:
+        sanctum_clock.advance(60_000.0)  # past the visibility timeout of every delivery
+        return streams.read(ns, "s", "g", "c", count=1)
+
+    steps: list[tuple[str, Callable[[], object], int]] = [
+        ("a read of two new messages", lambda: streams.read(ns, "s", "g", "c", count=2), 1),
+        ("an ack of one delivery", lambda: streams.ack(ns, "s", "g", ["1"]), 1),
+        ("an ack of a delivery already acked", lambda: streams.ack(ns, "s", "g", ["1"]), 0),
+        ("a read of the last message", lambda: streams.read(ns, "s", "g", "c"), 1),
+        ("a read with nothing to hand out", lambda: streams.read(ns, "s", "g", "c"), 0),
+        ("a read handing out a delivery due again", redeliver, 1),
+        ("an ack of a sequence never delivered", lambda: streams.ack(ns, "s", "g", ["9"]), 0),
+        ("an ack of the two pending", lambda: streams.ack(ns, "s", "g", ["2", "3"]), 1),
+    ]
+    wrong = []
+    before = streams.checkpoint(ns, "s", "g").revision
+    for what, step, rise in steps:
+        step()
+        after = streams.checkpoint(ns, "s", "g").revision
+        if after != before + rise:
+            wrong.append(f"{what}: revision {before} -> {after}, expected {before + rise}")
+        before = after
+    assert wrong == [], f"{explain('STR-030')} {wrong}"
+
+
+def _read_all(streams: Any, namespace: str, **options: Any) -> list[Delivery]:
+    """Every delivery the group hands out now, read in batches until one comes back empty."""
+    found: list[Delivery] = []
+    while batch := streams.read(namespace, "s", "g", "c", count=100, **options):
+        found += batch
+    return found
+
+
+@contract("STR-031")
+def test_a_large_group_redelivers_on_schedule(
+    sanctum_client: StorageClient, sanctum_namespace: str, sanctum_clock: VirtualClock
+) -> None:
+    """With 240 deliveries of two deadlines, two thirds acked out of order, each unacked
+    one comes again once its deadline has passed, lowest sequence first, and none before."""
+    streams, ns = sanctum_client.streams, sanctum_namespace
+    for n in range(240):
+        streams.append(ns, "s", {"n": n})
+    late = _read_all_count(streams, ns, 120, 50_000.0)  # due again at 50 s
+    early = _read_all_count(streams, ns, 120, 10_000.0)  # due again at 10 s
+    acked = [d.message_id for d in [*late, *early] if int(d.message_id) % 3]
+    for start in range(0, len(acked), 7):  # many small acks, in an order of their own
+        streams.ack(ns, "s", "g", acked[start : start + 7][::-1])
+    unacked = [d.message_id for d in [*late, *early] if not int(d.message_id) % 3]
+    wrong = []
+    sanctum_clock.advance(20_000.0)
+    first = [d.message_id for d in _read_all(streams, ns, visibility_timeout_ms=100_000.0)]
+    if first != [m for m in unacked if int(m) > 120]:
+        wrong.append(f"at 20 s, after the 10 s deadline only: redelivered {first}")
+    sanctum_clock.advance(40_000.0)
+    second = [d.message_id for d in _read_all(streams, ns, visibility_timeout_ms=100_000.0)]
+    if second != [m for m in unacked if int(m) <= 120]:
+        wrong.append(f"at 60 s, after the 50 s deadline: redelivered {second}")
+    assert wrong == [], f"{explain('STR-031')} {wrong}"
+
+
+def _read_all_count(streams: Any, namespace: str, count: int, timeout_ms: float) -> list[Delivery]:
+    """``count`` new deliveries, read in batches of at most 100 with ``timeout_ms``."""
+    found: list[Delivery] = []
+    while len(found) < count:
+        found += streams.read(
+            namespace,
+            "s",
+            "g",
+            "c",
+            count=min(100, count - len(found)),
+            visibility_timeout_ms=timeout_ms,
+        )
+    return found

@@ -347,6 +347,25 @@ _CONTRACTS = [
         "backends change strategy (300 messages), each once and in append order.",
         ("streams",),
     ),
+    Contract(
+        "STR-030",
+        "stream",
+        "The group revision counts changes",
+        "The revision of a group's state (the facade's checkpoint) rises by exactly one with "
+        "each read that hands out deliveries (new or due again) and each ack that removes "
+        "pending ones, and stays "
+        "put on a read with nothing to hand out and on an ack of nothing pending.",
+        ("streams",),
+    ),
+    Contract(
+        "STR-031",
+        "stream",
+        "A large group redelivers on schedule",
+        "In a group with hundreds of deliveries of different deadlines, most acked out of "
+        "order in many small acks, every unacked delivery comes again once its deadline has "
+        "passed, earliest deadline then lowest sequence first, and none before.",
+        ("streams",),
+    ),
     # -- cache -----------------------------------------------------------------------
     Contract(
         "CACHE-001",
@@ -430,6 +449,15 @@ _CONTRACTS = [
         "Cache entries with a TTL of 1,500 ms or 1 ms are never served once the TTL has passed, "
         "and are not all dropped before it (a TTL rounded to whole seconds loses them all), on "
         "the facade clock and in real time alike.",
+        ("cache",),
+    ),
+    Contract(
+        "CACHE-030",
+        "cache",
+        "A busy cache keeps its rules",
+        "After hundreds of cache writes, rewrites of one key, deletes and expiries, the cache "
+        "raises nothing, serves no deleted or expired entry, and serves each key only its "
+        "latest bytes (it may have evicted any of them).",
         ("cache",),
     ),
     # -- consistency -----------------------------------------------------------------
@@ -640,13 +668,26 @@ _CONTRACTS = [
         "key carries neither.",
         ("blobs", "conditional_writes"),
     ),
+    Contract(
+        "ERR-040",
+        "errors",
+        "Every store method maps backend faults",
+        "While the backend is unreachable, timing out or locked by another client (provoked "
+        "through the adapter's fault injector), every operation of every layer the adapter "
+        "offers (blob put, get, head, list, delete; record put, get, delete; stream append, "
+        "read, ack, checkpoint; cache set, get, delete) raises a retryable "
+        "BackendUnavailableError naming op and namespace (a cache read may miss instead). "
+        "Reads under a lock, and the cache, which may live outside the failing backend, may "
+        "succeed instead, but never raise anything else.",
+    ),
     # -- lifecycle -------------------------------------------------------------------
     Contract(
         "LIFE-001",
         "lifecycle",
         "Reset removes every layer's data",
         "reset(prefix) removes the blobs, records, stream messages, idempotency keys, group "
-        "checkpoints and cache entries of every namespace starting with the prefix.",
+        "checkpoints and cache entries of every namespace starting with the prefix; a blob "
+        "listing of such a namespace is then empty.",
         (),
     ),
     Contract(

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mutants.base import VERSIONED, Mutated, Wrap, adapter_mutant, swap
+from mutants.base import VERSIONED, Mutated, Wrap, adapter_mutant, swap, swap_full
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import (
     BackendUnavailableError,
@@ -95,3 +95,53 @@ def serialization_leaks_as_driver_error(options: Mapping[str, object], clock: Cl
         )
     )
     return swap(options, clock, store, *VERSIONED)
+
+
+class _Swallowed(Wrap):
+    """``method`` returns ``fallback`` instead of raising a transient backend fault."""
+
+    method = ""
+    fallback: object = None
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name != self.method:
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return found(*args, **kwargs)
+            except BackendUnavailableError as error:
+                if not _transient(error):
+                    raise
+                return self.fallback
+
+        return call
+
+
+def _swallowing(method: str, fallback: object) -> type[_Swallowed]:
+    return type("_SwallowingStore", (_Swallowed,), {"method": method, "fallback": fallback})
+
+
+@adapter_mutant("ERR-040")
+def ack_swallows_backend_faults(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """An ack during an outage reports that nothing was pending instead of failing."""
+    return swap_full(options, clock, _swallowing("ack", 0), "checkpoints")
+
+
+@adapter_mutant("ERR-040")
+def blob_list_empty_on_backend_faults(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A blob listing during an outage returns an empty page instead of failing."""
+    return swap(options, clock, _swallowing("list", []), "blobs")
+
+
+@adapter_mutant("ERR-040")
+def cache_faults_leak_as_driver_errors(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """The cache store lets a locked, unreachable or stalled backend leak the driver's own
+    exception (its error mapping covers the other stores only)."""
+    store = _remapped(
+        lambda error: (
+            ConnectionResetError("connection reset by peer") if _transient(error) else None
+        )
+    )
+    return swap(options, clock, store, "cache")

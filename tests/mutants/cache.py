@@ -213,3 +213,46 @@ def cache_restamps_entries(options: Mapping[str, object], clock: Clock) -> Mutat
     """The cache reports every entry as just stored, so an old entry passes any staleness budget."""
     inner = basic_memory(options, clock)
     return Mutated(inner, cache=_Restamped(inner.cache, clock))
+
+
+class _FullAfter256Writes(Wrap):
+    """Refuses every write once 256 have been made, as a cache that fails when full
+    instead of evicting."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.writes = 0
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        self.writes += 1
+        if self.writes > 256:
+            raise RuntimeError("SERVER_ERROR out of memory storing object")
+        self.inner.set(namespace, key, entry, ttl_ms)
+
+
+class _GenerationSaturates(Wrap):
+    """Keeps an 8-bit write generation per key that stops at 255: later rewrites of the key
+    are taken for stale ones and dropped."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.generations: dict[tuple[str, str], int] = {}
+
+    def set(self, namespace: str, key: str, entry: CacheEntry, ttl_ms: float) -> None:
+        generation = self.generations.get((namespace, key), 0)
+        if generation == 255:
+            return
+        self.generations[(namespace, key)] = generation + 1
+        self.inner.set(namespace, key, entry, ttl_ms)
+
+
+@adapter_mutant("CACHE-030")
+def cache_fails_when_full(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """The cache refuses writes after 256 of them instead of evicting entries."""
+    return swap(options, clock, _FullAfter256Writes, "cache")
+
+
+@adapter_mutant("CACHE-030")
+def cache_generation_saturates(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A key rewritten more than 255 times keeps serving its 255th value."""
+    return swap(options, clock, _GenerationSaturates, "cache")

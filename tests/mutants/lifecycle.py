@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mutants.base import Mutated, Wrap, adapter_mutant
+from mutants.base import Mutated, Wrap, adapter_mutant, swap
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import BackendUnavailableError
 from reference_adapters.memory import MemoryServer, create_memory_adapter
@@ -68,6 +68,39 @@ class _ResetAsSubstring(Mutated):
             if namespace_prefix in namespace:
                 self.inner.reset(namespace)
         self.inner.reset(namespace_prefix)
+
+
+class _ListingIndex(Wrap):
+    """Blobs listed from a key index of its own, kept beside the data by every put and
+    delete but never by the adapter's reset: a listing still names the reset keys."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.index: dict[str, dict[str, Any]] = {}
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> Any:
+        written = self.inner.put(namespace, key, data, **options)
+        self.index.setdefault(namespace, {})[key] = self.inner.head(namespace, key)
+        return written
+
+    def delete(self, namespace: str, key: str, **options: Any) -> Any:
+        version = self.inner.delete(namespace, key, **options)
+        self.index.get(namespace, {}).pop(key, None)
+        return version
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> list[Any]:
+        self.inner.list(namespace, prefix, limit=0)  # a closed store still refuses
+        keys = sorted(k for k in self.index.get(namespace, {}) if k.startswith(prefix))
+        keys = [k for k in keys if start_after is None or k > start_after][:limit]
+        return [self.index[namespace][k] for k in keys]
+
+
+@adapter_mutant("LIFE-001")
+def reset_keeps_the_listing_index(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Blob listings come from a key index that reset does not clear."""
+    return swap(options, clock, _ListingIndex, "blobs")
 
 
 @adapter_mutant("LIFE-001")

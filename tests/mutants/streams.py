@@ -388,6 +388,92 @@ def group_store_ignores_group(options: Mapping[str, object], clock: Clock) -> Mu
     return swap_full(options, clock, _OneGroupStore, "checkpoints")
 
 
+class _RevisionAdjusted(Wrap):
+    """Shows each group's revision moved by ``adjust`` per call that ``counts``."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.moved: dict[tuple[str, str, str], int] = {}
+
+    def note(self, namespace: str, stream: str, group: str, step: int) -> None:
+        group_id = (namespace, stream, group)
+        self.moved[group_id] = self.moved.get(group_id, 0) + step
+
+    def load(self, namespace: str, stream: str, group: str) -> GroupCheckpoint:
+        found: GroupCheckpoint = self.inner.load(namespace, stream, group)
+        return found._replace(
+            revision=found.revision + self.moved.get((namespace, stream, group), 0)
+        )
+
+
+class _EveryClaimRaisesTheRevision(_RevisionAdjusted):
+    """A claim raises the revision even when it hands nothing out (an unconditional
+    ``SET revision = revision + 1``)."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        claimed = self.inner.claim(namespace, stream, group, consumer, **options)
+        if not claimed:
+            self.note(namespace, stream, group, 1)
+        return claimed
+
+
+class _AckKeepsTheRevision(_RevisionAdjusted):
+    """An ack removes pending deliveries without raising the revision."""
+
+    def ack(self, namespace: str, stream: str, group: str, sequences: Any) -> int:
+        done: int = self.inner.ack(namespace, stream, group, sequences)
+        if done:
+            self.note(namespace, stream, group, -1)
+        return done
+
+
+class _RedeliveryKeepsTheRevision(_RevisionAdjusted):
+    """A claim that only hands out deliveries due again leaves the revision as it was
+    (only a moved cursor raises it)."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        claimed = self.inner.claim(namespace, stream, group, consumer, **options)
+        if claimed and all(c.deliveries > 1 for c in claimed):
+            self.note(namespace, stream, group, -1)
+        return claimed
+
+
+@adapter_mutant("STR-030")
+def group_revision_kept_by_redeliveries(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Claims that only redeliver leave the group's revision as it was."""
+    return swap_full(options, clock, _RedeliveryKeepsTheRevision, "checkpoints")
+
+
+@adapter_mutant("STR-030")
+def group_revision_raised_by_empty_claims(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Every claim raises the group's revision, even one with nothing to hand out."""
+    return swap_full(options, clock, _EveryClaimRaisesTheRevision, "checkpoints")
+
+
+@adapter_mutant("STR-030")
+def group_revision_kept_by_acks(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Acks remove pending deliveries but leave the group's revision as it was."""
+    return swap_full(options, clock, _AckKeepsTheRevision, "checkpoints")
+
+
+class _DueScanWindow(Wrap):
+    """Looks for due deliveries among the 32 lowest pending sequences only (a bounded scan
+    in sequence order instead of an index on deadlines)."""
+
+    def claim(self, namespace: str, stream: str, group: str, consumer: str, **options: Any) -> Any:
+        pending = self.inner.load(namespace, stream, group).pending
+        window = sorted(pending)[:32]
+        if not any(pending[sequence].visible_at_ms <= options["now_ms"] for sequence in window):
+            options["now_ms"] = -math.inf  # nothing due in the window: nothing is redelivered
+        return self.inner.claim(namespace, stream, group, consumer, **options)
+
+
+@adapter_mutant("STR-031")
+def group_due_scan_window(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """A claim finds due deliveries only among the 32 lowest pending sequences."""
+    return swap_full(options, clock, _DueScanWindow, "checkpoints")
+
+
 # -- batched log reads (BatchStreamLog) ------------------------------------------------
 
 
