@@ -353,6 +353,10 @@ def pytest_runtest_makereport(
         return report
     contract_id = marker.args[0]
     report.user_properties.append(("sanctum_contract", contract_id))
+    if report.when == "call":
+        examples = kit_session(item.config).take_examples()
+        if examples:
+            report.user_properties.append(("sanctum_examples", examples))
     if report.when == "call" and report.failed:
         baseline = item.config.stash.get(_BASELINE, {})
         if contract_id in baseline:

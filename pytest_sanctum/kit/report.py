@@ -18,6 +18,9 @@ from pytest_sanctum.kit.contracts import CATALOG, LAYERS
 CONTRACT_PROPERTY = "sanctum_contract"
 """The ``user_properties`` key carrying a test's contract id."""
 
+EXAMPLES_PROPERTY = "sanctum_examples"
+"""The ``user_properties`` key carrying how many generated examples a test ran."""
+
 RESULTS = (
     "fail",
     "stale-baseline",
@@ -38,6 +41,8 @@ class ContractTally:
 
     outcomes: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    examples: int = 0
+    """Generated examples its tests ran (generative contracts; 0 for the others)."""
 
     def result(self, stale: bool) -> str:
         if "fail" in self.outcomes:
@@ -91,6 +96,9 @@ class ConformanceReport:
         if found is None:
             return
         tally = self.tallies.setdefault(contract_id, ContractTally())
+        examples = dict(report.user_properties).get(EXAMPLES_PROPERTY)
+        if isinstance(examples, int):
+            tally.examples += examples
         tally.outcomes.append(found[0])
         tally.details.append(found[1])
 
@@ -133,6 +141,9 @@ class ConformanceReport:
                 lines.append(f"{layer:<14} " + ", ".join(cells))
         totals = ", ".join(f"{count} {name}" for name, count in self.totals().items() if count)
         lines.append(f"contracts: {totals}")
+        examples = [f"{cid} {t.examples}" for cid, t in self.tallies.items() if t.examples]
+        if examples:
+            lines.append("examples: " + ", ".join(examples))
         return lines
 
     def to_json(self) -> dict[str, object]:
@@ -149,6 +160,7 @@ class ConformanceReport:
                     "result": result,
                     "baseline_reason": self.baseline.get(contract_id),
                     "tests": sorted(set(self.tallies[contract_id].details)),
+                    "examples": self.tallies[contract_id].examples,
                 }
                 for contract_id, result in results.items()
             ],

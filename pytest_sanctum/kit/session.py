@@ -94,6 +94,8 @@ class KitSession:
         self._provisioned = False
         self.witness: FailureWitness | None = None
         """Where the running property test's machines report failing examples."""
+        self.examples = 0
+        """Examples the running generative test has run (``count_example``)."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -224,6 +226,15 @@ class KitSession:
             config=self.config, adapter=_built(adapter)
         )
         return cast("FaultInjector | None", found)
+
+    def count_example(self) -> None:
+        """Count one example of the running generative test (reported per contract)."""
+        self.examples += 1
+
+    def take_examples(self) -> int:
+        """The examples counted since the last call, and start counting again."""
+        found, self.examples = self.examples, 0
+        return found
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
