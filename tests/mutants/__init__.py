@@ -57,11 +57,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``mutants:<name>`` names a registered mutant's factory (``--sanctum-adapter``)."""
+    """``mutants:<name>`` names a registered or generated mutant's factory
+    (``--sanctum-adapter``)."""
     found = MUTANTS.get(name)
-    if found is None:
-        raise AttributeError(f"module 'mutants' has no mutant {name!r}")
-    return found.factory
+    if found is not None:
+        return found.factory
+    from mutants.generated import GENERATED
+
+    if name in GENERATED:
+        return GENERATED[name]
+    raise AttributeError(f"module 'mutants' has no mutant {name!r}")
 
 
 # -- the plugin applying a facade mutant -----------------------------------------------

@@ -58,62 +58,79 @@ class Mismatch(AssertionError):
     """The adapter answered differently from the reference."""
 
 
+Scope = tuple[str, str, str]
+"""Where an etag belongs: (namespace, layer or store, key)."""
+
+
 class EtagPairs:
-    """A one-to-one pairing of the adapter's etags with the reference's."""
+    """A one-to-one pairing of the adapter's etags with the reference's, per object.
+
+    ADR-001 makes an etag unique per (key, version) only: two keys may share one (a
+    content hash does), so the pairing is kept per scope (namespace, layer, key).
+    """
 
     def __init__(self) -> None:
-        self.theirs: dict[str, str] = {}
-        """adapter etag -> reference etag"""
-        self.ours: dict[str, str] = {}
-        """reference etag -> adapter etag"""
+        self.theirs: dict[tuple[Scope, str], str] = {}
+        """(scope, adapter etag) -> reference etag"""
+        self.ours: dict[tuple[Scope, str], str] = {}
+        """(scope, reference etag) -> adapter etag"""
+        self.translate: dict[str, str] = {}
+        """reference etag -> adapter etag (the reference's etags are unique per write)"""
 
-    def pair(self, theirs: object, ours: object, where: str) -> None:
+    def pair(self, theirs: object, ours: object, where: str, scope: Scope) -> None:
         """Record or check that ``theirs`` (adapter) stands for ``ours`` (reference)."""
-        if theirs is None or ours is None or theirs == "" or ours == "":
+        if theirs in (None, "") or ours in (None, ""):
             if (theirs in (None, "")) != (ours in (None, "")):
                 raise Mismatch(f"{where}: etag {theirs!r} where the reference has {ours!r}")
             return
         if not isinstance(theirs, str):
             raise Mismatch(f"{where}: etag {theirs!r} is not a str")
-        known = self.theirs.get(theirs)
-        back = self.ours.get(str(ours))
+        reference = str(ours)
+        known = self.theirs.get((scope, theirs))
+        back = self.ours.get((scope, reference))
         if known is None and back is None:
-            self.theirs[theirs] = str(ours)
-            self.ours[str(ours)] = theirs
+            self.theirs[(scope, theirs)] = reference
+            self.ours[(scope, reference)] = theirs
+            self.translate[reference] = theirs
             return
-        if known != ours or back != theirs:
+        if known != reference or back != theirs:
             raise Mismatch(
-                f"{where}: etag {theirs!r} does not correspond to the reference's {ours!r} "
+                f"{where}: etag {theirs!r} does not correspond to the reference's {reference!r} "
                 f"(it stood for {known!r}; the reference etag stood for {back!r}): an etag is "
                 "unique per (key, version) and stable across reads and instances"
             )
 
     def theirs_for(self, ours: str) -> str:
         """The adapter's etag paired with reference etag ``ours`` (an unknown one if none)."""
-        return self.ours.get(ours, ours + "#unpaired")
+        return self.translate.get(ours, ours + "#unpaired")
+
+    def known(self) -> list[str]:
+        """Every reference etag paired so far, oldest first."""
+        return list(self.translate)
 
 
-def reduce(value: Any) -> tuple[Any, list[tuple[object, object]]]:
-    """A value as a comparable plain structure, and its etags in order (compared apart)."""
-    etags: list[tuple[object, object]] = []
+def reduce(value: Any) -> tuple[Any, list[tuple[str | None, object]]]:
+    """A value as a comparable plain structure, and its etags in order with the key of the
+    object holding each (``None`` when the value names no key): compared apart."""
+    etags: list[tuple[str | None, object]] = []
     return _reduce(value, etags), etags
 
 
 def _reduce(value: Any, etags: list[Any]) -> Any:
     if isinstance(value, Blob):
-        etags.append(value.etag)
+        etags.append((value.key, value.etag))
         return ("Blob", value.key, value.data, value.version, value.content_type)
     if isinstance(value, BlobInfo):
-        etags.append(value.etag)
+        etags.append((value.key, value.etag))
         return ("BlobInfo", value.key, value.version, value.size, value.content_type)
     if isinstance(value, RecordValue):
-        etags.append(value.etag)
+        etags.append((value.key, value.etag))
         return ("RecordValue", value.key, value.value, value.version)
     if isinstance(value, WriteResult):
-        etags.append(value.etag)
+        etags.append((None, value.etag))
         return ("WriteResult", value.version)
     if isinstance(value, CacheEntry):
-        etags.append(value.etag)
+        etags.append((None, value.etag))
         return (
             "CacheEntry",
             value.data,
@@ -130,7 +147,7 @@ def _reduce(value: Any, etags: list[Any]) -> Any:
             tuple(sorted(value.acked)),
             tuple(sorted((seq, tuple(p)) for seq, p in value.pending.items())),
             value.revision,
-            value.next_visible_ms,
+            value.next_visible_ms if value.pending else None,  # its value when none is pending
         )
     if isinstance(value, Delivery):
         return ("Delivery", *value[:6], value.delivery_count)
@@ -141,23 +158,30 @@ def _reduce(value: Any, etags: list[Any]) -> Any:
     return value
 
 
-def compare(theirs: Outcome, ours: Outcome, pairs: EtagPairs, where: str) -> None:
-    """Fail with ``Mismatch`` unless the two answers agree (etags by structure)."""
+def compare(
+    theirs: Outcome, ours: Outcome, pairs: EtagPairs, where: str, scope: Scope = ("", "", "")
+) -> None:
+    """Fail with ``Mismatch`` unless the two answers agree (etags by structure, each within
+    ``scope``, whose key is replaced by the key of the object holding the etag)."""
     if theirs.error or ours.error:
         if theirs.error != ours.error:
             raise Mismatch(f"{where}: adapter {theirs.show()}, reference {ours.show()}")
-        _pair_error_etags(theirs.raised, ours.raised, pairs, where)
+        _pair_error_etags(theirs.raised, ours.raised, pairs, where, scope)
         return
     left, left_etags = reduce(theirs.value)
     right, right_etags = reduce(ours.value)
     if left != right or len(left_etags) != len(right_etags):
         raise Mismatch(f"{where}: adapter returned {theirs.show()}, reference {ours.show()}")
-    for mine, reference in zip(left_etags, right_etags, strict=True):
-        pairs.pair(mine, reference, where)
+    for (key, mine), (_, reference) in zip(left_etags, right_etags, strict=True):
+        pairs.pair(mine, reference, where, scope if key is None else (scope[0], scope[1], key))
 
 
 def _pair_error_etags(
-    theirs: BaseException | None, ours: BaseException | None, pairs: EtagPairs, where: str
+    theirs: BaseException | None,
+    ours: BaseException | None,
+    pairs: EtagPairs,
+    where: str,
+    scope: Scope,
 ) -> None:
     """A precondition failure carries the current etag and version: they must agree too."""
     version = getattr(theirs, "current_version", None)
@@ -166,4 +190,6 @@ def _pair_error_etags(
         raise Mismatch(
             f"{where}: the error names current version {version!r}, the reference's {expected!r}"
         )
-    pairs.pair(getattr(theirs, "current_etag", None), getattr(ours, "current_etag", None), where)
+    pairs.pair(
+        getattr(theirs, "current_etag", None), getattr(ours, "current_etag", None), where, scope
+    )

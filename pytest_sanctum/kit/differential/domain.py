@@ -148,8 +148,10 @@ PAYLOAD_SIZES: tuple[int, ...] = (0, 1, 2, 255, 256, 2047, 2048, 8191, 8192, 655
 def payloads() -> st.SearchStrategy[bytes]:
     """Bytes: small ones of any value, or a size from ``PAYLOAD_SIZES`` with varying content."""
     sized = st.tuples(st.sampled_from(PAYLOAD_SIZES), st.integers(0, 255)).map(
-        lambda pair: bytes((pair[1] + i) % 256 for i in range(min(pair[0], 16)))
-        + bytes([pair[1]]) * max(0, pair[0] - 16)
+        lambda pair: (
+            bytes((pair[1] + i) % 256 for i in range(min(pair[0], 16)))
+            + bytes([pair[1]]) * max(0, pair[0] - 16)
+        )
     )
     return st.one_of(st.binary(max_size=8), sized)
 
@@ -163,7 +165,9 @@ def records() -> st.SearchStrategy[dict[str, object]]:
         st.booleans(),
         st.none(),
     )
-    return st.dictionaries(st.sampled_from(["k", "K", "é", "e\u0301", "😀", "$", "a.b"]), leaf, max_size=3)
+    return st.dictionaries(
+        st.sampled_from(["k", "K", "é", "e\u0301", "😀", "$", "a.b"]), leaf, max_size=3
+    )
 
 
 CONTENT_TYPES: tuple[str | None, ...] = (

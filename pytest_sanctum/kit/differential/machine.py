@@ -37,13 +37,13 @@ from pytest_sanctum.kit.differential.compare import (
     EtagPairs,
     Mismatch,
     Outcome,
+    Scope,
     call,
     compare,
 )
 from pytest_sanctum.kit.differential.world import Side, reference_opener
 from pytest_sanctum.kit.machines.base import KitMachine
 from pytest_sanctum.kit.session import KitSession
-from pytest_sanctum.validation import encode_record
 from pytest_sanctum.types import (
     Blob,
     CacheEntry,
@@ -51,6 +51,7 @@ from pytest_sanctum.types import (
     Layer,
     RecordValue,
 )
+from pytest_sanctum.validation import encode_record
 
 VERSIONED = (Layer.BLOB, Layer.RECORD)
 CACHE_PREFIX = {Layer.BLOB: "blob/", Layer.RECORD: "record/"}
@@ -107,11 +108,14 @@ class DifferentialMachine(KitMachine):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def both(self, where: str, act: Callable[[Side], Any]) -> tuple[Outcome, Outcome]:
-        """Make the same call on both sides; fail unless the answers agree."""
+    def both(
+        self, where: str, act: Callable[[Side], Any], scope: Scope = ("", "", "")
+    ) -> tuple[Outcome, Outcome]:
+        """Make the same call on both sides; fail unless the answers agree (etags within
+        ``scope``: the namespace, layer and key the call is about)."""
         theirs, ours = call(lambda: act(self.sut)), call(lambda: act(self.ref))
         self.log(f"{where} -> {ours.show()[:160]}")
-        compare(theirs, ours, self.pairs, where)
+        compare(theirs, ours, self.pairs, where, scope)
         return theirs, ours
 
     def instances(self) -> list[int]:
@@ -134,9 +138,10 @@ class DifferentialMachine(KitMachine):
             return "no-such-etag"
         reference = self.ref.store(0, f"{layer.value}s")
         found = call(lambda: reference.head(namespace, key))
-        etag = found.value.etag if found.ok else next(iter(self.pairs.ours), "no-such-etag")
+        known = self.pairs.known()
+        etag = found.value.etag if found.ok else next(iter(known), "no-such-etag")
         if how == "stale":
-            others = [e for e in self.pairs.ours if e != etag]
+            others = [e for e in known if e != etag]
             etag = others[0] if others else "no-such-etag"
         return etag if side is self.ref else self.pairs.theirs_for(etag)
 
@@ -186,7 +191,9 @@ class DifferentialMachine(KitMachine):
                 )
             return side.layer(index, layer).put(namespace, key, record, **options)
 
-        self.both(f"{index}.{layer.value}.put {namespace}/{key!r} {how}", put)
+        self.both(
+            f"{index}.{layer.value}.put {namespace}/{key!r} {how}", put, (namespace, layer, key)
+        )
         self.touched.add((layer, namespace, key))
         self.sweep(layer, namespace, key)
 
@@ -204,7 +211,11 @@ class DifferentialMachine(KitMachine):
             etag = None if how == "none" else self.etag_for(side, layer, namespace, key, how)
             return side.layer(index, layer).delete(namespace, key, if_match=etag)
 
-        self.both(f"{index}.{layer.value}.delete {namespace}/{key!r} {how}", delete)
+        self.both(
+            f"{index}.{layer.value}.delete {namespace}/{key!r} {how}",
+            delete,
+            (namespace, layer, key),
+        )
         self.touched.add((layer, namespace, key))
         self.sweep(layer, namespace, key)
 
@@ -244,6 +255,7 @@ class DifferentialMachine(KitMachine):
             lambda side: side.layer(0, Layer.BLOB).list(
                 namespace, prefix, start_after=after, limit=limit
             ),
+            (namespace, Layer.BLOB, ""),
         )
 
     @precondition(lambda self: self.FACADE and self.caps.streams)
@@ -398,21 +410,36 @@ class DifferentialMachine(KitMachine):
             etag = None
             if how not in ("none", "create"):
                 etag = self.etag_for(side, layer, namespace, key, how)
-            options = {"content_type": content_type, "if_match": etag, "if_none_match": how == "create"}
+            options = {
+                "content_type": content_type,
+                "if_match": etag,
+                "if_none_match": how == "create",
+            }
             if one_call:
                 return store.put_and_purge(
                     namespace, key, data, purge=CACHE_PREFIX[layer] + key, **options
                 )
             return store.put(namespace, key, data, **options)
 
-        self.both(f"{index}.{name}.put{'_and_purge' if one_call else ''} {namespace}/{key!r} {how}", put)
+        self.both(
+            f"{index}.{name}.put{'_and_purge' if one_call else ''} {namespace}/{key!r} {how}",
+            put,
+            (namespace, layer, key),
+        )
         self.touched.add((layer, namespace, key))
         if one_call:
             self.cache_keys.add((namespace, CACHE_PREFIX[layer] + key))
         self.sweep(layer, namespace, key)
 
     @precondition(lambda self: self.STORES and self.raw)
-    @rule(index=INSTANCE, layer=LAYER, ns=NS, key=domain.names(), how=CONDITION, one_call=st.booleans())
+    @rule(
+        index=INSTANCE,
+        layer=LAYER,
+        ns=NS,
+        key=domain.names(),
+        how=CONDITION,
+        one_call=st.booleans(),
+    )
     def store_delete(
         self, index: int, layer: Layer, ns: int, key: str, how: str, one_call: bool
     ) -> None:
@@ -433,7 +460,9 @@ class DifferentialMachine(KitMachine):
                 )
             return store.delete(namespace, key, if_match=etag)
 
-        self.both(f"{index}.{name}.delete {namespace}/{key!r} {how}", delete)
+        self.both(
+            f"{index}.{name}.delete {namespace}/{key!r} {how}", delete, (namespace, layer, key)
+        )
         self.touched.add((layer, namespace, key))
         self.sweep(layer, namespace, key)
 
@@ -459,6 +488,7 @@ class DifferentialMachine(KitMachine):
         self.both(
             f"{index}.{name}.get_and_fill {namespace}/{key!r} {fill}",
             lambda side: side.store(index, name).get_and_fill(namespace, key, fill),
+            (namespace, layer, key),
         )
         self.cache_keys.add((namespace, fill.key))
         self.sweep(layer, namespace, key)
@@ -529,7 +559,12 @@ class DifferentialMachine(KitMachine):
             claimed, _ = self.both(
                 f"{where} claim {consumer} limit={limit} visible+{timeout}",
                 lambda side: side.store(index, "checkpoints").claim(
-                    namespace, stream, group, consumer, limit=limit, now_ms=now,
+                    namespace,
+                    stream,
+                    group,
+                    consumer,
+                    limit=limit,
+                    now_ms=now,
                     visible_at_ms=now + timeout,
                 ),
             )
@@ -580,11 +615,14 @@ class DifferentialMachine(KitMachine):
         if key.startswith(("blob/", "record/", "kv/")):
             return
         self.direct_etags += 1
-        entry = CacheEntry(data, self.direct_etags, f"direct-{self.direct_etags}", now, content_type, now + ttl)
+        entry = CacheEntry(
+            data, self.direct_etags, f"direct-{self.direct_etags}", now, content_type, now + ttl
+        )
         if op == "set":
             self.both(
                 f"{index}.cache.set {namespace}/{key!r} ttl={ttl}",
                 lambda side: side.store(index, "cache").set(namespace, key, entry, ttl),
+                (namespace, "cache", key),
             )
         else:
             self.both(
@@ -604,7 +642,21 @@ class DifferentialMachine(KitMachine):
         self.log("open a second instance on each side")
 
     @precondition(lambda self: self.LIFECYCLE and self.spaced("reopen", 3))
-    @rule(index=INSTANCE, probe=st.sampled_from(["blobs.get", "blobs.list", "records.put", "streams.read", "streams.append", "checkpoints.load", "cache.get", "cache.set"]))
+    @rule(
+        index=INSTANCE,
+        probe=st.sampled_from(
+            [
+                "blobs.get",
+                "blobs.list",
+                "records.put",
+                "streams.read",
+                "streams.append",
+                "checkpoints.load",
+                "cache.get",
+                "cache.set",
+            ]
+        ),
+    )
     def reopen(self, index: int, probe: str) -> None:
         """Close an instance, check its stores refuse a call, open a new one in its place."""
         index = self.pick(index)
@@ -617,11 +669,26 @@ class DifferentialMachine(KitMachine):
         self.sut.start(index)
         self.ref.start(index)
         self.log(f"reopen instance {index}")
+        if not self.raw:
+            self.catch_up()
         self.did("reopen")
         self.sweep_all()
 
     @precondition(lambda self: self.LIFECYCLE and bool(self.closed))
-    @rule(probe=st.sampled_from(["blobs.get", "blobs.head", "blobs.list", "records.delete", "streams.read", "checkpoints.load", "cache.get", "cache.delete"]))
+    @rule(
+        probe=st.sampled_from(
+            [
+                "blobs.get",
+                "blobs.head",
+                "blobs.list",
+                "records.delete",
+                "streams.read",
+                "checkpoints.load",
+                "cache.get",
+                "cache.delete",
+            ]
+        )
+    )
     def closed_store(self, probe: str) -> None:
         self.call_closed(self.closed[-1], probe)
 
@@ -633,7 +700,18 @@ class DifferentialMachine(KitMachine):
         prefix = namespace[: max(len(self.ns) + 1, len(namespace) - cut)] if cut else namespace
         self.both(f"0.reset {prefix!r}", lambda side: side.adapters[0].reset(prefix))
         self.did("reset")
+        if not self.raw:
+            self.catch_up()
         self.sweep_all()
+
+    def catch_up(self) -> None:
+        """On an adapter without ``read_after_write``: give its replicas the read-after-write
+        window to catch up, and start clients that remember no write (a client expects its
+        own writes back, which a reset removed)."""
+        self.clock.sleep_ms(100.0)
+        for side in (self.sut, self.ref):
+            side.clients = [side.client(adapter) for adapter in side.adapters]
+        self.log("wait 100 ms for replicas; new clients")
 
     def call_closed(self, closed: tuple[Any, Any], probe: str) -> None:
         name, _, method = probe.partition(".")
@@ -655,7 +733,9 @@ class DifferentialMachine(KitMachine):
             store = getattr(adapter, name)
             if store is None:
                 return
-            outcomes.append(call(lambda s=store: getattr(s, method)(*arguments[method], **keywords)))
+            outcomes.append(
+                call(lambda s=store: getattr(s, method)(*arguments[method], **keywords))
+            )
         theirs, ours = outcomes
         self.log(f"closed {probe} -> {theirs.show()[:80]}")
         self.expect(
@@ -690,6 +770,7 @@ class DifferentialMachine(KitMachine):
                 self.both(
                     f"0.blobs.head {namespace}/{key!r}",
                     lambda side: side.layer(0, Layer.BLOB).head(namespace, key),
+                    (namespace, layer, key),
                 )
         if self.raw:
             for index in self.instances():
@@ -698,10 +779,12 @@ class DifferentialMachine(KitMachine):
                 self.both(
                     f"{index}.{name} get {namespace}/{key!r}",
                     lambda side, i=index: side.store(i, name).get(namespace, key),
+                    (namespace, layer, key),
                 )
                 self.both(
                     f"{index}.{name} head {namespace}/{key!r}",
                     lambda side, i=index: side.store(i, name).head(namespace, key),
+                    (namespace, layer, key),
                 )
             self.sweep_list(layer, namespace)
         if self.caps.cache:
@@ -719,18 +802,22 @@ class DifferentialMachine(KitMachine):
                     lambda side, s=start: side.layer(0, Layer.BLOB).list(
                         namespace, start_after=s, limit=2
                     ),
+                    (namespace, layer, ""),
                 )
-            self.store_page(name, namespace, start)
+            self.store_page(layer, namespace, start)
 
-    def store_page(self, name: str, namespace: str, start: str | None) -> None:
+    def store_page(self, layer: Layer, namespace: str, start: str | None) -> None:
         """A store's ``list`` page: at most the limit, a non-empty beginning of the reference's
         page while keys remain (a backend's page size may be smaller), empty only at the end."""
-        theirs = call(lambda: self.sut.store(0, name).list(namespace, "", start_after=start, limit=3))
+        name = f"{layer.value}s"
+        theirs = call(
+            lambda: self.sut.store(0, name).list(namespace, "", start_after=start, limit=3)
+        )
         ours = call(lambda: self.ref.store(0, name).list(namespace, "", start_after=start, limit=3))
         where = f"0.{name}.list {namespace} after={start!r} limit=3"
         if theirs.ok and ours.ok and 0 < len(theirs.value) < len(ours.value):
             ours = Outcome(ours.value[: len(theirs.value)])
-        compare(theirs, ours, self.pairs, where)
+        compare(theirs, ours, self.pairs, where, (namespace, layer, ""))
 
     def read_level(
         self, index: int, layer: Layer, namespace: str, key: str, level: str, bypass: bool
@@ -738,21 +825,25 @@ class DifferentialMachine(KitMachine):
         """A facade read at ``level``: exact when it must read the backend; otherwise the
         reference's answer, or the backend's current value (the entry was evicted), or for
         ``cache_only`` a miss."""
-        where = f"{index}.{layer.value}s.get {namespace}/{key!r} {level}{' bypass' if bypass else ''}"
+        where = (
+            f"{index}.{layer.value}s.get {namespace}/{key!r} {level}{' bypass' if bypass else ''}"
+        )
         read = lambda side: side.layer(index, layer).get(  # noqa: E731
             namespace, key, level=level, bypass_cache=bypass
         )
         theirs, ours = call(lambda: read(self.sut)), call(lambda: read(self.ref))
         self.log(f"{where} -> {ours.show()[:160]}")
+        scope: Scope = (namespace, layer, key)
         if level == "strong" or (bypass and level == "eventual"):
-            compare(theirs, ours, self.pairs, where)
+            compare(theirs, ours, self.pairs, where, scope)
             return
         try:
-            compare(theirs, ours, self.pairs, where)
+            compare(theirs, ours, self.pairs, where, scope)
         except Mismatch:
             if level == "cache_only" and theirs.error.startswith("CacheMissError"):
                 return
-            compare(theirs, self.current(layer, namespace, key), self.pairs, where + " (current)")
+            current = self.current(layer, namespace, key)
+            compare(theirs, current, self.pairs, where + " (current)", scope)
 
     def current(self, layer: Layer, namespace: str, key: str) -> Outcome:
         """The reference backend's current value, as the facade returns it."""
@@ -787,7 +878,7 @@ class DifferentialMachine(KitMachine):
                     f"{where}: a live entry {entry!r} where the reference holds none",
                 )
                 continue
-            compare(theirs, ours, self.pairs, where)
+            compare(theirs, ours, self.pairs, where, (namespace, "cache", key))
 
     def sweep_stream(self, namespace: str, stream: str) -> None:
         """The whole stream, read page by page from every ``after``, and by sequences."""
@@ -796,7 +887,9 @@ class DifferentialMachine(KitMachine):
             for after in range(len(messages) + 1):
                 self.stream_pages(index, namespace, stream, after)
             sut_log = self.sut.store(index, "streams")
-            if offers(sut_log, BatchStreamLog) and offers(self.ref.store(index, "streams"), BatchStreamLog):
+            if offers(sut_log, BatchStreamLog) and offers(
+                self.ref.store(index, "streams"), BatchStreamLog
+            ):
                 wanted = [len(messages), 1, 10**6, len(messages) + 1][: 2 + len(messages) % 3]
                 self.both(
                     f"{index}.streams.read_sequences {namespace}/{stream!r} {wanted}",
@@ -812,16 +905,31 @@ class DifferentialMachine(KitMachine):
         got: list[Any] = []
         cursor = after
         for _ in range(100):
-            page = call(lambda c=cursor: self.sut.store(index, "streams").read(namespace, stream, after=c, limit=2))
+            page = call(
+                lambda c=cursor: self.sut.store(index, "streams").read(
+                    namespace, stream, after=c, limit=2
+                )
+            )
             if not page.ok:
-                compare(page, call(lambda: self.ref.store(index, "streams").read(namespace, stream, after=cursor, limit=2)), self.pairs, where)
+                compare(
+                    page,
+                    call(
+                        lambda: self.ref.store(index, "streams").read(
+                            namespace, stream, after=cursor, limit=2
+                        )
+                    ),
+                    self.pairs,
+                    where,
+                )
                 return
             if not page.value or len(page.value) > 2:
                 got += list(page.value)
                 break
             got += page.value
             cursor = page.value[-1].sequence
-        expected = self.ref.store(index, "streams").read(namespace, stream, after=after, limit=10000)
+        expected = self.ref.store(index, "streams").read(
+            namespace, stream, after=after, limit=10000
+        )
         compare(Outcome(got), Outcome(expected), self.pairs, where + " (all pages)")
 
     def sweep_group(self, namespace: str, stream: str, group: str) -> None:

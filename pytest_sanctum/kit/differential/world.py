@@ -50,12 +50,14 @@ class Side:
 
     def layer(self, index: int, layer: Layer) -> Any:
         """The facade layer of instance ``index``."""
-        return getattr(self.clients[index], f"{layer.value}s" if layer is not Layer.CACHE else "cache")
+        return getattr(
+            self.clients[index], f"{layer.value}s" if layer is not Layer.CACHE else "cache"
+        )
 
 
-def reference_opener(capabilities: Capabilities, adapter: StorageAdapter, clock: Any) -> tuple[
-    Callable[[], StorageAdapter], Callable[[], None]
-]:
+def reference_opener(
+    capabilities: Capabilities, adapter: StorageAdapter, clock: Any
+) -> tuple[Callable[[], StorageAdapter], Callable[[], None]]:
     """A factory of reference instances matching ``adapter``, and how to drop their data."""
     server = f"sanctum-differential-{uuid.uuid4().hex}"
     hidden = [name for name in Capabilities.field_names() if not getattr(capabilities, name)]
