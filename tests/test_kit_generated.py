@@ -23,6 +23,8 @@ from kit_helpers import preload_suite, run_kit
 from mutants.generated import GENERATED
 from test_kit_honest import HONEST
 
+from pytest_sanctum.kit import property_runs
+
 DIFFERENTIAL = "DIFF-001,DIFF-002,DIFF-003"
 SEEDS = tuple(
     int(s) for s in os.environ.get("SANCTUM_KILL_SEEDS", "1,2,3,4,5,6,7,8,9,10").split(",")
@@ -45,12 +47,18 @@ def _sample() -> list[str]:
     return sorted(random.Random(day).sample(sorted(GENERATED), SAMPLE))
 
 
-def _killed(pytester: pytest.Pytester, name: str, seed: int) -> tuple[bool, str]:
+def _killed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, seed: int
+) -> tuple[bool, str]:
+    """Whether a ``DIFF-*`` contract fails against mutant ``name``: the run stops at the
+    first failure and does not shrink it (only whether it fails matters here)."""
+    monkeypatch.setattr(property_runs, "SHRINK_SECONDS", 0.0)
     run = run_kit(
         pytester,
         f"--sanctum-adapter=mutants:{name}",
         f"--sanctum-contracts={DIFFERENTIAL}",
         f"--sanctum-seed={seed}",
+        "-x",
         profile="default",
     )
     return "fail" in run.results.values(), run.output
@@ -61,17 +69,22 @@ def test_there_are_at_least_forty_generated_mutants() -> None:
 
 
 @pytest.mark.parametrize("name", _sample())
-def test_the_tier_kills_a_generated_mutant(pytester: pytest.Pytester, name: str) -> None:
+def test_the_tier_kills_a_generated_mutant(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     """A sampled generated mutant fails a ``DIFF-*`` contract at the default profile."""
-    killed, output = _killed(pytester, name, seed=datetime.date.today().toordinal() % 1000)
+    seed = datetime.date.today().toordinal() % 1000
+    killed, output = _killed(pytester, monkeypatch, name, seed)
     assert killed, f"{name} ({GENERATED[name].__doc__}) survived the differential tier\n{output}"
 
 
 @pytest.mark.skipif(not FULL, reason="full kill-rate measurement: set SANCTUM_KILL_RATES=1")
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", sorted(GENERATED))
-def test_kill_rate(pytester: pytest.Pytester, name: str, seed: int) -> None:
-    killed, output = _killed(pytester, name, seed)
+def test_kill_rate(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, seed: int
+) -> None:
+    killed, output = _killed(pytester, monkeypatch, name, seed)
     assert killed, f"{name} survived with seed {seed}\n{output[-3000:]}"
 
 

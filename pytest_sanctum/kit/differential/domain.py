@@ -100,9 +100,9 @@ def family(base: str) -> tuple[str, ...]:
     names: list[str] = []
     for make in VARIANTS.values():
         name = make(base)
-        if name.isprintable() and 0 < len(name.encode("utf-8")) <= MAX_NAME_BYTES:
-            if name not in names:
-                names.append(name)
+        valid = name.isprintable() and 0 < len(name.encode("utf-8")) <= MAX_NAME_BYTES
+        if valid and name not in names:
+            names.append(name)
     return tuple(names)
 
 

@@ -23,6 +23,7 @@ writing client stay in, since the facade retries them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
@@ -53,6 +54,9 @@ from pytest_sanctum.types import (
 )
 from pytest_sanctum.validation import encode_record
 
+Act = Callable[[Side], Any]
+"""A call made on one side (``DifferentialMachine.both`` makes it on both)."""
+
 VERSIONED = (Layer.BLOB, Layer.RECORD)
 CACHE_PREFIX = {Layer.BLOB: "blob/", Layer.RECORD: "record/"}
 """The cache keys the facade builds for a layer's key (``pytest_sanctum.core.cache_key``)."""
@@ -70,6 +74,16 @@ NS = st.integers(0, len(domain.NAMESPACE_SUFFIXES))
 CONDITION = st.sampled_from(["none", "none", "create", "current", "stale", "unknown"])
 GROUPS = st.sampled_from(["g", "G", "g/"])
 CONSUMERS = st.sampled_from(["c1", "C1"])
+
+
+def on_store(index: int, name: str, method: str, *args: Any, **options: Any) -> Act:
+    """The call ``method(*args, **options)`` of store ``name`` of instance ``index``."""
+    return lambda side: getattr(side.store(index, name), method)(*args, **options)
+
+
+def on_layer(index: int, layer: Layer, method: str, *args: Any, **options: Any) -> Act:
+    """The call ``method(*args, **options)`` of facade layer ``layer`` of instance ``index``."""
+    return lambda side: getattr(side.layer(index, layer), method)(*args, **options)
 
 
 class DifferentialMachine(KitMachine):
@@ -500,9 +514,9 @@ class DifferentialMachine(KitMachine):
         stream=domain.names(),
         payload=domain.payloads(),
         idempotency=st.one_of(st.none(), st.sampled_from(["i", "I", "i "])),
-        window=st.sampled_from([0.0, 0.5, 1000.0, 120_000.0]),
+        window=st.shared(st.sampled_from([0.0, 0.5, 1000.0, 120_000.0]), key="sanctum-window"),
     )
-    def store_append(
+    def store_append(  # the window is one per example, as the facade passes its config's
         self,
         index: int,
         ns: int,
@@ -733,9 +747,7 @@ class DifferentialMachine(KitMachine):
             store = getattr(adapter, name)
             if store is None:
                 return
-            outcomes.append(
-                call(lambda s=store: getattr(s, method)(*arguments[method], **keywords))
-            )
+            outcomes.append(call(partial(getattr(store, method), *arguments[method], **keywords)))
         theirs, ours = outcomes
         self.log(f"closed {probe} -> {theirs.show()[:80]}")
         self.expect(
@@ -778,12 +790,12 @@ class DifferentialMachine(KitMachine):
                     self.read_level(index, layer, namespace, key, "strong", False)
                 self.both(
                     f"{index}.{name} get {namespace}/{key!r}",
-                    lambda side, i=index: side.store(i, name).get(namespace, key),
+                    on_store(index, name, "get", namespace, key),
                     (namespace, layer, key),
                 )
                 self.both(
                     f"{index}.{name} head {namespace}/{key!r}",
-                    lambda side, i=index: side.store(i, name).head(namespace, key),
+                    on_store(index, name, "head", namespace, key),
                     (namespace, layer, key),
                 )
             self.sweep_list(layer, namespace)
@@ -799,9 +811,7 @@ class DifferentialMachine(KitMachine):
             if self.FACADE and layer is Layer.BLOB:
                 self.both(
                     f"0.blobs.list {namespace} after={start!r} limit=2",
-                    lambda side, s=start: side.layer(0, Layer.BLOB).list(
-                        namespace, start_after=s, limit=2
-                    ),
+                    on_layer(0, Layer.BLOB, "list", namespace, start_after=start, limit=2),
                     (namespace, layer, ""),
                 )
             self.store_page(layer, namespace, start)
@@ -828,10 +838,8 @@ class DifferentialMachine(KitMachine):
         where = (
             f"{index}.{layer.value}s.get {namespace}/{key!r} {level}{' bypass' if bypass else ''}"
         )
-        read = lambda side: side.layer(index, layer).get(  # noqa: E731
-            namespace, key, level=level, bypass_cache=bypass
-        )
-        theirs, ours = call(lambda: read(self.sut)), call(lambda: read(self.ref))
+        read = on_layer(index, layer, "get", namespace, key, level=level, bypass_cache=bypass)
+        theirs, ours = call(partial(read, self.sut)), call(partial(read, self.ref))
         self.log(f"{where} -> {ours.show()[:160]}")
         scope: Scope = (namespace, layer, key)
         if level == "strong" or (bypass and level == "eventual"):
@@ -866,8 +874,8 @@ class DifferentialMachine(KitMachine):
         must be the reference's, or expired where the reference has none."""
         indexes = self.instances() if self.caps.distributed_cache else [0]
         for index in indexes:
-            theirs = call(lambda i=index: self.sut.store(i, "cache").get(namespace, key))
-            ours = call(lambda i=index: self.ref.store(i, "cache").get(namespace, key))
+            theirs = call(partial(on_store(index, "cache", "get", namespace, key), self.sut))
+            ours = call(partial(on_store(index, "cache", "get", namespace, key), self.ref))
             where = f"{index}.cache get {namespace}/{key!r}"
             if theirs.ok and theirs.value is None:
                 continue
@@ -893,9 +901,7 @@ class DifferentialMachine(KitMachine):
                 wanted = [len(messages), 1, 10**6, len(messages) + 1][: 2 + len(messages) % 3]
                 self.both(
                     f"{index}.streams.read_sequences {namespace}/{stream!r} {wanted}",
-                    lambda side, i=index: side.store(i, "streams").read_sequences(
-                        namespace, stream, wanted
-                    ),
+                    on_store(index, "streams", "read_sequences", namespace, stream, wanted),
                 )
 
     def stream_pages(self, index: int, namespace: str, stream: str, after: int) -> None:
@@ -905,22 +911,10 @@ class DifferentialMachine(KitMachine):
         got: list[Any] = []
         cursor = after
         for _ in range(100):
-            page = call(
-                lambda c=cursor: self.sut.store(index, "streams").read(
-                    namespace, stream, after=c, limit=2
-                )
-            )
+            read = on_store(index, "streams", "read", namespace, stream, after=cursor, limit=2)
+            page = call(partial(read, self.sut))
             if not page.ok:
-                compare(
-                    page,
-                    call(
-                        lambda: self.ref.store(index, "streams").read(
-                            namespace, stream, after=cursor, limit=2
-                        )
-                    ),
-                    self.pairs,
-                    where,
-                )
+                compare(page, call(partial(read, self.ref)), self.pairs, where)
                 return
             if not page.value or len(page.value) > 2:
                 got += list(page.value)
@@ -936,14 +930,12 @@ class DifferentialMachine(KitMachine):
         for index in self.instances():
             self.both(
                 f"{index}.checkpoints.load {namespace}/{stream!r} {group}",
-                lambda side, i=index: side.store(i, "checkpoints").load(namespace, stream, group),
+                on_store(index, "checkpoints", "load", namespace, stream, group),
             )
             if self.FACADE:
                 self.both(
                     f"{index}.streams.checkpoint {namespace}/{stream!r} {group}",
-                    lambda side, i=index: side.layer(i, Layer.STREAM).checkpoint(
-                        namespace, stream, group
-                    ),
+                    on_layer(index, Layer.STREAM, "checkpoint", namespace, stream, group),
                 )
 
     def teardown(self) -> None:
