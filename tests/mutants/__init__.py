@@ -30,6 +30,7 @@ from mutants import (
     boundaries,
     cache,
     facade,
+    generated,
     identity,
     keys,
     lifecycle,
@@ -47,6 +48,7 @@ __all__ = [
     "boundaries",
     "cache",
     "facade",
+    "generated",
     "identity",
     "keys",
     "lifecycle",
@@ -62,10 +64,8 @@ def __getattr__(name: str) -> Any:
     found = MUTANTS.get(name)
     if found is not None:
         return found.factory
-    from mutants.generated import GENERATED
-
-    if name in GENERATED:
-        return GENERATED[name]
+    if name in generated.GENERATED:
+        return generated.GENERATED[name]
     raise AttributeError(f"module 'mutants' has no mutant {name!r}")
 
 

@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mutants.base import Mutated, Wrap, basic_memory, swap
+from mutants.base import MUTANTS, Mutant, Mutated, Wrap, basic_memory, swap
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.errors import BackendUnavailableError, PreconditionFailedError
 from pytest_sanctum.types import Blob, BlobInfo, CacheEntry, GroupCheckpoint
@@ -652,3 +652,10 @@ _add(
     "A closed cache answers every get with a miss instead of refusing.",
     lambda options, clock: swap(options, clock, _ClosedLies, "cache"),
 )
+
+
+MUTANTS["gen-blob-keys-fold-case"] = Mutant(
+    GENERATED["gen-blob-keys-fold-case"], frozenset({"DIFF-001", "DIFF-002", "DIFF-003"}), "adapter"
+)
+"""One generated mutant joins the registry, so every ``DIFF-*`` contract is shown to fail in
+``test_kit_mutants.py`` too (with the fixed seed of those runs)."""

@@ -36,6 +36,8 @@ MAX_NAME_BYTES = 1024
 """The longest key, stream or group name (``pytest_sanctum.validation.MAX_KEY_BYTES``)."""
 
 BASES: tuple[str, ...] = (
+    "Ab c.d_e/f%g*h?[i]{j}'",
+    "\u212bngstro\u0308m ß",
     "a",
     "Key",
     "café",
@@ -51,11 +53,15 @@ BASES: tuple[str, ...] = (
     "😀",
     "\U0002a6d6",
     "\U00030000",
+    "ǅ-ﬃ.Ｗ😀",
 )
-"""Base names, one per family: ASCII, a precomposed accent, a ligature NFKC expands, SQL
+"""Base names, one per family: two that many lossy mappings change at once (case,
+punctuation, pattern characters, a blank; an Angstrom sign NFC replaces, a decomposed
+umlaut, a sharp s case mappings expand), ASCII, a precomposed accent, a ligature NFKC expands, SQL
 ``LIKE`` wildcards, Redis glob and hash-tag characters, a quote and comment, fullwidth
 letters, CJK, mathematical letters (plane 1), an emoji (plane 1), CJK extensions of
-planes 2 and 3."""
+planes 2 and 3, and a titlecase digraph, a ligature, a fullwidth letter and an emoji
+together."""
 
 
 def _at_limit(name: str, tail: str) -> str:
@@ -88,6 +94,8 @@ VARIANTS: dict[str, Callable[[str], str]] = {
     "space-suffix": lambda name: name + " ",
     "space-prefix": lambda name: " " + name,
     "longer": lambda name: name + "x",
+    "astral-suffix": lambda name: name + "😀",
+    "bmp-high-suffix": lambda name: name + "！",
     "limit-a": lambda name: _at_limit(name, "a"),
     "limit-b": lambda name: _at_limit(name, "b"),
     "limit-minus-one": lambda name: _at_limit(name, "")[:-1] + "a",
@@ -125,14 +133,33 @@ INVALID_NAMES: tuple[str, ...] = (
 characters (planes 0 and 14), private use (planes 15 and 16), over the byte limit by one."""
 
 
-def names(families: int = 4) -> st.SearchStrategy[str]:
-    """A name from a few families drawn once per example, so collisions within a family are
-    frequent: ``st.shared`` makes every draw of one example choose among the same families."""
+def names(families: int = 3) -> st.SearchStrategy[str]:
+    """A name from a few families drawn once per example (``st.shared``), half the time the
+    family's base name: names of one example meet often, as equal names and as names a
+    lossy mapping confuses."""
     chosen = st.shared(
         st.lists(st.sampled_from(range(len(FAMILIES))), min_size=1, max_size=families, unique=True),
         key="sanctum-differential-families",
     )
-    return chosen.flatmap(lambda picked: st.sampled_from([n for i in picked for n in FAMILIES[i]]))
+    return chosen.flatmap(
+        lambda picked: st.one_of(
+            st.sampled_from([FAMILIES[i][0] for i in picked]),
+            st.sampled_from([n for i in picked for n in FAMILIES[i]]),
+        )
+    )
+
+
+PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (names[0], other) for names in FAMILIES for other in names[1:]
+)
+"""A base name with each other name of its family."""
+
+
+def paired_names() -> st.SearchStrategy[str]:
+    """Either name of one pair drawn per example: for names that only a collision shows
+    (a consumer group's name is not in its state), so the two meet in most examples."""
+    pair = st.shared(st.sampled_from(PAIRS), key="sanctum-differential-pair")
+    return pair.flatmap(st.sampled_from)
 
 
 def prefixes() -> st.SearchStrategy[str]:
@@ -141,7 +168,7 @@ def prefixes() -> st.SearchStrategy[str]:
     return st.one_of(specials, names().map(lambda name: name[: max(1, len(name) // 2)]))
 
 
-PAYLOAD_SIZES: tuple[int, ...] = (0, 1, 2, 255, 256, 2047, 2048, 8191, 8192, 65535, 65536)
+PAYLOAD_SIZES: tuple[int, ...] = (0, 1, 255, 256, 2048, 8192, 65535, 65536, 65537)
 """Payload sizes around common backend thresholds (a byte, inline and page sizes, 64 KiB)."""
 
 
@@ -189,5 +216,20 @@ LIMITS: tuple[int, ...] = (0, 1, 2, 3, 7, 10000)
 
 NAMESPACE_SUFFIXES: tuple[str, ...] = ("", "x", "X", "x.", "x_", "x-", "xx", "-" + "n" * 40)
 """Suffixes to the example's namespace: several namespaces, colliding under case folding,
-punctuation mapping, prefixes and truncation (the last one reaches 128 characters on
-the kit's namespaces of up to 87 characters)."""
+punctuation mapping and prefixes. ``namespaces`` adds three long ones."""
+
+NAMESPACE_LENGTHS: tuple[int, ...] = (100, 127, 128)
+"""Lengths of the long namespaces of an example (128 is the limit): equal up to 100
+characters, so truncation at any length below merges them."""
+
+
+def namespaces(base: str) -> list[str]:
+    """The namespaces of an example whose own namespace is ``base``."""
+    found = [base + suffix for suffix in NAMESPACE_SUFFIXES]
+    return found + [(base + "-" + "n" * 128)[:length] for length in NAMESPACE_LENGTHS]
+
+
+def namespace_index() -> st.SearchStrategy[int]:
+    """Which namespace of ``namespaces`` a step uses: the first one half the time."""
+    count = len(NAMESPACE_SUFFIXES) + len(NAMESPACE_LENGTHS)
+    return st.one_of(st.just(0), st.integers(0, count - 1))

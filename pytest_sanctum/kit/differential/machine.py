@@ -61,18 +61,22 @@ VERSIONED = (Layer.BLOB, Layer.RECORD)
 CACHE_PREFIX = {Layer.BLOB: "blob/", Layer.RECORD: "record/"}
 """The cache keys the facade builds for a layer's key (``pytest_sanctum.core.cache_key``)."""
 
-STEP_MS = 1.0
+STEP_MS = 0.25
 """The clock moves this much before every step: cache entries are then always older than
-the zero staleness budget, so a strong read without bypass reads the backend too."""
+the zero staleness budget, so a strong read without bypass reads the backend too; a
+quarter millisecond, so fractions of a millisecond matter."""
+
+START_OFFSET_MS = 777.25
+"""An example starts this far after a whole second, so times are not round numbers."""
 
 TICKS_MS = (1.0, 499.0, 1000.0, 4999.0, 5001.0, 30_001.0, 120_001.0)
 """Clock advances: around cache TTLs, the visibility timeout and the dedupe window."""
 
 INSTANCE = st.sampled_from([0, 1])
 LAYER = st.sampled_from(VERSIONED)
-NS = st.integers(0, len(domain.NAMESPACE_SUFFIXES))
+NS = domain.namespace_index()
 CONDITION = st.sampled_from(["none", "none", "create", "current", "stale", "unknown"])
-GROUPS = st.sampled_from(["g", "G", "g/"])
+GROUPS = domain.paired_names()
 CONSUMERS = st.sampled_from(["c1", "C1"])
 
 
@@ -105,8 +109,8 @@ class DifferentialMachine(KitMachine):
         self.sut.adapters.append(sut)
         self.sut.clients.append(self._client(sut))
         self.ref.start(0)
-        self.namespaces = [self.ns + suffix for suffix in domain.NAMESPACE_SUFFIXES]
-        self.namespaces.append((self.ns + "-" + "n" * 128)[:128])
+        self.namespaces = domain.namespaces(self.ns)
+        self.clock.advance(START_OFFSET_MS)
         self.pairs = EtagPairs()
         self.touched: set[tuple[Layer, str, str]] = set()
         self.cache_keys: set[tuple[str, str]] = set()
@@ -294,7 +298,7 @@ class DifferentialMachine(KitMachine):
             ),
         )
         self.streams.add((namespace, stream))
-        self.sweep_stream(namespace, stream)
+        self.sweep_streams(namespace)
 
     @precondition(lambda self: self.FACADE and self.caps.streams and self.streams)
     @rule(
@@ -317,7 +321,7 @@ class DifferentialMachine(KitMachine):
         if theirs.ok:
             self.delivered = [delivery.message_id for delivery in theirs.value]
         self.groups.add((namespace, stream, group))
-        self.sweep_group(namespace, stream, group)
+        self.sweep_streams(namespace)
 
     @precondition(lambda self: self.FACADE and self.caps.streams and self.groups)
     @rule(index=INSTANCE, which=st.integers(0, 50), extra=st.sampled_from([None, "1", "99"]))
@@ -330,7 +334,7 @@ class DifferentialMachine(KitMachine):
             f"{index}.streams.ack {namespace}/{stream!r} {group} {ids}",
             lambda side: side.layer(index, Layer.STREAM).ack(namespace, stream, group, ids),
         )
-        self.sweep_group(namespace, stream, group)
+        self.sweep_streams(namespace)
 
     @precondition(lambda self: self.FACADE and self.caps.cache)
     @rule(
@@ -352,7 +356,7 @@ class DifferentialMachine(KitMachine):
         elif op == "delete":
             self.both(where, lambda side: side.layer(0, Layer.CACHE).delete(namespace, key))
         self.cache_keys.add((namespace, "kv/" + key))
-        self.read_cache_layer(namespace, key)
+        self.read_cache_layers(namespace)
 
     @precondition(lambda self: self.FACADE)
     @rule(
@@ -541,7 +545,7 @@ class DifferentialMachine(KitMachine):
             ),
         )
         self.streams.add((namespace, stream))
-        self.sweep_stream(namespace, stream)
+        self.sweep_streams(namespace)
 
     @precondition(lambda self: self.STORES and self.caps.streams and self.streams)
     @rule(
@@ -601,7 +605,7 @@ class DifferentialMachine(KitMachine):
                 ),
             )
         self.groups.add((namespace, stream, group))
-        self.sweep_group(namespace, stream, group)
+        self.sweep_streams(namespace)
 
     @precondition(lambda self: self.STORES and self.caps.cache)
     @rule(
@@ -644,7 +648,7 @@ class DifferentialMachine(KitMachine):
                 lambda side: side.store(index, "cache").delete(namespace, key),
             )
         self.cache_keys.add((namespace, key))
-        self.sweep_cache(namespace, key)
+        self.sweep_caches(namespace)
 
     # -- lifecycle rules (DIFF-003) ------------------------------------------------------
 
@@ -798,12 +802,47 @@ class DifferentialMachine(KitMachine):
                     on_store(index, name, "head", namespace, key),
                     (namespace, layer, key),
                 )
-            self.sweep_list(layer, namespace)
+            self.sweep_list(layer, namespace, key)
         if self.caps.cache:
-            self.sweep_cache(namespace, CACHE_PREFIX[layer] + key)
+            self.sweep_caches(namespace)
 
-    def sweep_list(self, layer: Layer, namespace: str) -> None:
-        """The whole listing, then a page of two from every ``start_after`` (and store pages)."""
+    def sweep_streams(self, namespace: str) -> None:
+        """Every stream and consumer group of a namespace (a lossy name mapping merges them)."""
+        for found, stream in sorted(self.streams):
+            if found == namespace:
+                self.sweep_stream(namespace, stream)
+        for found, stream, group in sorted(self.groups):
+            if found == namespace:
+                self.sweep_group(namespace, stream, group)
+
+    def sweep_caches(self, namespace: str) -> None:
+        """Every cache entry of a namespace the example touched."""
+        for found, key in sorted(self.cache_keys):
+            if found == namespace:
+                self.sweep_cache(namespace, key)
+
+    def read_cache_layers(self, namespace: str) -> None:
+        """Every facade cache-layer entry of a namespace the example touched."""
+        for found, key in sorted(self.cache_keys):
+            if found == namespace and key.startswith("kv/"):
+                self.read_cache_layer(namespace, key.removeprefix("kv/"))
+
+    def sweep_prefixes(self, layer: Layer, namespace: str, key: str) -> None:
+        """Listings by prefixes of ``key`` and by characters special to patterns."""
+        prefixes = {key[:1], key[:2], key[: len(key) // 2], key[:1].swapcase(), "%", "_", "*", "["}
+        for prefix in sorted(prefixes):
+            if self.FACADE and layer is Layer.BLOB:
+                self.both(
+                    f"0.blobs.list {namespace} prefix={prefix!r} limit=10",
+                    on_layer(0, Layer.BLOB, "list", namespace, prefix, limit=10),
+                    (namespace, layer, ""),
+                )
+            self.store_page(layer, namespace, None, prefix)
+
+    def sweep_list(self, layer: Layer, namespace: str, key: str) -> None:
+        """The whole listing, a page of two from every ``start_after`` (and store pages),
+        and listings by prefixes."""
+        self.sweep_prefixes(layer, namespace, key)
         name = f"{layer.value}s"
         listing = self.ref.store(0, name).list(namespace, "", limit=10000)
         starts: list[str | None] = [None, *(info.key for info in listing)]
@@ -816,15 +855,13 @@ class DifferentialMachine(KitMachine):
                 )
             self.store_page(layer, namespace, start)
 
-    def store_page(self, layer: Layer, namespace: str, start: str | None) -> None:
+    def store_page(self, layer: Layer, namespace: str, start: str | None, prefix: str = "") -> None:
         """A store's ``list`` page: at most the limit, a non-empty beginning of the reference's
         page while keys remain (a backend's page size may be smaller), empty only at the end."""
         name = f"{layer.value}s"
-        theirs = call(
-            lambda: self.sut.store(0, name).list(namespace, "", start_after=start, limit=3)
-        )
-        ours = call(lambda: self.ref.store(0, name).list(namespace, "", start_after=start, limit=3))
-        where = f"0.{name}.list {namespace} after={start!r} limit=3"
+        page = on_store(0, name, "list", namespace, prefix, start_after=start, limit=3)
+        theirs, ours = call(partial(page, self.sut)), call(partial(page, self.ref))
+        where = f"0.{name}.list {namespace} prefix={prefix!r} after={start!r} limit=3"
         if theirs.ok and ours.ok and 0 < len(theirs.value) < len(ours.value):
             ours = Outcome(ours.value[: len(theirs.value)])
         compare(theirs, ours, self.pairs, where, (namespace, layer, ""))
