@@ -109,3 +109,12 @@ def test_honest_adapters_pass_with_every_seed(
         args.append("--sanctum-reference-cache")
     run = run_kit(pytester, *args, profile="default")
     assert set(run.results.values()) == {"pass"}, run.output[-5000:]
+
+
+def test_the_report_counts_the_examples_of_each_contract(pytester: pytest.Pytester) -> None:
+    """Each ``DIFF-*`` row of the report says how many examples ran; the summary too."""
+    run = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=DIFF-002")
+    assert run.report is not None
+    rows = {row["id"]: row for row in run.report["contracts"]}
+    assert rows["DIFF-002"]["examples"] >= 1, rows
+    assert any(line.startswith("examples: DIFF-002 ") for line in run.result.outlines), run.output

@@ -113,6 +113,8 @@ class DifferentialMachine(KitMachine):
         self.clock.advance(START_OFFSET_MS)
         self.pairs = EtagPairs()
         self.touched: set[tuple[Layer, str, str]] = set()
+        self.history: dict[tuple[Layer, str, str], list[Outcome]] = {}
+        """Each key's values (or absence) after every step that touched it."""
         self.cache_keys: set[tuple[str, str]] = set()
         self.streams: set[tuple[str, str]] = set()
         self.groups: set[tuple[str, str, str]] = set()
@@ -780,6 +782,9 @@ class DifferentialMachine(KitMachine):
     def sweep(self, layer: Layer, namespace: str, key: str) -> None:
         """Read one key back every way, and list its namespace from every ``start_after``."""
         name = f"{layer.value}s"
+        self.history.setdefault((layer, namespace, key), []).append(
+            self.current(layer, namespace, key)
+        )
         if self.FACADE:
             self.read_level(0, layer, namespace, key, "strong", True)
             if layer is Layer.BLOB:
@@ -870,8 +875,9 @@ class DifferentialMachine(KitMachine):
         self, index: int, layer: Layer, namespace: str, key: str, level: str, bypass: bool
     ) -> None:
         """A facade read at ``level``: exact when it must read the backend; otherwise the
-        reference's answer, or the backend's current value (the entry was evicted), or for
-        ``cache_only`` a miss."""
+        reference's answer, or the backend's current value or a value the key held earlier
+        in the example (the entry was evicted and filled again), or for ``cache_only`` a
+        miss."""
         where = (
             f"{index}.{layer.value}s.get {namespace}/{key!r} {level}{' bypass' if bypass else ''}"
         )
@@ -884,11 +890,17 @@ class DifferentialMachine(KitMachine):
             return
         try:
             compare(theirs, ours, self.pairs, where, scope)
-        except Mismatch:
+        except Mismatch as mismatch:
             if level == "cache_only" and theirs.error.startswith("CacheMissError"):
                 return
-            current = self.current(layer, namespace, key)
-            compare(theirs, current, self.pairs, where + " (current)", scope)
+            held = self.history.get((layer, namespace, key), [])
+            for earlier in [self.current(layer, namespace, key), *reversed(held)]:
+                try:
+                    compare(theirs, earlier, self.pairs, where + " (a value it held)", scope)
+                except Mismatch:
+                    continue
+                return
+            raise mismatch
 
     def current(self, layer: Layer, namespace: str, key: str) -> Outcome:
         """The reference backend's current value, as the facade returns it."""
