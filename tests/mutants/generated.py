@@ -654,6 +654,44 @@ _add(
 )
 
 
+PARTIAL: dict[str, str] = {
+    "gen-blob-keys-nfc": "8/10",
+    "gen-blob-keys-strip": "9/10",
+    "gen-blob-keys-truncate-1000": "9/10",
+    "gen-cache-keys-fold-case": "7/10",
+    "gen-cache-keys-nfkc": "3/10",
+    "gen-cache-keys-punctuation": "1/10",
+    "gen-cache-keys-strip": "7/10",
+    "gen-cache-keys-truncate-1000": "1/10",
+    "gen-group-names-fold-case": "3/10",
+    "gen-group-names-nfkc": "1/10",
+    "gen-group-names-punctuation": "1/10",
+    "gen-group-names-truncate-1000": "0/10",
+    "gen-lifecycle-checkpoints-open-after-close": "7/10",
+    "gen-lifecycle-closed-cache-misses": "7/10",
+    "gen-lifecycle-records-open-after-close": "8/10",
+    "gen-lifecycle-reset-keeps-blobs": "7/10",
+    "gen-lifecycle-reset-keeps-checkpoints": "8/10",
+    "gen-lifecycle-reset-keeps-records": "4/10",
+    "gen-lifecycle-streams-open-after-close": "9/10",
+    "gen-list-casefold-order": "3/10",
+    "gen-list-utf16-order": "0/10",
+    "gen-metadata-head-size-uint16": "9/10",
+    "gen-namespaces-fold-case": "7/10",
+    "gen-namespaces-truncate-127": "7/10",
+    "gen-narrow-append-time-whole-seconds": "4/10",
+    "gen-narrow-dedupe-window-integer": "3/10",
+    "gen-record-keys-truncate-1000": "9/10",
+    "gen-shared-cache-records-read-blob-entries": "8/10",
+    "gen-stream-names-nfkc": "5/10",
+    "gen-stream-names-punctuation": "5/10",
+    "gen-stream-names-strip": "9/10",
+    "gen-stream-names-truncate-1000": "6/10",
+}
+"""Generated mutants the ``DIFF-*`` contracts did not kill with every one of ten seeds
+(measured kills out of ten, ``docs/kit-strength.md``): left out of the per-run sample."""
+
+
 MUTANTS["gen-blob-keys-fold-case"] = Mutant(
     GENERATED["gen-blob-keys-fold-case"], frozenset({"DIFF-001", "DIFF-002", "DIFF-003"}), "adapter"
 )
