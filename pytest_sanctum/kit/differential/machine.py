@@ -419,7 +419,7 @@ class DifferentialMachine(KitMachine):
             return
         self.tick()
         index, namespace, name = self.pick(index), self.namespaces[ns], f"{layer.value}s"
-        one_call = one_call and self.one_call(index, name)
+        one_call = one_call and self.caps.cache and self.one_call(index, name)
         if how in ("current", "stale", "unknown", "create") and not self.caps.conditional_writes:
             how = "none"
         if layer is Layer.RECORD:  # the facade hands record stores canonical JSON only
@@ -467,7 +467,7 @@ class DifferentialMachine(KitMachine):
             return
         self.tick()
         index, namespace, name = self.pick(index), self.namespaces[ns], f"{layer.value}s"
-        one_call = one_call and self.one_call(index, name)
+        one_call = one_call and self.caps.cache and self.one_call(index, name)
         if how == "create" or not self.caps.conditional_writes:
             how = "none"
 
@@ -500,7 +500,7 @@ class DifferentialMachine(KitMachine):
         self, index: int, layer: Layer, ns: int, key: str, ttl: float, min_version: int, purge: bool
     ) -> None:
         index, name = self.pick(index), f"{layer.value}s"
-        if not self.has(layer) or not self.one_call(index, name):
+        if not (self.has(layer) and self.caps.cache and self.one_call(index, name)):
             return
         self.tick()
         namespace, now = self.namespaces[ns], self.now()
@@ -776,8 +776,9 @@ class DifferentialMachine(KitMachine):
             self.sweep_stream(namespace, stream)
         for namespace, stream, group in sorted(self.groups):
             self.sweep_group(namespace, stream, group)
-        for namespace, key in sorted(self.cache_keys):
-            self.sweep_cache(namespace, key)
+        if self.caps.cache:
+            for namespace, key in sorted(self.cache_keys):
+                self.sweep_cache(namespace, key)
 
     def sweep(self, layer: Layer, namespace: str, key: str) -> None:
         """Read one key back every way, and list its namespace from every ``start_after``."""
