@@ -495,10 +495,6 @@ def pytest_runtest_makereport(
     used = kit_session(item.config).take_backdoor_use()
     if used:
         report.user_properties.append(("sanctum_backdoor", ",".join(sorted(used))))
-    if report.when == "call":
-        examples = kit_session(item.config).take_examples()
-        if examples:
-            report.user_properties.append(("sanctum_examples", examples))
     if report.when == "call" and report.failed:
         command = kit_session(item.config).reproduce_command(contract_id)
         report.sections.append(("sanctum: reproduce", command))

@@ -30,7 +30,6 @@ from mutants import (
     boundaries,
     cache,
     facade,
-    generated,
     identity,
     keys,
     lifecycle,
@@ -48,7 +47,6 @@ __all__ = [
     "boundaries",
     "cache",
     "facade",
-    "generated",
     "identity",
     "keys",
     "lifecycle",
@@ -59,14 +57,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``mutants:<name>`` names a registered or generated mutant's factory
-    (``--sanctum-adapter``)."""
+    """``mutants:<name>`` names a registered mutant's factory (``--sanctum-adapter``)."""
     found = MUTANTS.get(name)
-    if found is not None:
-        return found.factory
-    if name in generated.GENERATED:
-        return generated.GENERATED[name]
-    raise AttributeError(f"module 'mutants' has no mutant {name!r}")
+    if found is None:
+        raise AttributeError(f"module 'mutants' has no mutant {name!r}")
+    return found.factory
 
 
 # -- the plugin applying a facade mutant -----------------------------------------------
