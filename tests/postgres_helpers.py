@@ -7,12 +7,8 @@ a server they skip as ``environment``; with ``SANCTUM_REQUIRE_BACKEND=1`` (CI) t
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -70,45 +66,3 @@ def wait_for_lock_waiters(application_name: str, count: int, timeout_s: float = 
             return
         time.sleep(0.01)
     raise AssertionError(f"{count} backends of {application_name!r} never waited for a lock")
-
-
-def run_children(script: str, args: list[list[str]], tmp_path: Path) -> list[Any]:
-    """Run ``script`` once per argument list as separate OS processes, released together.
-
-    Each child prepares, prints ``READY``, waits for a line on its standard input, does
-    its work and prints one JSON line as its result. The parent releases them all once
-    every one is ready, so slow starts on a busy machine cannot serialise the race.
-    Returns the results in order.
-    """
-    path = tmp_path / f"child_{uuid.uuid4().hex[:8]}.py"
-    path.write_text(script)
-    children = [
-        subprocess.Popen(
-            [sys.executable, str(path), *arguments],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for arguments in args
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline()
-            assert line == "READY\n", (line, child.stderr.read() if child.stderr else "")
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("GO\n")
-            child.stdin.flush()
-        results = []
-        for child in children:
-            out, err = child.communicate(timeout=300)
-            assert child.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()

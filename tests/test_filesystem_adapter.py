@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_helpers import run_children
+from processes import kill_after_acks, run_children
 
 from pytest_sanctum.adapters.base import (
     BatchStreamLog,
@@ -978,30 +977,8 @@ def test_acknowledged_writes_appends_and_acks_survive_a_sigkill(
     """A SIGKILL keeps the page cache, so this shows the on-disk state is consistent at
     every instant (atomic renames, index after frame); the fsyncs are what carry the same
     through a power loss, and are counted in ``test_system_calls_per_operation``."""
-    script = tmp_path / "durable.py"
-    script.write_text(_DURABLE)
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    try:
-        ready = child.stdout.readline()
-        assert ready.startswith("READY "), child.stderr.read() if child.stderr else ready
-        done = [child.stdout.readline() for _ in range(5)]
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-        rest, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    told = json.loads(ready.removeprefix("READY "))
-    lines = [line for line in [*done, *rest.splitlines(keepends=True)] if line.endswith("\n")]
-    acknowledged = [tuple(int(x) for x in line.split()[1:]) for line in lines]
-    assert len(acknowledged) >= 5
+    told, fields = kill_after_acks(_DURABLE, [str(root)], tmp_path)
+    acknowledged = [tuple(int(x) for x in found) for found in fields]
 
     with create_storage_client(fs_config(root), clock=clock) as client:
         adapter = client.adapters["fs"]

@@ -5,10 +5,6 @@ mapping, races between processes, durability across a SIGKILL)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +19,10 @@ from postgres_helpers import (
     new_schema_name,
     raw,
     require_server,
-    run_children,
     schema_exists,
     wait_for_lock_waiters,
 )
+from processes import kill_after_acks, run_children
 from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
@@ -893,30 +889,8 @@ while True:  # keep writing until killed: the kill lands in the middle of writes
 def test_acknowledged_writes_appends_and_acks_survive_a_sigkill(
     pg_schema: str, tmp_path: Any, clock: VirtualClock
 ) -> None:
-    script = tmp_path / "durable.py"
-    script.write_text(_DURABLE)
-    child = subprocess.Popen(
-        [sys.executable, str(script), CONNINFO, pg_schema],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    try:
-        ready = child.stdout.readline()
-        assert ready.startswith("READY "), child.stderr.read() if child.stderr else ready
-        done = [child.stdout.readline() for _ in range(5)]
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-        rest, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    told = json.loads(ready.removeprefix("READY "))
-    lines = [line for line in [*done, *rest.splitlines(keepends=True)] if line.endswith("\n")]
-    acknowledged = [tuple(int(x) for x in line.split()[1:]) for line in lines]
-    assert len(acknowledged) >= 5
+    told, fields = kill_after_acks(_DURABLE, [CONNINFO, pg_schema], tmp_path)
+    acknowledged = [tuple(int(x) for x in found) for found in fields]
 
     with create_storage_client(pg_config(pg_schema), clock=clock) as client:
         adapter = client.adapters["db"]

@@ -11,10 +11,6 @@ and does not prove about real S3 is said there and in ``docs/adapters.md``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
@@ -22,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from backends import environment_problem
 from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
@@ -29,7 +26,7 @@ from botocore.exceptions import (
     ParamValidationError,
     ReadTimeoutError,
 )
-from postgres_helpers import environment_problem, run_children
+from processes import kill_after_acks, run_children
 
 from pytest_sanctum.adapters.base import CachingVersionedStore, StorageAdapter, VersionedStore
 from pytest_sanctum.client import create_storage_client
@@ -661,33 +658,11 @@ while True:  # keep writing until killed: the kill lands in the middle of writes
 def test_acknowledged_writes_survive_a_sigkill(
     adapter: S3Adapter, s3_options: dict[str, Any], tmp_path: Any
 ) -> None:
-    script = tmp_path / "durable.py"
-    script.write_text(_DURABLE)
-    child = subprocess.Popen(
-        [sys.executable, str(script), json.dumps(s3_options)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    try:
-        ready = child.stdout.readline()
-        assert ready.startswith("READY "), child.stderr.read() if child.stderr else ready
-        done = [child.stdout.readline() for _ in range(5)]
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-        rest, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    lines = [line for line in [*done, *rest.splitlines(keepends=True)] if line.endswith("\n")]
-    acknowledged = [line.split()[1:] for line in lines]
-    assert len(acknowledged) >= 5
+    told, acknowledged = kill_after_acks(_DURABLE, [json.dumps(s3_options)], tmp_path)
     backdoor = adapter.backdoor()
     record = backdoor.read_object(Layer.RECORD, "durable", "r")
     assert record is not None
-    assert record.etag == json.loads(ready.removeprefix("READY "))["etag"]
+    assert record.etag == told["etag"]
     for n, _, etag in acknowledged:  # lost = 0
         blob = backdoor.read_object(Layer.BLOB, "durable", f"b{n}")
         assert blob is not None
