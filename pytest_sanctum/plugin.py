@@ -480,8 +480,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     requires = item.get_closest_marker("sanctum_requires")
     if requires is not None:
         kit_session(item.config).require(tuple(requires.args))
-    elif item.get_closest_marker("sanctum_contract") is not None:
-        kit_session(item.config).require_environment()
 
 
 @pytest.hookimpl(wrapper=True)
