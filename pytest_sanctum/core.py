@@ -55,8 +55,8 @@ from pytest_sanctum.observability import (
     emit,
     new_correlation_id,
 )
-from pytest_sanctum.types import InvalidationEvent, Layer
-from pytest_sanctum.validation import check_namespace
+from pytest_sanctum.types import InvalidationEvent, Layer, ReadOptions
+from pytest_sanctum.validation import check_namespace, check_read_level
 
 _QUIET_ERRORS = (NotFoundError, PreconditionFailedError, CacheMissError)
 """Errors that are ordinary answers (logged at DEBUG); retryable ones log at WARNING, the rest ERROR."""
@@ -245,6 +245,9 @@ class FacadeCore:
         self._written: OrderedDict[tuple[Layer, str, str], tuple[int, bool]] = OrderedDict()
         self._lock = threading.Lock()
         consistency = config.consistency
+        self.default_read_options = ReadOptions(check_read_level(consistency.default_read_level))
+        """The options of a read that sets none: the configured level, no bypass, no
+        ``if_match`` (built once; most reads use it)."""
         self.raw_window_ms = consistency.read_after_write_window_ms
         self.backoff_initial_ms = consistency.retry_initial_backoff_ms
         self.backoff_max_ms = consistency.retry_max_backoff_ms

@@ -82,6 +82,8 @@ class _VersionedLayer:
         self._principal = principal
 
     def _options(self, level: object, bypass_cache: object, if_match: object) -> ReadOptions:
+        if level is None and bypass_cache is False and if_match is None:
+            return self._core.default_read_options  # the usual read: built once
         return ReadOptions(
             check_read_level(
                 level if level is not None else self._core.config.consistency.default_read_level
@@ -98,7 +100,6 @@ class _VersionedLayer:
         store = route.versioned(self._layer, op)
         level = options.level
         cache = route.read_cache
-        cache_key = self._prefix + key
         if level is _CACHE_ONLY:
             if options.bypass_cache:
                 raise InvalidRequestError(
@@ -112,14 +113,20 @@ class _VersionedLayer:
                         capability="cache",
                     )
                 raise CacheMissError(f"namespace {route.namespace!r} does not cache reads")
-            entry = cache.get(route.namespace, cache_key)
+            entry = cache.get(route.namespace, self._prefix + key)
             hit = entry is not None and core.clock.now_ms() < entry.expires_at_ms
             core.cache_lookup(op, route, hit)
             if entry is None or not hit:
                 raise CacheMissError(f"no fresh cache entry for {key!r}")
             return _checked(_from_entry(key, entry), options.if_match)
+        if cache is None:  # a namespace that does not cache reads: the backend alone
+            return _checked(
+                self._backend_read(op, route, store, key, level is not _EVENTUAL, cid),
+                options.if_match,
+            )
+        cache_key = self._prefix + key
         conditional_strong = options.if_match is not None and level is not _EVENTUAL
-        if cache is not None and not options.bypass_cache and not conditional_strong:
+        if not options.bypass_cache and not conditional_strong:
             entry = cache.get(route.namespace, cache_key)
             if entry is not None:
                 now = core.clock.now_ms()
@@ -129,7 +136,7 @@ class _VersionedLayer:
                     core.cache_lookup(op, route, True)
                     return _checked(_from_entry(key, entry), options.if_match)
             core.cache_lookup(op, route, False)
-        coupled = route.coupled.get(self._layer) if cache is not None else None
+        coupled = route.coupled.get(self._layer)
         if coupled is not None:
             return _checked(
                 self._coupled_read(op, route, coupled, key, options, cid), options.if_match
@@ -137,11 +144,11 @@ class _VersionedLayer:
         try:
             blob = self._backend_read(op, route, store, key, level is not _EVENTUAL, cid)
         except NotFoundError:
-            if cache is not None and options.bypass_cache:
+            if options.bypass_cache:
                 # bypass refreshes the cache with what it read: here, that nothing is there.
                 cache.delete(route.namespace, cache_key)
             raise
-        if cache is not None and not _superseded(blob, core.last_write(route, self._layer, key)):
+        if not _superseded(blob, core.last_write(route, self._layer, key)):
             now = core.clock.now_ms()
             cache.set(
                 route.namespace,

@@ -68,6 +68,23 @@ def encode_name(raw: bytes) -> str:
     return f"{head}~{hashlib.sha256(raw).hexdigest()}"
 
 
+@lru_cache(maxsize=4096)
+def _key_name(key: str) -> str:
+    return encode_name(key.encode())
+
+
+def key_file_name(key: str, namespace: str) -> str:
+    """The file name of an object's key: ``encode_name`` of its UTF-8 form.
+
+    Cached: every read and write of an object needs it, and an application reuses its
+    keys. A key without a UTF-8 form is an ``InvalidRequestError`` (``utf8``).
+    """
+    try:
+        return _key_name(key)
+    except UnicodeEncodeError:
+        return encode_name(utf8(key, namespace, "key"))
+
+
 def decode_name(encoded: str) -> str | None:
     """The name ``encode_name`` encoded, or ``None`` for a hashed name (read it from the file)."""
     if "~" in encoded:

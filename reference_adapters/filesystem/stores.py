@@ -34,8 +34,7 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final, NamedTuple, NoReturn
 
 from pytest_sanctum.adapters.codec import checkpoint_from_json, checkpoint_to_json
 from pytest_sanctum.errors import (
@@ -63,6 +62,7 @@ from reference_adapters.filesystem.names import (
     decode_name,
     encode_name,
     encode_namespace,
+    key_file_name,
     utf8,
 )
 
@@ -78,6 +78,9 @@ STREAMS: Final = "streams"
 LOG: Final = "log"
 INDEX: Final = "index"
 RDWR: Final = os.O_RDWR | os.O_CLOEXEC
+
+_new = tuple.__new__
+"""Builds a named tuple from a ready tuple, skipping its generated Python ``__new__``."""
 
 
 class State:
@@ -96,13 +99,21 @@ class State:
         name = encode_name(utf8(stream, namespace, "stream"))
         return f"{self.files.root}/{encode_namespace(namespace)}/{STREAMS}/{name}"
 
-    @contextmanager
-    def guard(self, namespace: str, key: str) -> Iterator[None]:
-        """Refuse calls on a closed adapter; map every ``OSError`` to a canonical error."""
+    def check_open(self, namespace: str, key: str) -> None:
+        """Refuse calls on a closed adapter."""
         if self.closed:
             raise BackendUnavailableError(
                 "the filesystem adapter is closed", namespace=namespace, key=key
             )
+
+    @contextmanager
+    def guard(self, namespace: str, key: str) -> Iterator[None]:
+        """Refuse calls on a closed adapter; map every ``OSError`` to a canonical error.
+
+        The reads (``get``, ``head``) do the same inline: a generator-based context
+        manager costs about as much as the rest of their Python.
+        """
+        self.check_open(namespace, key)
         try:
             yield
         except (OSError, OverflowError) as error:
@@ -126,9 +137,11 @@ MAGIC: Final = b"sfo1"
 NO_TYPE: Final = 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """An object file's header: its exact key, version, etag, content type and liveness."""
+class Header(NamedTuple):
+    """An object file's header: its exact key, version, etag, content type and liveness.
+
+    A named tuple: every read builds one, and ``parse_header`` makes it from a ready tuple.
+    """
 
     key: str
     version: int
@@ -159,20 +172,25 @@ def header_length(content: bytes) -> int:
 
 
 def parse_header(content: bytes) -> tuple[Header, int]:
-    """The header at the start of an object file's content, and its length."""
-    length = header_length(content)
-    if len(content) < length:
+    """The header at the start of an object file's content, and its length.
+
+    The fixed part is unpacked once: every read of an object parses one header.
+    """
+    if len(content) < OBJECT_HEADER.size:
         raise AdapterError("filesystem: an object file has no complete header")
     magic, live, version, key_size, etag_size, kind_size = OBJECT_HEADER.unpack_from(content)
+    start = OBJECT_HEADER.size
+    etag_start = start + key_size
+    kind_start = etag_start + etag_size
+    length = kind_start + (0 if kind_size == NO_TYPE else kind_size)
+    if len(content) < length:
+        raise AdapterError("filesystem: an object file has no complete header")
     if magic != MAGIC:
         raise AdapterError("filesystem: a file in a layer directory is not an object file")
-    start = OBJECT_HEADER.size
-    key = content[start : start + key_size].decode()
-    start += key_size
-    etag = content[start : start + etag_size].decode()
-    start += etag_size
-    kind = None if kind_size == NO_TYPE else content[start:length].decode()
-    return Header(key, version, etag, kind, bool(live)), length
+    key = content[start:etag_start].decode()
+    etag = content[etag_start:kind_start].decode()
+    kind = None if kind_size == NO_TYPE else content[kind_start:length].decode()
+    return _new(Header, (key, version, etag, kind, live != 0)), length
 
 
 class FilesystemVersionedStore:
@@ -236,7 +254,7 @@ class FilesystemVersionedStore:
     ) -> WriteResult:
         """Store the next version; the precondition is checked under the layer's lock."""
         with self._state.guard(namespace, key):
-            name = encode_name(utf8(key, namespace, "key"))
+            name = key_file_name(key, namespace)
             with self._files.locked(self._dir(namespace)) as dir_fd:
                 current = self._current(dir_fd, name, key, namespace)
                 live = current if current is not None and current.live else None
@@ -257,19 +275,25 @@ class FilesystemVersionedStore:
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, read without a lock, or ``NotFoundError``."""
-        with self._state.guard(namespace, key):
+        self._state.check_open(namespace, key)
+        try:
             header, data, _ = self._open(namespace, key, whole=True)
-            return Blob(key, data, header.version, header.etag, header.content_type)
+        except (OSError, OverflowError) as error:
+            raise map_os_error(error, namespace, key) from error
+        return Blob(key, data, header.version, header.etag, header.content_type)
 
     def head(self, namespace: str, key: str) -> BlobInfo:
         """The current version's metadata (the size from ``fstat``), or ``NotFoundError``."""
-        with self._state.guard(namespace, key):
+        self._state.check_open(namespace, key)
+        try:
             header, _, size = self._open(namespace, key, whole=False)
-            return BlobInfo(key, header.version, header.etag, size, header.content_type)
+        except (OSError, OverflowError) as error:
+            raise map_os_error(error, namespace, key) from error
+        return BlobInfo(key, header.version, header.etag, size, header.content_type)
 
     def _open(self, namespace: str, key: str, *, whole: bool) -> tuple[Header, bytes, int]:
         """The live key's header, its data when ``whole``, and the data's size."""
-        name = encode_name(utf8(key, namespace, "key"))
+        name = key_file_name(key, namespace)
         try:
             fd = self._files.os.open(f"{self._dir(namespace)}/{name}", READ)
         except FileNotFoundError:
@@ -287,7 +311,7 @@ class FilesystemVersionedStore:
     def delete(self, namespace: str, key: str, *, if_match: ETag | None = None) -> Version:
         """Replace the key's file by a tombstone keeping its version; return that version."""
         with self._state.guard(namespace, key):
-            name = encode_name(utf8(key, namespace, "key"))
+            name = key_file_name(key, namespace)
             with self._files.locked(self._dir(namespace)) as dir_fd:
                 current = self._current(dir_fd, name, key, namespace)
                 if current is None or not current.live:
