@@ -247,15 +247,12 @@ class _VersionedLayer:
             store = route.versioned(self._layer, op)
             checked_key = check_key(key)
             payload = self._encode(data)
-            media_type = check_content_type(content_type)
-            etag = check_etag(if_match)
-            create_only = check_if_none_match(if_none_match)
-            if etag is not None and create_only:
-                raise InvalidRequestError(
-                    "if_match and if_none_match cannot be combined", argument="if_none_match"
+            if content_type is None and if_match is None and if_none_match is None:
+                media_type, etag, create_only = None, None, False  # the usual put
+            else:
+                media_type, etag, create_only = _write_options(
+                    route, op, content_type, if_match, if_none_match
                 )
-            if (etag is not None or create_only) and not route.capabilities.conditional_writes:
-                raise unsupported(route, op, "conditional_writes")
             coupled = route.coupled.get(self._layer)
             if coupled is not None:
                 result = coupled.put_and_purge(
@@ -339,6 +336,23 @@ class _VersionedLayer:
 
     def _encode(self, data: object) -> bytes:
         raise NotImplementedError
+
+
+def _write_options(
+    route: Route, op: str, content_type: object, if_match: object, if_none_match: object
+) -> tuple[str | None, ETag | None, bool]:
+    """A put's checked content type, ``if_match`` and create-only flag, refused when they
+    contradict each other or the adapter cannot honour a condition."""
+    media_type = check_content_type(content_type)
+    etag = check_etag(if_match)
+    create_only = check_if_none_match(if_none_match)
+    if etag is not None and create_only:
+        raise InvalidRequestError(
+            "if_match and if_none_match cannot be combined", argument="if_none_match"
+        )
+    if (etag is not None or create_only) and not route.capabilities.conditional_writes:
+        raise unsupported(route, op, "conditional_writes")
+    return media_type, etag, create_only
 
 
 def _filled_page(
