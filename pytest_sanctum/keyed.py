@@ -82,8 +82,6 @@ class _VersionedLayer:
         self._principal = principal
 
     def _options(self, level: object, bypass_cache: object, if_match: object) -> ReadOptions:
-        if level is None and bypass_cache is False and if_match is None:
-            return self._core.default_read_options  # the usual read: built once
         return ReadOptions(
             check_read_level(
                 level if level is not None else self._core.config.consistency.default_read_level
@@ -120,10 +118,11 @@ class _VersionedLayer:
                 raise CacheMissError(f"no fresh cache entry for {key!r}")
             return _checked(_from_entry(key, entry), options.if_match)
         if cache is None:  # a namespace that does not cache reads: the backend alone
-            return _checked(
-                self._backend_read(op, route, store, key, level is not _EVENTUAL, cid),
-                options.if_match,
-            )
+            if level is _EVENTUAL or route.capabilities.read_after_write:
+                blob = store.get(route.namespace, key)  # no write to wait for
+            else:
+                blob = self._backend_read(op, route, store, key, True, cid)
+            return blob if options.if_match is None else _checked(blob, options.if_match)
         cache_key = self._prefix + key
         conditional_strong = options.if_match is not None and level is not _EVENTUAL
         if not options.bypass_cache and not conditional_strong:
@@ -325,13 +324,16 @@ class _VersionedLayer:
         try:
             route = core.begin(op, namespace, self._principal, cid)
             checked_key = check_key(key)
-            blob = self._read(
-                op, route, checked_key, self._options(level, bypass_cache, if_match), cid
-            )
+            if level is None and bypass_cache is False and if_match is None:
+                options = core.default_read_options  # the usual read: built once
+            else:
+                options = self._options(level, bypass_cache, if_match)
+            blob = self._read(op, route, checked_key, options, cid)
             result = decode(blob)
         except Exception as error:
             raise core.failed(op, route, namespace, key, started, error, cid) from core.cause(error)
-        core.succeeded(op, route, started, len(blob.data))
+        if core.metrics_enabled:
+            core.succeeded(op, route, started, len(blob.data))
         return result
 
     def _encode(self, data: object) -> bytes:

@@ -275,7 +275,8 @@ class FilesystemVersionedStore:
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, read without a lock, or ``NotFoundError``."""
-        self._state.check_open(namespace, key)
+        if self._state.closed:
+            self._state.check_open(namespace, key)
         try:
             header, data, _ = self._open(namespace, key, whole=True)
         except (OSError, OverflowError) as error:
