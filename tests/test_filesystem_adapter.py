@@ -46,6 +46,8 @@ from reference_adapters.filesystem import (
     FilesystemAdapter,
     create_filesystem_adapter,
     map_os_error,
+    names,
+    stores,
 )
 from reference_adapters.filesystem.names import (
     MAX_PLAIN,
@@ -769,6 +771,49 @@ def test_system_calls_per_operation(adapter: FilesystemAdapter) -> None:
     # the index and the log, and fsyncs the stream's directory once they are written.
     assert of(lambda: blobs.put("fresh", "k", b"v")) == calls(6, 4, 1, 1)
     assert of(lambda: log.append("fresh", "s", b"m")) == calls(7, 5, 0, 1)
+
+
+class CountingHeader:
+    """The object header's ``Struct``, counting how often a header is unpacked."""
+
+    def __init__(self) -> None:
+        self.inner = stores.OBJECT_HEADER
+        self.size = self.inner.size
+        self.unpacks = 0
+
+    def unpack_from(self, buffer: bytes, offset: int = 0) -> tuple[Any, ...]:
+        self.unpacks += 1
+        return self.inner.unpack_from(buffer, offset)
+
+    def pack(self, *values: Any) -> bytes:
+        return self.inner.pack(*values)
+
+
+def test_a_read_unpacks_the_header_once_and_encodes_its_key_once_per_process(
+    adapter: FilesystemAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read parses one header, with one unpack of its fixed part; a key's file name
+    is encoded on its first use only (a bounded cache), by reads and writes alike."""
+    header = CountingHeader()
+    monkeypatch.setattr(stores, "OBJECT_HEADER", header)
+    encoded: list[bytes] = []
+    real = names.encode_name
+
+    def encode_name(raw: bytes) -> str:
+        encoded.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(names, "encode_name", encode_name)
+    names._key_name.cache_clear()
+    adapter.records.put(NS, "k", b"{}")  # a new key: no header to read
+    written = adapter.records.put(NS, "k", b"{}")  # reads the current header
+    for _ in range(3):
+        assert adapter.records.get(NS, "k") == Blob("k", b"{}", 2, written.etag, None)
+    assert adapter.records.head(NS, "k").version == 2
+    assert header.unpacks == 1 + 3 + 1
+    assert encoded == [b"k"]
+    with pytest.raises(InvalidRequestError):
+        adapter.records.get(NS, "surrogate\ud800")  # no UTF-8 form: refused, not cached
 
 
 # --- processes: races and a hard kill ----------------------------------------------------
