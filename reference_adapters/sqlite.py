@@ -340,12 +340,14 @@ class _Database:
         sql: str,
         params: tuple[object, ...],
         purge: str | None,
+        refused: Callable[[sqlite3.Connection], BaseException],
         payload: str | None = None,
     ) -> list[Any]:
-        """One statement in its own transaction, purging ``purge`` through the triggers;
-        its rows, none when it changed nothing (a refused condition: see ``write_refused``).
+        """One statement in its own transaction, purging ``purge`` through the triggers.
 
-        ``payload`` is as for ``write``.
+        When it returns no row (a refused condition), it is run again in a ``BEGIN
+        IMMEDIATE`` transaction, where ``refused`` reads why with nothing changing in
+        between; what it returns is raised. ``payload`` is as for ``write``.
         """
         with self.lock:
             conn = self._conn
@@ -353,7 +355,7 @@ class _Database:
                 conn = self._open(namespace, key)  # raises: closed
             self.purging = purge
             try:
-                return conn.execute(sql, params).fetchall()
+                rows = conn.execute(sql, params).fetchall()
             except sqlite3.DataError as error:
                 if payload is None:
                     raise _unavailable(error, namespace, key) from error
@@ -364,32 +366,20 @@ class _Database:
                 raise InvalidRequestError(str(error), namespace=namespace, key=key) from error
             finally:
                 self.purging = None
+            if rows:
+                return rows
 
-    def write_refused(
-        self,
-        namespace: str,
-        key: str,
-        sql: str,
-        params: tuple[object, ...],
-        purge: str | None,
-        refused: Callable[[sqlite3.Connection], BaseException],
-        payload: str | None = None,
-    ) -> list[Any]:
-        """Run again, in a ``BEGIN IMMEDIATE`` transaction, a ``write_one`` statement that
-        changed nothing: its rows if it now changes something, else ``refused`` reads why
-        with nothing changing in between, and what it returns is raised."""
+            def again(conn: sqlite3.Connection) -> list[Any]:
+                self.purging = purge
+                try:
+                    found = conn.execute(sql, params).fetchall()
+                finally:
+                    self.purging = None
+                if not found:
+                    raise refused(conn)
+                return found
 
-        def again(conn: sqlite3.Connection) -> list[Any]:
-            self.purging = purge
-            try:
-                found = conn.execute(sql, params).fetchall()
-            finally:
-                self.purging = None
-            if not found:
-                raise refused(conn)
-            return found
-
-        return self.write(namespace, key, again, payload)
+            return self.write(namespace, key, again, payload)
 
     def check_open(self, namespace: str, key: str) -> None:
         """Raise ``BackendUnavailableError`` when the adapter is closed."""
@@ -640,17 +630,15 @@ class SqliteVersionedStore:
             sql = _CREATE if if_none_match else _PUT
             params = (layer, namespace, key, data, digest, content_type)
 
-        rows = self._db.write_one(namespace, key, sql, params, purge, self._payload)
-        if not rows:
-            rows = self._db.write_refused(
-                namespace,
-                key,
-                sql,
-                params,
-                purge,
-                lambda conn: _refused(conn, layer, namespace, key, if_match, if_none_match),
-                self._payload,
-            )
+        rows = self._db.write_one(
+            namespace,
+            key,
+            sql,
+            params,
+            purge,
+            lambda conn: _refused(conn, layer, namespace, key, if_match, if_none_match),
+            self._payload,
+        )
         version, etag = rows[0]
         return WriteResult(version, etag)
 
@@ -742,9 +730,7 @@ class SqliteVersionedStore:
                 return NotFoundError("no such key", namespace=namespace, key=key)
             return error
 
-        rows = self._db.write_one(namespace, key, sql, params, purge)
-        if not rows:
-            rows = self._db.write_refused(namespace, key, sql, params, purge, refused)
+        rows = self._db.write_one(namespace, key, sql, params, purge, refused)
         return int(rows[0][0])
 
     def list(
