@@ -350,9 +350,7 @@ class _Database:
         between; what it returns is raised. ``payload`` is as for ``write``.
         """
         with self.lock:
-            conn = self._conn
-            if conn is None:
-                conn = self._open(namespace, key)  # raises: closed
+            conn = self._open(namespace, key)
             self.purging = purge
             try:
                 rows = conn.execute(sql, params).fetchall()
@@ -564,13 +562,11 @@ class SqliteVersionedStore:
     trigger. A filling read is one statement that writes only the volatile cache database.
     """
 
-    __slots__ = ("_clock", "_db", "_fills", "_layer", "_payload")
+    __slots__ = ("_clock", "_db", "_fills", "_layer")
 
     def __init__(self, db: _Database, layer: Layer, clock: Clock) -> None:
         self._db = db
         self._layer = layer.value
-        self._payload = "data" if layer is Layer.BLOB else "value"
-        """The facade's name of what a put stores, for a value too large for SQLite."""
         self._clock = clock
         self._fills = 0
 
@@ -637,7 +633,7 @@ class SqliteVersionedStore:
             params,
             purge,
             lambda conn: _refused(conn, layer, namespace, key, if_match, if_none_match),
-            self._payload,
+            "data" if layer == "blob" else "value",
         )
         version, etag = rows[0]
         return WriteResult(version, etag)
