@@ -275,8 +275,7 @@ class FilesystemVersionedStore:
 
     def get(self, namespace: str, key: str) -> Blob:
         """The current version, read without a lock, or ``NotFoundError``."""
-        if self._state.closed:
-            self._state.check_open(namespace, key)
+        self._state.check_open(namespace, key)
         try:
             header, data, _ = self._open(namespace, key, whole=True)
         except (OSError, OverflowError) as error:
