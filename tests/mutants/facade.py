@@ -128,6 +128,19 @@ def _staleness_budget_ignored(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(Route, "__init__", unbounded)
 
 
+def _patch_default_read_options(mp: pytest.MonkeyPatch, change: Callable[[Any], Any]) -> None:
+    """Rewrite the ``ReadOptions`` of the reads that set no option (one per client)."""
+    from pytest_sanctum.core import FacadeCore
+
+    init = FacadeCore.__init__
+
+    def changed(self: FacadeCore, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.default_read_options = change(self.default_read_options)
+
+    mp.setattr(FacadeCore, "__init__", changed)
+
+
 def _patch_read_options(mp: pytest.MonkeyPatch, change: Callable[[Any], Any]) -> None:
     """Rewrite the ``ReadOptions`` every blob and record read resolves."""
     from pytest_sanctum.keyed import _VersionedLayer
@@ -138,6 +151,7 @@ def _patch_read_options(mp: pytest.MonkeyPatch, change: Callable[[Any], Any]) ->
         return change(options(self, level, bypass_cache, if_match))
 
     mp.setattr(_VersionedLayer, "_options", changed)
+    _patch_default_read_options(mp, change)
 
 
 @facade_mutant("CONS-005")
@@ -151,6 +165,9 @@ def _default_level_eventual(mp: pytest.MonkeyPatch) -> None:
         return options(self, "eventual" if level is None else level, bypass_cache, if_match)
 
     mp.setattr(_VersionedLayer, "_options", eventual)
+    _patch_default_read_options(
+        mp, lambda options: dataclasses.replace(options, level=ReadLevel.EVENTUAL)
+    )
 
 
 @facade_mutant("CONS-007")
