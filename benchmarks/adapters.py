@@ -53,7 +53,7 @@ from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.config import parse_config
 from pytest_sanctum.validation import decode_json
 from reference_adapters.memory import drop_server
-from reference_adapters.sqlite import _PUT, _SCHEMA
+from reference_adapters.sqlite import _PURGE_TRIGGERS, _PUT, _SCHEMA, _VOLATILE_SCHEMA
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 """The Redis database the Redis group uses (its keys carry a random prefix, removed after)."""
@@ -245,10 +245,26 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
         for statement in _SCHEMA:  # the adapter's own tables, without its cache and triggers
             raw.execute(statement)
         raw.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
+        # The same tables with the adapter's cache attached and its purge triggers.
+        purged = sqlite3.connect(str(Path(folder) / "purged.sqlite"), isolation_level=None)
+        purged.execute("PRAGMA journal_mode = WAL")
+        purged.execute("PRAGMA synchronous = NORMAL")
+        for statement in _SCHEMA:
+            purged.execute(statement)
+        purged.execute(
+            "ATTACH DATABASE ? AS volatile", (str(Path(folder) / "purged.sqlite-cache"),)
+        )
+        purged.execute("PRAGMA volatile.journal_mode = WAL")
+        purged.execute("PRAGMA volatile.synchronous = OFF")
+        purged.execute(_VOLATILE_SCHEMA)
+        purged.create_function("sanctum_purge", 0, lambda: "record/order")
+        for trigger in _PURGE_TRIGGERS:
+            purged.execute(trigger)
+        records = plain.adapters["main"].records
 
-        def raw_put() -> object:
+        def raw_put(conn: sqlite3.Connection = raw) -> object:
             digest = hashlib.blake2b(payload, digest_size=8).hexdigest()
-            return raw.execute(_PUT, ("record", NS, "order", payload, digest, None)).fetchall()
+            return conn.execute(_PUT, ("record", NS, "order", payload, digest, None)).fetchall()
 
         def raw_kv() -> object:
             return raw.execute(
@@ -278,6 +294,24 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                         n,
                     ),
                     Subject("sqlite.put/kv", "raw upsert of a key-value row", raw_kv, n),
+                    Subject(
+                        "sqlite.put/purged",
+                        "the same, the adapter's cache attached and triggers",
+                        lambda: raw_put(purged),
+                        n,
+                    ),
+                    Subject(
+                        "sqlite.put/adapter",
+                        "the adapter's put_and_purge, no facade",
+                        lambda: records.put_and_purge(NS, "order", payload, purge="record/order"),
+                        n,
+                    ),
+                    Subject(
+                        "sqlite.put/blob",
+                        "blobs.put (sqlite, NORMAL), no encoding",
+                        lambda: plain.blobs.put(NS, "blob", payload),
+                        n,
+                    ),
                     Subject(
                         "sqlite.get/facade",
                         "blobs.get strong, reads not cached (sqlite)",
@@ -320,13 +354,17 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                     ),
                 ],
                 [
-                    "sqlite.get/facade-cached:sqlite.get/raw:sqlite strong get with fill vs raw SELECT"
+                    "sqlite.put/purged:sqlite.put/raw:raw upsert with the cache and triggers vs without",
+                    "sqlite.put/adapter:sqlite.put/raw:the adapter's put_and_purge vs raw upsert",
+                    "sqlite.put/blob:sqlite.put/raw:sqlite blobs.put (no encoding) vs raw upsert",
+                    "sqlite.get/facade-cached:sqlite.get/raw:sqlite strong get with fill vs raw SELECT",
                 ],
             )
         finally:
             plain.close()
             cached.close()
             raw.close()
+            purged.close()
 
 
 # --- costs that must not grow with the state -----------------------------------------

@@ -76,6 +76,8 @@ def filesystem_group(scale: float) -> Iterator[Group | str]:
         value = make_message()
         message = orjson.dumps(value)
         plain.records.put(NS, "order", record)
+        plain.blobs.put(NS, "order", payload)
+        records = plain.adapters["main"].records
         header = _HEADER.pack(b"sfo1", 1, 1, 5, 3, 0xFFFF) + b"order" + b"1-0"
         with _locked(raw_dir) as fd:
             _replace(fd, "order", header + payload)
@@ -135,6 +137,18 @@ def filesystem_group(scale: float) -> Iterator[Group | str]:
                     n,
                 ),
                 Subject("filesystem.get/raw", "open+read+close, header, orjson.loads", raw_get, n),
+                Subject(
+                    "filesystem.get/blob",
+                    "blobs.get strong, reads not cached (filesystem)",
+                    lambda: plain.blobs.get(NS, "order"),
+                    n,
+                ),
+                Subject(
+                    "filesystem.get/adapter",
+                    "the adapter's records.get, no facade",
+                    lambda: records.get(NS, "order"),
+                    n,
+                ),
                 Subject("filesystem.cycle/facade", "append+read+ack (filesystem)", facade_cycle, n),
                 Subject("filesystem.cycle/raw", "the same file work, raw os calls", raw_cycle, n),
             ],
@@ -161,7 +175,10 @@ def filesystem_group(scale: float) -> Iterator[Group | str]:
                     1.5,
                 ),
             ],
-            [],
+            [
+                "filesystem.get/blob:filesystem.get/raw:strong blob get (no decoding) vs raw get",
+                "filesystem.get/adapter:filesystem.get/raw:the adapter's get vs raw get",
+            ],
         )
         os.close(index)
         os.close(log)
