@@ -277,6 +277,12 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                         raw_put,
                         n,
                     ),
+                    Subject(
+                        "sqlite.put/facade-blob",
+                        "blobs.put of the record's encoding (sqlite, NORMAL)",
+                        lambda: plain.blobs.put(NS, "blob", payload),
+                        n,
+                    ),
                     Subject("sqlite.put/kv", "raw upsert of a key-value row", raw_kv, n),
                     Subject(
                         "sqlite.get/facade",
@@ -320,7 +326,8 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                     ),
                 ],
                 [
-                    "sqlite.get/facade-cached:sqlite.get/raw:sqlite strong get with fill vs raw SELECT"
+                    "sqlite.put/facade-blob:sqlite.put/raw:sqlite blob put (no encoder) vs raw upsert",
+                    "sqlite.get/facade-cached:sqlite.get/raw:sqlite strong get with fill vs raw SELECT",
                 ],
             )
         finally:
