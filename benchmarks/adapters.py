@@ -51,6 +51,12 @@ from benchmarks.s3 import s3_group
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.config import parse_config
+from pytest_sanctum.json_codec import (
+    COMPILED_MEMBER_CHECK,
+    MAX_JSON_DEPTH,
+    encode_json,
+    members_are_json,
+)
 from pytest_sanctum.validation import decode_json
 from reference_adapters.memory import drop_server
 from reference_adapters.sqlite import _PUT, _SCHEMA
@@ -514,6 +520,18 @@ def record_codec_group(scale: float) -> Iterator[Group | str]:
                 ),
                 Subject("codec.put/orjson", "orjson.dumps of it", lambda: orjson.dumps(value), n),
                 Subject(
+                    "codec.encode",
+                    "encode_json of it (the facade's encoder)",
+                    lambda: encode_json(value, "value"),
+                    n,
+                ),
+                Subject(
+                    "codec.check",
+                    f"its member check ({'C' if COMPILED_MEMBER_CHECK else 'Python'})",
+                    lambda: members_are_json(value, MAX_JSON_DEPTH),
+                    n,
+                ),
+                Subject(
                     "codec.get/facade",
                     f"records.get of {len(encoded) // 1024} KiB (memory, cache hit)",
                     lambda: records.get(NS, "batch"),
@@ -543,7 +561,10 @@ def record_codec_group(scale: float) -> Iterator[Group | str]:
                     1.3,
                 ),
             ],
-            [],
+            [
+                "codec.encode:codec.put/orjson:encode_json vs orjson.dumps",
+                "codec.check:codec.put/orjson:the encoder's member check vs orjson.dumps",
+            ],
         )
     finally:
         client.close()
