@@ -10,7 +10,6 @@ values with either.
 from __future__ import annotations
 
 import datetime
-import enum
 import importlib.util
 import math
 import sys
@@ -21,6 +20,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from json_helpers import Color, Level, Text, nested
 
 from pytest_sanctum import json_codec
 from pytest_sanctum.errors import InvalidRequestError
@@ -34,32 +34,12 @@ except ImportError:  # test_the_compiled_check_is_in_use says so
 needs_compiled = pytest.mark.skipif(compiled is None, reason="the C member check was not built")
 
 
-class _Color(enum.Enum):
-    RED = "red"
-
-
-class _Level(enum.IntEnum):
-    HIGH = 3
-
-
-class _Text(str):
-    pass
-
-
 class _Number(float):
     pass
 
 
 class _Mapping(dict[str, Any]):
     pass
-
-
-def nested(depth: int, inner: Any = None) -> Any:
-    """``inner`` inside ``depth`` lists (an empty list when ``inner`` is ``None``)."""
-    value: Any = [] if inner is None else inner
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 json_scalars = (
@@ -73,14 +53,14 @@ foreign_members = st.sampled_from(
     [
         (1, 2),
         (),
-        _Color.RED,
-        _Level.HIGH,
+        Color.RED,
+        Level.HIGH,
         uuid.UUID(int=7),
         orjson.Fragment(b"1"),
         math.nan,
         math.inf,
         -math.inf,
-        _Text("x"),
+        Text("x"),
         _Number(1.5),
         _Mapping(a=1),
         datetime.date(2024, 1, 1),
