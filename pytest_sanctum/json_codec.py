@@ -9,6 +9,10 @@ recurse at most ``MAX_JSON_DEPTH`` frames and fall back to an explicit stack whe
 caller's stack is nearly used up, orjson encodes and decodes without the interpreter's
 stack, and the slow decoder (``json_text``) keeps its own stack. So a value accepted on
 write always decodes on read.
+
+The check of every member after orjson wrote a value is C (``_json_members.c``, an
+optional extension built at install) when it was built, and the same check in Python
+otherwise; ``COMPILED_MEMBER_CHECK`` says which.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from pytest_sanctum.describe import describe
 from pytest_sanctum.errors import InvalidRequestError
 from pytest_sanctum.json_text import int_to_text, parse_json_text
 
-__all__ = ["MAX_INT_DIGITS", "MAX_JSON_DEPTH", "decode_json", "encode_json"]
+__all__ = [
+    "COMPILED_MEMBER_CHECK",
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
+    "decode_json",
+    "encode_json",
+]
 
 MAX_JSON_DEPTH = 128
 """Most containers a record value or stream payload may nest (``{"a": [1]}`` nests 2)."""
