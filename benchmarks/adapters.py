@@ -51,6 +51,12 @@ from benchmarks.s3 import s3_group
 from pytest_sanctum.client import StorageClient, create_storage_client
 from pytest_sanctum.clock import VirtualClock
 from pytest_sanctum.config import parse_config
+from pytest_sanctum.json_codec import (
+    COMPILED_MEMBER_CHECK,
+    MAX_JSON_DEPTH,
+    encode_json,
+    members_are_json,
+)
 from pytest_sanctum.validation import decode_json
 from reference_adapters.memory import drop_server
 from reference_adapters.sqlite import _PURGE_TRIGGERS, _PUT, _SCHEMA, _VOLATILE_SCHEMA
@@ -293,6 +299,12 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                         raw_put,
                         n,
                     ),
+                    Subject(
+                        "sqlite.put/facade-blob",
+                        "blobs.put of the record's encoding (sqlite, NORMAL)",
+                        lambda: plain.blobs.put(NS, "blob", payload),
+                        n,
+                    ),
                     Subject("sqlite.put/kv", "raw upsert of a key-value row", raw_kv, n),
                     Subject(
                         "sqlite.put/purged",
@@ -304,12 +316,6 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                         "sqlite.put/adapter",
                         "the adapter's put_and_purge, no facade",
                         lambda: records.put_and_purge(NS, "order", payload, purge="record/order"),
-                        n,
-                    ),
-                    Subject(
-                        "sqlite.put/blob",
-                        "blobs.put (sqlite, NORMAL), no encoding",
-                        lambda: plain.blobs.put(NS, "blob", payload),
                         n,
                     ),
                     Subject(
@@ -356,7 +362,7 @@ def sqlite_group(scale: float) -> Iterator[Group | str]:
                 [
                     "sqlite.put/purged:sqlite.put/raw:raw upsert with the cache and triggers vs without",
                     "sqlite.put/adapter:sqlite.put/raw:the adapter's put_and_purge vs raw upsert",
-                    "sqlite.put/blob:sqlite.put/raw:sqlite blobs.put (no encoding) vs raw upsert",
+                    "sqlite.put/facade-blob:sqlite.put/raw:sqlite blob put (no encoder) vs raw upsert",
                     "sqlite.get/facade-cached:sqlite.get/raw:sqlite strong get with fill vs raw SELECT",
                 ],
             )
@@ -545,6 +551,18 @@ def record_codec_group(scale: float) -> Iterator[Group | str]:
                 ),
                 Subject("codec.put/orjson", "orjson.dumps of it", lambda: orjson.dumps(value), n),
                 Subject(
+                    "codec.encode",
+                    "encode_json of it (the facade's encoder)",
+                    lambda: encode_json(value, "value"),
+                    n,
+                ),
+                Subject(
+                    "codec.check",
+                    f"its member check ({'C' if COMPILED_MEMBER_CHECK else 'Python'})",
+                    lambda: members_are_json(value, MAX_JSON_DEPTH),
+                    n,
+                ),
+                Subject(
                     "codec.get/facade",
                     f"records.get of {len(encoded) // 1024} KiB (memory, cache hit)",
                     lambda: records.get(NS, "batch"),
@@ -574,7 +592,10 @@ def record_codec_group(scale: float) -> Iterator[Group | str]:
                     1.3,
                 ),
             ],
-            [],
+            [
+                "codec.encode:codec.put/orjson:encode_json vs orjson.dumps",
+                "codec.check:codec.put/orjson:the encoder's member check vs orjson.dumps",
+            ],
         )
     finally:
         client.close()
@@ -657,22 +678,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per subject")
     parser.add_argument(
-        "--cpu",
-        action="store_true",
-        help="time with the CPU time of the benchmark's thread instead of the wall clock",
-    )
-    parser.add_argument(
         "--only",
         metavar="GROUP",
         help="run one group: " + ", ".join(b.__name__.removesuffix("_group") for b in GROUPS),
     )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the benchmark thread's CPU time (time.thread_time_ns) instead of wall time",
+    )
     args = parser.parse_args(argv)
+    clock = time.thread_time_ns if args.cpu_time else time.perf_counter_ns
     scale = 0.1 if args.quick else 1.0
     repeats = args.repeats if args.repeats is not None else (5 if args.quick else 11)
     started = time.perf_counter()
     lines: list[str] = []
     report: dict[str, Any] = {
-        "clock": "cpu" if args.cpu else "wall",
+        "clock": "thread_time_ns" if args.cpu_time else "perf_counter_ns",
         "targets": [],
         "measurements": {},
         "skipped": {},
@@ -686,9 +708,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"skipped {build.__name__}: {group}")
                 report["skipped"][build.__name__] = group
                 continue
-            measure(
-                group.subjects, repeats, time.thread_time_ns if args.cpu else time.perf_counter_ns
-            )
+            measure(group.subjects, repeats, clock)
         results = {s.name: s for s in group.subjects}
         lines.append(f"\n[{group.name}]")
         for subject in group.subjects:
@@ -749,8 +769,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         report["targets"].append({"id": "M1", "ratio": ratio, "bound": 1.3, "passed": passed})
     elapsed = time.perf_counter() - started
-    clock = "CPU time of this thread" if args.cpu else "wall clock"
-    print(f"pytest-sanctum adapter benchmarks: {repeats} repeats, {clock}, {elapsed:.1f} s")
+    timed = "CPU time of the benchmark thread" if args.cpu_time else "wall time"
+    print(f"pytest-sanctum adapter benchmarks: {repeats} repeats, {timed}, {elapsed:.1f} s")
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

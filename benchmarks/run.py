@@ -134,12 +134,7 @@ class Subject:
         return (max(self.samples_ns) - min(self.samples_ns)) / median if median else 0.0
 
 
-Clock = Callable[[], int]
-"""What a repeat is timed with, in nanoseconds: ``time.perf_counter_ns`` (wall clock) or
-``time.thread_time_ns`` (the CPU time of the benchmark's thread)."""
-
-
-def _time_once(op: Op, iterations: int, clock: Clock) -> float:
+def _time_once(op: Op, iterations: int, clock: Callable[[], int]) -> float:
     """Nanoseconds per call of ``op`` over ``iterations`` calls, with the GC disabled."""
     gc.collect()
     gc.disable()
@@ -166,11 +161,15 @@ def middle_half(values: list[float]) -> tuple[float, float]:
     return low, high
 
 
-def measure(subjects: list[Subject], repeats: int, clock: Clock = time.perf_counter_ns) -> None:
-    """Warm every subject up, then time them in turn ``repeats`` times with ``clock``.
+def measure(
+    subjects: list[Subject], repeats: int, clock: Callable[[], int] = time.perf_counter_ns
+) -> None:
+    """Warm every subject up, then time them in turn ``repeats`` times.
 
     The objects alive after the warm-up (imports, clients, stored data) are frozen out of
     the garbage collector's reach, so the collection before each repeat costs little.
+    ``clock`` is wall time by default; ``time.thread_time_ns`` counts only this thread's
+    CPU time, which a busy machine barely moves (but a backend's own work is not in it).
     """
     for subject in subjects:
         if subject.reset is not None:

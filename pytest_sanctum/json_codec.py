@@ -9,6 +9,10 @@ recurse at most ``MAX_JSON_DEPTH`` frames and fall back to an explicit stack whe
 caller's stack is nearly used up, orjson encodes and decodes without the interpreter's
 stack, and the slow decoder (``json_text``) keeps its own stack. So a value accepted on
 write always decodes on read.
+
+The check of every member after orjson wrote a value is C (``_json_members.c``, an
+optional extension built at install) when it was built, and the same check in Python
+otherwise; ``COMPILED_MEMBER_CHECK`` says which.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from pytest_sanctum.describe import describe
 from pytest_sanctum.errors import InvalidRequestError
 from pytest_sanctum.json_text import int_to_text, parse_json_text
 
-__all__ = ["MAX_INT_DIGITS", "MAX_JSON_DEPTH", "decode_json", "encode_json"]
+__all__ = [
+    "COMPILED_MEMBER_CHECK",
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
+    "decode_json",
+    "encode_json",
+]
 
 MAX_JSON_DEPTH = 128
 """Most containers a record value or stream payload may nest (``{"a": [1]}`` nests 2)."""
@@ -66,8 +76,8 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 """The scalar types orjson writes exactly (it refuses integers beyond 64 bits itself)."""
 
 
-def _members_are_json(value: object, depth: int) -> bool:
-    """Whether a value orjson just wrote (with ``_STRICT``) is a JSON value within the depth limit.
+def _members_are_json(value: object, depth: int, max_depth: int) -> bool:
+    """Whether a value orjson just wrote (with ``_STRICT``) is a JSON value within ``max_depth``.
 
     orjson has already refused what it cannot write exactly: keys that are not exactly
     ``str``, subclasses, dataclasses, dates, other unknown types, integers beyond 64 bits,
@@ -75,11 +85,11 @@ def _members_are_json(value: object, depth: int) -> bool:
     (as arrays), enums (as their values), UUIDs and ``orjson.Fragment``, non-finite floats
     (as ``null``), and nesting beyond ``MAX_JSON_DEPTH``. So this looks at values only, not
     keys, and each member costs a type lookup: the hot path of every record put and
-    stream append.
+    stream append. ``_json_members.c`` is the same check in C, used when it was built.
     """
     kind = type(value)
     if kind is dict or kind is list:
-        if depth > MAX_JSON_DEPTH:
+        if depth > max_depth:
             return False
         members: Any = value.values() if kind is dict else value  # type: ignore[attr-defined]
         for item in members:
@@ -90,13 +100,33 @@ def _members_are_json(value: object, depth: int) -> bool:
                 if item - item != 0.0:  # inf - inf and nan - nan are nan
                     return False
             elif (item_kind is not dict and item_kind is not list) or not _members_are_json(
-                item, depth + 1
+                item, depth + 1, max_depth
             ):
                 return False
         return True
     if kind in _PLAIN:
         return True
     return kind is float and _isfinite(value)  # type: ignore[arg-type]
+
+
+def python_members_are_json(value: object, max_depth: int) -> bool:
+    """The member check in Python: ``_members_are_json`` from the outermost level.
+
+    ``False`` when the caller's stack is nearly used up (``RecursionError``): the encoder
+    then asks ``_problem``, whose explicit stack answers the same at any call depth.
+    """
+    try:
+        return _members_are_json(value, 1, max_depth)
+    except RecursionError:
+        return False
+
+
+try:
+    from pytest_sanctum._json_members import members_are_json
+except ImportError:  # installed without a C compiler: the same check, in Python
+    members_are_json = python_members_are_json
+COMPILED_MEMBER_CHECK = members_are_json is not python_members_are_json
+"""Whether the encoder's member check is the C one (``_json_members.c``, built at install)."""
 
 
 def _problem(value: object, path: str) -> str | None:
@@ -214,12 +244,8 @@ def encode_json(value: object, argument: str) -> bytes:
         encoded: bytes | None = memoryview(_orjson_dumps(value, option=_STRICT)).tobytes()
     except TypeError:  # a type JSON cannot carry, or an integer beyond 64 bits, or a surrogate
         encoded = None
-    if encoded is not None:
-        try:
-            if _members_are_json(value, 1):
-                return encoded
-        except RecursionError:  # the caller's stack is nearly used up: the explicit stack decides
-            pass
+    if encoded is not None and members_are_json(value, MAX_JSON_DEPTH):
+        return encoded
     problem = _problem(value, argument)
     if problem is not None:
         raise InvalidRequestError(problem, argument=argument)

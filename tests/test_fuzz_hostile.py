@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
+from backends import require_redis
 from hostile_calls import NAMESPACES, Call, Plausible, next_call
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -43,7 +43,6 @@ from pytest_sanctum.errors import (
     InvalidRequestError,
     SanctumError,
 )
-from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from pytest_sanctum.kit.spy import SpyAdapter
 from reference_adapters.filesystem import FilesystemAdapter, create_filesystem_adapter
 from reference_adapters.memory import MemoryAdapter, create_memory_adapter, drop_server
@@ -179,12 +178,6 @@ def _postgres_state(conn: psycopg.Connection[Any], schema: str) -> Snapshot:
     return snapshot
 
 
-def _environment_problem(message: str) -> None:
-    if os.environ.get(REQUIRE_BACKEND_ENV, "") == "1":
-        pytest.fail(f"{message} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
-    pytest.skip(message)
-
-
 def _open_memory(
     clock: VirtualClock, _: Path
 ) -> tuple[MemoryAdapter, Snapshot, Callable[[], None]]:
@@ -250,16 +243,6 @@ def _open_filesystem(
     root = Path(tempfile.mkdtemp(prefix="sanctum-fuzz-", dir=shm or tmp))
     adapter = create_filesystem_adapter({"root": str(root)}, clock)
     return adapter, _filesystem_state(root), lambda: shutil.rmtree(root, ignore_errors=True)
-
-
-def _redis_reachable() -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        _environment_problem(f"environment: redis not reachable at {REDIS_URL}: {error}")
-    finally:
-        client.close()
 
 
 def _check(call: Call, outcome: BaseException | None) -> None:
@@ -346,7 +329,7 @@ def _fuzz(
 
 @pytest.fixture
 def redis_up() -> None:
-    _redis_reachable()
+    require_redis(REDIS_URL)
 
 
 def test_memory_adapter_survives_10000_hostile_calls(tmp_path: Path) -> None:

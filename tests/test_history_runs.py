@@ -4,13 +4,13 @@ on. Runs use real threads and a real clock; each is a fraction of a second."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
+from backends import require_redis
 from mutants import MUTANTS
 
 from pytest_sanctum.adapters.base import StorageAdapter
@@ -19,7 +19,6 @@ from pytest_sanctum.faults import FAULT_KINDS
 from pytest_sanctum.kit.history.contract import run_scenario
 from pytest_sanctum.kit.history.run import RunSize
 from pytest_sanctum.kit.history.scenarios import SIZES, WORKLOADS
-from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from reference_adapters.memory import create_memory_adapter, drop_server
 from reference_adapters.redis_adapter import create_redis_adapter
 from reference_adapters.sqlite import create_sqlite_adapter
@@ -107,14 +106,8 @@ def test_sqlite_passes_history_contracts_with_faults(tmp_path: Path) -> None:
 
 
 def test_redis_passes_history_contracts_with_faults() -> None:
+    require_redis(REDIS_URL)
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        message = f"environment: redis not reachable at {REDIS_URL}: {error}"
-        if os.environ.get(REQUIRE_BACKEND_ENV, "") == "1":
-            pytest.fail(f"{message} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
-        pytest.skip(message)
     prefix = f"sanctum-history-{uuid.uuid4().hex[:10]}:"
     options = {"url": REDIS_URL, "key_prefix": prefix}
     try:

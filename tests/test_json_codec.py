@@ -7,9 +7,7 @@ equal, with the same types, at any call depth.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import enum
 import inspect
 import json
 import math
@@ -24,18 +22,11 @@ import pytest
 from facade_helpers import NS
 from hypothesis import given
 from hypothesis import strategies as st
+from json_helpers import Color, Level, Point, Text, nested
 
 from pytest_sanctum.client import StorageClient
 from pytest_sanctum.errors import InvalidRequestError
 from pytest_sanctum.json_codec import MAX_INT_DIGITS, MAX_JSON_DEPTH, decode_json, encode_json
-
-
-def nested(depth: int) -> Any:
-    value: Any = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
 
 EDGE_VALUES = [
     pytest.param(2**63 - 1, id="i64-max"),
@@ -222,40 +213,23 @@ def test_a_long_digit_run_inside_a_string_decodes_exactly() -> None:
     assert same(decode_json(encode_json(value, "value")), value)
 
 
-class _Color(enum.Enum):
-    RED = "red"
-
-
-class _Level(enum.IntEnum):
-    HIGH = 3
-
-
-class _Text(str):
-    pass
-
-
-@dataclasses.dataclass
-class _Point:
-    x: int
-
-
 @pytest.mark.parametrize(
     "value",
     [
         pytest.param({"a": [1, (2, 3)]}, id="tuple"),
         pytest.param({"a": ()}, id="empty-tuple"),
-        pytest.param({"a": _Color.RED}, id="enum"),
-        pytest.param([_Level.HIGH], id="int-enum"),
+        pytest.param({"a": Color.RED}, id="enum"),
+        pytest.param([Level.HIGH], id="int-enum"),
         pytest.param({"a": uuid.UUID(int=7)}, id="uuid"),
         pytest.param({"a": orjson.Fragment(b"1")}, id="fragment"),
         pytest.param({"a": [1.0, math.nan]}, id="nan"),
         pytest.param({"a": {"b": -math.inf}}, id="minus-infinity"),
         pytest.param(math.inf, id="infinity-alone"),
         pytest.param({"a": nested(MAX_JSON_DEPTH)}, id="depth-129"),
-        pytest.param({"a": _Text("x")}, id="str-subclass"),
-        pytest.param({_Text("k"): 1}, id="str-subclass-key"),
+        pytest.param({"a": Text("x")}, id="str-subclass"),
+        pytest.param({Text("k"): 1}, id="str-subclass-key"),
         pytest.param({"a": datetime.date(2024, 1, 1)}, id="date"),
-        pytest.param({"a": _Point(1)}, id="dataclass"),
+        pytest.param({"a": Point(1)}, id="dataclass"),
         pytest.param({"a": {1, 2}}, id="set"),
         pytest.param({"a": b"x"}, id="bytes"),
     ],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+from backends import environment_problem, require_redis
 from redis.exceptions import (
     BusyLoadingError,
     ResponseError,
@@ -56,7 +56,6 @@ from pytest_sanctum.errors import (
     PreconditionFailedError,
 )
 from pytest_sanctum.kit.contracts import CATALOG
-from pytest_sanctum.kit.session import REQUIRE_BACKEND_ENV
 from pytest_sanctum.types import (
     BlobInfo,
     CacheEntry,
@@ -88,23 +87,10 @@ Open = Callable[..., RedisAdapter]
 """Opens another adapter on the test's backend and key prefix (a reopen or another node)."""
 
 
-def _environment_problem(message: str) -> None:
-    """Skip as ``environment``, or fail when the run requires its backends (CI)."""
-    if os.environ.get(REQUIRE_BACKEND_ENV, "") == "1":
-        pytest.fail(f"{message} ({REQUIRE_BACKEND_ENV}=1)", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real server's URL; skips (or, under SANCTUM_REQUIRE_BACKEND=1, fails) without one."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        _environment_problem(f"environment: redis not reachable at {REDIS_URL}: {error}")
-    finally:
-        client.close()
+    require_redis(REDIS_URL)
     return REDIS_URL
 
 
@@ -112,7 +98,7 @@ def redis_url() -> str:
 def fakeredis_lua() -> None:
     """fakeredis runs the adapter's Lua scripts only with ``lupa`` (``fakeredis[lua]``)."""
     if importlib.util.find_spec("lupa") is None:
-        _environment_problem(
+        environment_problem(
             "environment: fakeredis cannot run Lua scripts: install fakeredis[lua] (lupa)"
         )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import redis
-from backends import environment_problem
+from backends import environment_problem, require_redis
 
 from benchmarks.redis_server import RedisServer, RedisServerError
 from pytest_sanctum.client import StorageClient, create_storage_client
@@ -43,13 +43,7 @@ FAST = {"reconnect_initial_ms": 20, "reconnect_max_ms": 100}
 
 @pytest.fixture(scope="session")
 def shared_url() -> str:
-    client = redis.Redis.from_url(SHARED_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        environment_problem(f"environment: redis not reachable at {SHARED_URL}: {error}")
-    finally:
-        client.close()
+    require_redis(SHARED_URL)
     return SHARED_URL
 
 
