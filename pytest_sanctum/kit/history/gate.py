@@ -1,0 +1,146 @@
+"""``ContentionGate``: lines up the clients of a contention round at the adapter's door.
+
+A race between two nodes needs their calls to be in the backend at the same time; a
+loaded machine may run the clients one after the other, and then no race can happen
+whatever the adapter does. The gate wraps every node of a run. A client thread that is
+*armed* stops at its first store call (records, blobs, streams, checkpoints: never the
+cache, which reads consult first) until every participant of the round has reached its
+own, then all go into the adapter together. Each notes the moment it went in; the gap
+between the first two says whether the round really ran two calls together
+(``contended``) or the scheduler kept them apart, so an uncontended round is measured,
+never mistaken for evidence.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pytest_sanctum.adapters.base import StorageAdapter
+from pytest_sanctum.types import Capabilities
+
+GATED_STORES = ("blobs", "records", "streams", "checkpoints")
+"""The stores whose first call an armed thread waits at (the cache is consulted before)."""
+
+ROUND_TIMEOUT_S = 2.0
+"""How long a participant waits at the gate for the others (a participant whose operation
+never reaches the adapter, such as a refused argument, must not hang the round)."""
+
+
+class ContentionGate:
+    """The rendezvous of one round at a time, shared by every node of a run."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._barrier = threading.Barrier(1)
+        self._entered: list[int] = []
+        self._parties = 1
+
+    def start_round(self, parties: int) -> None:
+        """Open a new round for ``parties`` participants (call before they start)."""
+        self._barrier = threading.Barrier(parties, timeout=ROUND_TIMEOUT_S)
+        self._parties = parties
+        self._entered = []
+
+    def arm(self) -> None:
+        """Make this thread's next store call wait at the gate for the round."""
+        self._local.armed = True
+
+    def disarm(self) -> None:
+        self._local.armed = False
+
+    def enter(self) -> None:
+        """Called before a gated store call: an armed thread waits for the others here."""
+        if not getattr(self._local, "armed", False):
+            return
+        self._local.armed = False
+        try:
+            self._barrier.wait()
+        except threading.BrokenBarrierError:
+            return
+        entered = time.monotonic_ns()
+        with self._lock:
+            self._entered.append(entered)
+
+    def first_gap_ns(self) -> float:
+        """How far apart the first two participants went into the adapter (infinite when
+        fewer than two did): a race needs two calls together, before a third one lands."""
+        with self._lock:
+            entered = sorted(self._entered)
+        if len(entered) < 2:
+            return float("inf")
+        return float(entered[1] - entered[0])
+
+
+class GatedAdapter:
+    """Wraps an adapter so that armed threads wait at ``gate`` before their first store call."""
+
+    def __init__(self, inner: StorageAdapter, gate: ContentionGate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self._stores = {
+            name: _GatedStore(getattr(inner, name), gate)
+            for name in GATED_STORES
+            if getattr(inner, name) is not None
+        }
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @property
+    def blobs(self) -> Any:
+        return self._stores.get("blobs")
+
+    @property
+    def records(self) -> Any:
+        return self._stores.get("records")
+
+    @property
+    def streams(self) -> Any:
+        return self._stores.get("streams")
+
+    @property
+    def checkpoints(self) -> Any:
+        return self._stores.get("checkpoints")
+
+    @property
+    def cache(self) -> Any:
+        return self.inner.cache
+
+    def reset(self, namespace_prefix: str) -> None:
+        self.inner.reset(namespace_prefix)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def backdoor(self) -> object:
+        make = getattr(self.inner, "backdoor", None)
+        return make() if callable(make) else None
+
+
+class _GatedStore:
+    """A store whose every method passes the gate first; offers only what ``inner`` offers."""
+
+    def __init__(self, inner: Any, gate: ContentionGate) -> None:
+        self._inner = inner
+        self._gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._inner, name)
+        if not callable(found):
+            return found
+        gate = self._gate
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            gate.enter()
+            return found(*args, **kwargs)
+
+        call.__name__ = name
+        return call
