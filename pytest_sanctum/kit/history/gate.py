@@ -29,24 +29,35 @@ never reaches the adapter, such as a refused argument, must not hang the round).
 
 
 class ContentionGate:
-    """The rendezvous of one round at a time, shared by every node of a run."""
+    """The rendezvous of one round at a time, shared by every node of a run.
+
+    In a round with a leader, the leader goes in first and the others only once it has:
+    a race between an operation that checks and one that writes then needs the check to
+    come first, and the gap measured is from the leader to the first of the others.
+    """
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._barrier = threading.Barrier(1)
+        self._leader_in = threading.Event()
+        self._led = False
+        self._leader_entered: int | None = None
         self._entered: list[int] = []
-        self._parties = 1
 
-    def start_round(self, parties: int) -> None:
-        """Open a new round for ``parties`` participants (call before they start)."""
+    def start_round(self, parties: int, *, led: bool = False) -> None:
+        """Open a new round for ``parties`` participants (call before they start); with
+        ``led``, the participant armed as leader goes in before the others."""
         self._barrier = threading.Barrier(parties, timeout=ROUND_TIMEOUT_S)
-        self._parties = parties
+        self._leader_in = threading.Event()
+        self._led = led
+        self._leader_entered = None
         self._entered = []
 
-    def arm(self) -> None:
+    def arm(self, *, leader: bool = False) -> None:
         """Make this thread's next store call wait at the gate for the round."""
         self._local.armed = True
+        self._local.leader = leader
 
     def disarm(self) -> None:
         self._local.armed = False
@@ -60,15 +71,24 @@ class ContentionGate:
             self._barrier.wait()
         except threading.BrokenBarrierError:
             return
+        if self._led and self._local.leader:
+            self._leader_entered = time.monotonic_ns()
+            self._leader_in.set()
+            return
+        if self._led and not self._leader_in.wait(ROUND_TIMEOUT_S):
+            return
         entered = time.monotonic_ns()
         with self._lock:
             self._entered.append(entered)
 
     def first_gap_ns(self) -> float:
-        """How far apart the first two participants went into the adapter (infinite when
-        fewer than two did): a race needs two calls together, before a third one lands."""
+        """How far apart the first two participants went into the adapter (in a led round,
+        the leader and the first of the others); infinite when fewer than two did. A race
+        needs two calls together, before a third one lands."""
         with self._lock:
             entered = sorted(self._entered)
+        if self._led:
+            entered = [] if self._leader_entered is None else [self._leader_entered, *entered]
         if len(entered) < 2:
             return float("inf")
         return float(entered[1] - entered[0])

@@ -5,7 +5,8 @@ the clients may run one after another, and a check-then-act race (a create-only 
 that checks, then writes in a second round trip) never shows. After the walk, a run
 therefore plays rounds. In a round, one client on each node runs the same conflicting
 operation on one fresh key or stream: all create it, all write it with the etag of one
-version, all append with one idempotency key, all read one group. A ``ContentionGate``
+version, all append with one idempotency key, all read one group; or one *leader*
+checks (a conditional delete) while the others write. A ``ContentionGate``
 stops each at its first store call until all have reached theirs, then lets them into the
 adapter together and measures how far apart the first two went in. A round is
 *contended* when that gap is at most ``CONTENTION_WINDOW_MS``: then two nodes' calls
@@ -48,10 +49,12 @@ Act = Callable[[RecordingClient, str, str, str | None], None]
 
 @dataclass(frozen=True)
 class RoundKind:
-    """What the participants of one kind of round do."""
+    """What the participants of one kind of round do; with ``leader``, the first participant
+    does that instead and goes into the adapter before the others."""
 
     setup: Setup
     act: Act
+    leader: Act | None = None
 
 
 def _no_setup(client: RecordingClient, namespace: str, name: str) -> str | None:
@@ -112,6 +115,7 @@ ROUND_KINDS: dict[str, RoundKind] = {
     "create": RoundKind(_no_setup, _create),
     "cas": RoundKind(_written, _cas),
     "cdelete": RoundKind(_written, _cdelete),
+    "cdelete_put": RoundKind(_written, _put, leader=_cdelete),
     "append": RoundKind(_no_setup, _append),
     "append_idempotent": RoundKind(_no_setup, _append_idempotent),
     "consume": RoundKind(_appended, _consume),
@@ -127,19 +131,24 @@ def _play(
         prepared = kind.setup(clients[0], namespace, name)
     except SanctumError:
         return float("inf")
-    gate.start_round(len(clients))
+    gate.start_round(len(clients), led=kind.leader is not None)
 
-    def participate(client: RecordingClient) -> None:
-        gate.arm()
+    def participate(client: RecordingClient, act: Act, leader: bool) -> None:
+        gate.arm(leader=leader)
         try:
             with contextlib.suppress(SanctumError):  # the history decides if it was allowed
-                kind.act(client, namespace, name, prepared)
+                act(client, namespace, name, prepared)
         finally:
             gate.disarm()
 
+    acts = [(kind.leader or kind.act, kind.leader is not None)] + [(kind.act, False)] * (
+        len(clients) - 1
+    )
     threads = [
-        threading.Thread(target=participate, args=(client,), name=f"round-{client.name}")
-        for client in clients
+        threading.Thread(
+            target=participate, args=(client, act, leader), name=f"round-{client.name}"
+        )
+        for client, (act, leader) in zip(clients, acts, strict=True)
     ]
     for thread in threads:
         thread.start()

@@ -21,7 +21,7 @@ WORKLOADS: dict[str, Workload] = {
     "HIST-002": Workload(
         {"cas": 3, "create": 4, "cdelete": 4, "put": 5, "delete": 2, "get_strong_bypass": 1},
         keys=1,
-        rounds=("create", "cas", "cdelete"),
+        rounds=("create", "cas", "cdelete", "cdelete_put"),
     ),
     "HIST-003": Workload(
         {"put": 2, "cas": 2, "delete": 1, "get_strong": 4, "get_strong_bypass": 2}, keys=3
