@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 from pytest_sanctum.adapters.base import StorageAdapter
-from pytest_sanctum.types import Capabilities
 
 GATED_STORES = ("blobs", "records", "streams", "checkpoints")
 """The stores whose first call an armed thread waits at (the cache is consulted before)."""
@@ -95,54 +94,21 @@ class ContentionGate:
 
 
 class GatedAdapter:
-    """Wraps an adapter so that armed threads wait at ``gate`` before their first store call."""
+    """Wraps an adapter so that armed threads wait at ``gate`` before their first store call;
+    everything else (name, capabilities, cache, reset, close, backdoor) is the inner one's."""
 
     def __init__(self, inner: StorageAdapter, gate: ContentionGate) -> None:
         self.inner = inner
-        self.gate = gate
         self._stores = {
             name: _GatedStore(getattr(inner, name), gate)
             for name in GATED_STORES
             if getattr(inner, name) is not None
         }
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    @property
-    def blobs(self) -> Any:
-        return self._stores.get("blobs")
-
-    @property
-    def records(self) -> Any:
-        return self._stores.get("records")
-
-    @property
-    def streams(self) -> Any:
-        return self._stores.get("streams")
-
-    @property
-    def checkpoints(self) -> Any:
-        return self._stores.get("checkpoints")
-
-    @property
-    def cache(self) -> Any:
-        return self.inner.cache
-
-    def reset(self, namespace_prefix: str) -> None:
-        self.inner.reset(namespace_prefix)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def backdoor(self) -> object:
-        make = getattr(self.inner, "backdoor", None)
-        return make() if callable(make) else None
+    def __getattr__(self, name: str) -> Any:
+        if name in GATED_STORES:
+            return self._stores.get(name)
+        return getattr(self.inner, name)
 
 
 class _GatedStore:
