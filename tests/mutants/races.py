@@ -36,15 +36,20 @@ class _InstanceLocked(Wrap):
         self.lock = threading.Lock()
 
 
+def _current(store: Any, namespace: str, key: str) -> Blob | None:
+    """The key's current blob, ``None`` when it is missing: a mutant's separate check."""
+    try:
+        return store.get(namespace, key)  # type: ignore[no-any-return]
+    except NotFoundError:
+        return None
+
+
 class _CreateOnlyCheckThenAct(_InstanceLocked):
     def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
         if not options.get("if_none_match"):
             return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
         with self.lock:
-            try:
-                current = self.inner.get(namespace, key)
-            except NotFoundError:
-                current = None
+            current = _current(self.inner, namespace, key)
             if current is not None:
                 raise PreconditionFailedError(
                     "exists", current_etag=current.etag, current_version=current.version
@@ -86,12 +91,9 @@ class _CasCheckThenAct(_InstanceLocked):
         if etag is None:
             return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
         with self.lock:
-            try:
-                current = self.inner.get(namespace, key)
-            except NotFoundError:
-                raise PreconditionFailedError(
-                    "missing", current_etag=None, current_version=None
-                ) from None
+            current = _current(self.inner, namespace, key)
+            if current is None:
+                raise PreconditionFailedError("missing", current_etag=None, current_version=None)
             if current.etag != etag:
                 raise PreconditionFailedError(
                     "stale", current_etag=current.etag, current_version=current.version
