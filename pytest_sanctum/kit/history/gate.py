@@ -74,11 +74,21 @@ class ContentionGate:
             self._leader_entered = time.monotonic_ns()
             self._leader_in.set()
             return
-        if self._led and not self._leader_in.wait(ROUND_TIMEOUT_S):
+        if self._led and not self._await_leader():
             return
         entered = time.monotonic_ns()
         with self._lock:
             self._entered.append(entered)
+
+    def _await_leader(self) -> bool:
+        """Poll for the leader's entry, yielding the interpreter between looks: a thread
+        woken from a blocking wait may come far later than the leader's call goes on."""
+        deadline = time.monotonic() + ROUND_TIMEOUT_S
+        while not self._leader_in.is_set():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0)
+        return True
 
     def first_gap_ns(self) -> float:
         """How far apart the first two participants went into the adapter (in a led round,
