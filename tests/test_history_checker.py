@@ -206,6 +206,27 @@ def test_cached_strong_read_within_the_budget_is_accepted_and_beyond_is_not() ->
     assert run(14.0) == {"stale-read-beyond-delta"}
 
 
+def test_fill_slack_counts_only_reads_that_could_have_fetched_the_value() -> None:
+    """A fill may be as old as the read that fetched it; a read begun after the value was
+    overwritten could not fetch it, however long it took, and lends no slack."""
+
+    def run(fill_ends: float, late_read_takes: float, fill_outcome: str = "ok") -> set[str]:
+        h = Build(cached=True, staleness_budget_ms=10.0)
+        h.write(0, 1, "a", 1, node="n1")
+        if fill_outcome == "ok":
+            h.read(1, fill_ends, "a", 1, bypass=False, node="n0")
+        else:
+            h.op("get", "k", 1, fill_ends, outcome="info", node="n0", level="strong")
+        h.write(2, 3, "b", 2, node="n1")
+        h.read(20.0, 20.0 + late_read_takes, "a", 1, bypass=False, node="n0")
+        return h.kinds()
+
+    assert run(1.1, 0.1) == {"stale-read-beyond-delta"}
+    assert run(1.1, 30.0) == {"stale-read-beyond-delta"}
+    assert run(12.0, 0.1) == set()
+    assert run(12.0, 0.1, fill_outcome="info") == set()
+
+
 def test_eventual_reads_are_bounded_by_the_ttl() -> None:
     def run(read_at: float) -> set[str]:
         h = Build(cached=True, ttl_ms=50.0)
@@ -321,7 +342,7 @@ def test_history_round_trips_through_json() -> None:
     h = Build()
     h.write(0, 1, "a", 1)
     _stream(h, "read", 2, 3, group="g", deliveries=[(1, "a", 1)])
-    history = History(h.ops, h.settings)
+    history = History(h.ops, h.settings, {"create": [2, 3]})
     again = History.from_json(history.to_json())
     assert again == history
 

@@ -1,4 +1,5 @@
-"""The ``sanctum_history`` fixture for app teams, and the kit's ``--sanctum-faults`` option."""
+"""The ``sanctum_history`` fixture for app teams, the kit's ``--sanctum-faults`` option, and
+how the kit reports history contracts (failures, rounds that never contended)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kit_helpers import preload_suite, run_kit
 
 from pytest_sanctum import create_storage_client
 from pytest_sanctum.errors import PreconditionFailedError
+from pytest_sanctum.kit.history import rounds
 from pytest_sanctum.kit.history.app import HistoryRecorder
 from reference_adapters.memory import create_memory_adapter, drop_server
 
@@ -113,3 +115,18 @@ def test_a_failing_history_contract_writes_its_timeline_beside_the_report(
     pages = list((pytester.path / "sanctum-histories").glob("HIST-002-*.html"))
     assert len(pages) == 1
     assert pages[0].with_suffix(".json").exists()
+
+
+def test_a_history_contract_whose_rounds_never_contend_is_untested(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine that keeps the clients apart in every contention round cannot show a race:
+    the contract is reported untested and the run incomplete, never passed."""
+    monkeypatch.setattr(rounds, "CONTENTION_WINDOW_MS", -1.0)
+    monkeypatch.setattr(rounds, "ROUNDS_AT_MOST", 3)
+    run = run_kit(
+        pytester, "--sanctum-adapter=memory", "--sanctum-contracts=HIST-002,HIST-004", "-rs"
+    )
+    assert run.results == {"HIST-002": "untested", "HIST-004": "pass"}
+    assert "create: 0 of 3 rounds contended" in run.output
+    assert run.ret == pytest.ExitCode.TESTS_FAILED

@@ -1,6 +1,7 @@
 """History runs end to end: every race mutant is caught in 20 runs out of 20 at the default
-profile, and the memory, SQLite and Redis adapters pass 20 runs in a row with every fault
-on. Runs use real threads and a real clock; each is a fraction of a second."""
+profile, and by its contract's contention rounds or staleness probes alone (no random
+walk) in 10 out of 10; the memory, SQLite and Redis adapters pass 20 runs in a row with
+every fault on. Runs use real threads and a real clock; each is a fraction of a second."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pytest_sanctum.adapters.base import StorageAdapter
 from pytest_sanctum.clock import Clock
 from pytest_sanctum.faults import FAULT_KINDS
 from pytest_sanctum.kit.history.contract import run_scenario
+from pytest_sanctum.kit.history.rounds import shortfall
 from pytest_sanctum.kit.history.run import RunSize
 from pytest_sanctum.kit.history.scenarios import SIZES, WORKLOADS
 from reference_adapters.memory import create_memory_adapter, drop_server
@@ -60,6 +62,38 @@ def test_each_race_mutant_is_caught_in_every_run(name: str) -> None:
     finally:
         drop_server(server)
     assert missed == [], f"{contract_id} missed mutant {name} in runs with seeds {missed}"
+
+
+FORCED = sorted(
+    name
+    for name in RACE_MUTANTS
+    if WORKLOADS[_history_contract(name)].rounds or WORKLOADS[_history_contract(name)].probes
+)
+"""The race mutants whose contract forces its races (contention rounds, staleness probes)."""
+
+
+@pytest.mark.parametrize("name", FORCED)
+def test_each_race_mutant_is_caught_by_the_forced_races_alone(name: str) -> None:
+    """With no random walk, the rounds or probes alone catch the mutant in each of 10 runs,
+    after at least two contended rounds of each kind."""
+    contract_id = _history_contract(name)
+    server = f"hist-forced-{uuid.uuid4().hex[:8]}"
+    missed = []
+    try:
+        for seed in range(10):
+            history, verdict = run_scenario(
+                lambda clock: MUTANTS[name].factory({"server": server}, clock),
+                contract_id,
+                f"ns{seed}",
+                seed=seed,
+                size=RunSize(clients=3, nodes=3, operations=0),
+            )
+            assert shortfall(history.contention) == [], history.contention
+            if verdict.valid:
+                missed.append(seed)
+    finally:
+        drop_server(server)
+    assert missed == [], f"{contract_id}'s rounds missed mutant {name} in runs {missed}"
 
 
 def _honest_runs(

@@ -8,6 +8,7 @@ nodes do. Only concurrent histories over several nodes (``HIST-*``) can catch th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -35,15 +36,20 @@ class _InstanceLocked(Wrap):
         self.lock = threading.Lock()
 
 
+def _current(store: Any, namespace: str, key: str) -> Blob | None:
+    """The key's current blob, ``None`` when it is missing: a mutant's separate check."""
+    try:
+        return store.get(namespace, key)  # type: ignore[no-any-return]
+    except NotFoundError:
+        return None
+
+
 class _CreateOnlyCheckThenAct(_InstanceLocked):
     def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
         if not options.get("if_none_match"):
             return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
         with self.lock:
-            try:
-                current = self.inner.get(namespace, key)
-            except NotFoundError:
-                current = None
+            current = _current(self.inner, namespace, key)
             if current is not None:
                 raise PreconditionFailedError(
                     "exists", current_etag=current.etag, current_version=current.version
@@ -77,6 +83,50 @@ class _ConditionalDeleteCheckThenAct(_InstanceLocked):
 def conditional_delete_check_then_act(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Conditional deletes compare the etag, then delete whatever is there (racy across nodes)."""
     return swap(options, clock, _ConditionalDeleteCheckThenAct, "records", "blobs")
+
+
+class _CasCheckThenAct(_InstanceLocked):
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        etag = options.get("if_match")
+        if etag is None:
+            return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+        with self.lock:
+            current = _current(self.inner, namespace, key)
+            if current is None:
+                raise PreconditionFailedError("missing", current_etag=None, current_version=None)
+            if current.etag != etag:
+                raise PreconditionFailedError(
+                    "stale", current_etag=current.etag, current_version=current.version
+                )
+            time.sleep(ROUND_TRIP_S)
+            options["if_match"] = None
+            return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+
+@adapter_mutant("HIST-002")
+def cas_check_then_act(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """If-match writes read the etag, then write in a second step (HEAD, then PUT): two
+    nodes holding one etag both win."""
+    return swap(options, clock, _CasCheckThenAct, "records", "blobs")
+
+
+class _DeleteLooksUpFirst(_InstanceLocked):
+    def delete(self, namespace: str, key: str, *, if_match: str | None = None) -> int:
+        if if_match is not None:
+            return self.inner.delete(namespace, key, if_match=if_match)  # type: ignore[no-any-return]
+        with self.lock:
+            version: int = self.inner.get(namespace, key).version
+            time.sleep(ROUND_TRIP_S)
+            with contextlib.suppress(NotFoundError):  # a blind DEL whose count is ignored
+                self.inner.delete(namespace, key)
+            return version
+
+
+@adapter_mutant("HIST-001")
+def delete_looks_up_then_deletes(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Plain deletes look the key up for its version, then delete blindly in a second step:
+    two nodes both report removing the one version, and a write between is deleted unseen."""
+    return swap(options, clock, _DeleteLooksUpFirst, "records", "blobs")
 
 
 class _PlainPutVersions(_InstanceLocked):
@@ -198,6 +248,40 @@ class _DedupePerInstance(_InstanceLocked):
 def dedupe_per_instance(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Idempotency keys are deduplicated per adapter instance, not across nodes."""
     return swap(options, clock, _DedupePerInstance, "streams")
+
+
+class _DedupeCheckThenAppend(_InstanceLocked):
+    """Looks the idempotency key up in the server's shared index, appends in a second
+    step, then records the key: correct one node at a time, racy across nodes."""
+
+    def __init__(self, inner: Any, server: MemoryServer) -> None:
+        super().__init__(inner)
+        self.server = server
+
+    def append(self, namespace: str, stream: str, payload: bytes, **options: Any) -> AppendResult:
+        key = options.pop("idempotency_key", None)
+        if key is None:
+            return self.inner.append(namespace, stream, payload, **options)  # type: ignore[no-any-return]
+        window, now = options.get("dedupe_window_ms", 0.0), options.get("now_ms", 0.0)
+        index = self.server.idempotency
+        with self.lock:
+            with self.server.lock:
+                found = index.entries.get((namespace, stream, key))
+            if found is not None and now - found[1] < window:
+                return AppendResult(str(found[0]), found[0], duplicate=True)
+            time.sleep(ROUND_TRIP_S)
+            result: AppendResult = self.inner.append(namespace, stream, payload, **options)
+            with self.server.lock:
+                index.remember((namespace, stream, key), result.sequence, now, window)
+            return result
+
+
+@adapter_mutant("HIST-006")
+def dedupe_check_then_append(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Idempotent appends check a shared index, then append and record the key in further
+    steps (GET, XADD, SET): two nodes appending one key at once both append."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, streams=_DedupeCheckThenAppend(inner.streams, inner.server))
 
 
 _PROCESS_INDEX: dict[tuple[str, str, str], tuple[int, float]] = {}

@@ -10,8 +10,10 @@ over the clusters in version order, keeping the latest invocation seen so far.
 
 Relaxations, per read: a read that may be served from a cache has its invocation moved
 earlier by the staleness it is allowed (Golab et al.'s Δ-atomicity: the staleness budget
-for strong reads, the TTL for eventual ones, plus the longest read of the run, since a
-fill is stamped after the backend read that fetched it). On an adapter without
+for strong reads, the TTL for eventual ones, plus the *fill slack*: a fill is stamped after
+the backend read that fetched it, so the value may be as old as the longest read on the
+same node that could have fetched it, one invoked before a later state was known to exist
+or one whose outcome is unknown). On an adapter without
 ``read_after_write`` reads may lag by any amount, and only a client's own writes bind its
 strong reads. A read of a missing key cannot name the delete it saw, so it is accepted
 when some absent state could have been current during it.
@@ -50,13 +52,35 @@ class _Slack:
 
     def __init__(self, settings: HistorySettings) -> None:
         self.settings = settings
+        self.reads: dict[tuple[str, State | None], list[Operation]] = defaultdict(list)
+        """(node, state read) -> the reads on that node that returned that state."""
+        self.unknown: dict[str, list[Operation]] = defaultdict(list)
+        """node -> its reads whose outcome is unknown (they may have filled the cache)."""
         self.fills: dict[tuple[str, State | None], float] = {}
-        """(node, state read) -> the longest read on that node that returned that state."""
+        """(node, state) -> the longest read on that node that may have filled the state."""
 
     def note_read(self, op: Operation, state: State | None) -> None:
         """Remember ``op`` as a read that may have filled its node's cache with ``state``."""
-        slot = (op.node, state)
-        self.fills[slot] = max(self.fills.get(slot, 0.0), float(op.complete_ns - op.invoke_ns))
+        self.reads[(op.node, state)].append(op)
+
+    def note_unknown_read(self, op: Operation) -> None:
+        """Remember ``op`` as a read that failed after it may have filled its node's cache."""
+        self.unknown[op.node].append(op)
+
+    def settle(self, superseded: dict[State, float]) -> None:
+        """Work out the fills, once ``superseded`` gives, per state, when a later state was
+        known to exist (the earliest completion of an operation that wrote or saw one).
+
+        A read invoked after that could not have fetched the state from a backend with
+        ``read_after_write``: it served a cached entry, and is no candidate for the fill.
+        """
+        for (node, state), ops in self.reads.items():
+            limit = _INF if state is None else superseded.get(state, _INF)
+            candidates = [*ops, *self.unknown.get(node, [])]
+            self.fills[(node, state)] = max(
+                (float(op.complete_ns - op.invoke_ns) for op in candidates if op.invoke_ns < limit),
+                default=0.0,
+            )
 
     def backend_only(self, op: Operation) -> bool:
         """Whether ``op`` certainly read the backend, never a cache entry."""
@@ -133,6 +157,8 @@ class _Key:
                     self.observations[(op.version, 0)].append(op)
             elif op.kind == "get" and op.outcome == "ok":
                 self._sort_read(op, written)
+            elif op.kind == "get" and op.outcome == "info":
+                self.slack.note_unknown_read(op)
 
     def _sort_read(self, op: Operation, written: dict[str, Operation]) -> None:
         if op.tag is None:
@@ -385,10 +411,21 @@ class _Key:
                     [op, own[2]],
                 )
 
+    def superseded(self, states: list[State]) -> dict[State, float]:
+        """Per state, the earliest completion of an operation that wrote or saw a later one."""
+        found: dict[State, float] = {}
+        earliest = _INF
+        for state in reversed(states):
+            found[state] = earliest
+            for op in (*self.creators.get(state, []), *self.observations.get(state, [])):
+                earliest = min(earliest, _ret(op))
+        return found
+
     def run(self) -> list[Anomaly]:
         self.sort()
         self.check_duplicates()
         states = sorted({*self.creators, *self.observations})
+        self.slack.settle(self.superseded(states))
         self.check_order(states)
         self.check_absent(states)
         self.check_conditions(states)

@@ -147,15 +147,20 @@ class HistorySettings:
 
 @dataclass
 class History:
-    """The operations of one run, in invoke order, with the settings they ran under."""
+    """The operations of one run, in invoke order, with the settings they ran under.
+
+    ``contention``: per kind of contention round played, ``[contended, played]``.
+    """
 
     operations: list[Operation]
     settings: HistorySettings = field(default_factory=HistorySettings)
+    contention: dict[str, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "settings": asdict(self.settings),
             "operations": [asdict(op) for op in self.operations],
+            "contention": self.contention,
         }
 
     @classmethod
@@ -165,7 +170,7 @@ class History:
             raw = dict(raw)
             raw["deliveries"] = [tuple(d) for d in raw.get("deliveries", [])]
             ops.append(Operation(**raw))
-        return cls(ops, HistorySettings(**data["settings"]))
+        return cls(ops, HistorySettings(**data["settings"]), dict(data.get("contention", {})))
 
     def dumps(self) -> str:
         return json.dumps(self.to_json())
@@ -180,6 +185,8 @@ class Recorder:
         self._operations: list[Operation] = []
         self._lock = threading.Lock()
         self._numbers = itertools.count()
+        self.contention: dict[str, list[int]] = {}
+        """What the run's contention rounds achieved, handed on to the history."""
 
     def begin(self, client: str, node: str, kind: str, key: str, **fields: Any) -> Operation:
         """Start an operation (invoke time now); finish it with ``ok`` / ``failed``."""
@@ -238,4 +245,4 @@ class Recorder:
         """The operations so far, in invoke order."""
         with self._lock:
             ops = sorted(self._operations, key=lambda op: (op.invoke_ns, op.index))
-        return History(ops, self.settings)
+        return History(ops, self.settings, dict(self.contention))

@@ -25,8 +25,11 @@ from pytest_sanctum.fanout import LocalFanout
 from pytest_sanctum.faults import FaultPlan, FaultyAdapter, FaultyFanout
 from pytest_sanctum.kit.history.client import RecordingClient
 from pytest_sanctum.kit.history.clock import RealClock
+from pytest_sanctum.kit.history.gate import ContentionGate, GatedAdapter
+from pytest_sanctum.kit.history.probes import probe_staleness
 from pytest_sanctum.kit.history.processes import child_main, factory_reference, spawn_context
 from pytest_sanctum.kit.history.record import History, HistorySettings, Operation, Recorder
+from pytest_sanctum.kit.history.rounds import play_rounds
 from pytest_sanctum.kit.history.tap import DeletedVersions, DeleteTap
 from pytest_sanctum.kit.history.workload import (
     NAMESPACE_KEY_PREFIX,
@@ -81,11 +84,26 @@ class DelayedFanout(LocalFanout):
         self.delay_s = delay_ms / 1000.0
         self._timers: list[threading.Timer] = []
 
+        self._held: list[InvalidationEvent] | None = None
+
     def publish(self, event: InvalidationEvent) -> None:
+        if self._held is not None:
+            self._held.append(event)
+            return
         timer = threading.Timer(self.delay_s, self.deliver, (event,))
         timer.daemon = True
         self._timers.append(timer)
         timer.start()
+
+    def hold(self) -> None:
+        """Keep every event published from now on until ``release`` (a fan-out running late)."""
+        self._held = []
+
+    def release(self) -> None:
+        """Send the held events on their way, each ``delay_ms`` from now."""
+        held, self._held = self._held or [], None
+        for event in held:
+            self.publish(event)
 
     def settle(self) -> None:
         """Wait until every published event has been delivered."""
@@ -126,13 +144,14 @@ class HistoryRun:
         self.clock = clock or RealClock()
         self.config = client_config(workload, spec, options or {})
         self.deleted = DeletedVersions()
+        self.gate = ContentionGate()
         self.delivery: LocalFanout = (
             DelayedFanout(workload.fanout_delay_ms) if workload.fanout_delay_ms else LocalFanout()
         )
         self.fanout = FaultyFanout(self.delivery, self.plan)
 
     def _open_node(self) -> StorageAdapter:
-        return DeleteTap(self.open_adapter(self.clock), self.deleted)
+        return GatedAdapter(DeleteTap(self.open_adapter(self.clock), self.deleted), self.gate)
 
     @contextmanager
     def _nodes(self) -> Iterator[list[FaultyAdapter]]:
@@ -255,6 +274,7 @@ class HistoryRun:
                 self.fanout.flush()
                 if isinstance(self.delivery, DelayedFanout):
                     self.delivery.settle()
+                recorder.contention = self._contend(clients)
                 drain = self._client(nodes[0], recorder, "drain", "n0")
                 try:
                     self._drain(drain)
@@ -292,6 +312,25 @@ class HistoryRun:
             thread.join()
         if errors:
             raise errors[0]
+
+    def _contend(self, clients: list[RecordingClient]) -> dict[str, list[int]]:
+        """After the walk, with faults paused: the workload's contention rounds, one client
+        per node, and its staleness probes (reader on the first node, writer on the second)."""
+        workload, ns = self.workload, self.namespace
+        participants = clients[: self.size.nodes]
+        if len(participants) < 2 or self.processes:
+            return {}
+        tally = play_rounds(workload.rounds, participants, self.gate, ns)
+        if workload.probes and isinstance(self.delivery, DelayedFanout):
+            probe_staleness(
+                participants[1],
+                participants[0],
+                self.delivery,
+                ns,
+                workload.staleness_budget_ms,
+                workload.probes,
+            )
+        return tally
 
     def _drain(self, drain: RecordingClient) -> None:
         """Read every key from the backend, and every stream to its end for every group."""

@@ -37,6 +37,10 @@ class Workload:
     pause_ms: tuple[float, float] = (0.0, 0.3)
     fanout_delay_ms: float = 0.0
     """Above 0, invalidations reach other nodes this late (an asynchronous fan-out)."""
+    rounds: tuple[str, ...] = ()
+    """Kinds of contention round (``rounds.ROUND_KINDS``) played after the walk."""
+    probes: int = 0
+    """Staleness probes (``probes.probe_staleness``) run after the walk; needs a fan-out delay."""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
