@@ -44,9 +44,17 @@ def _replace(dir_fd: int, name: str, data: bytes) -> None:
 
 
 def _read(path: str) -> bytes:
+    """The whole file, read in the adapter's 64 KiB chunks (a larger buffer costs more to
+    allocate than the read itself, and its cost varies with the allocator's state)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        return os.read(fd, 1 << 20)
+        content = os.read(fd, 1 << 16)
+        while len(content) % (1 << 16) == 0 and content:
+            more = os.read(fd, 1 << 16)
+            if not more:
+                break
+            content += more
+        return content
     finally:
         os.close(fd)
 
