@@ -480,6 +480,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     requires = item.get_closest_marker("sanctum_requires")
     if requires is not None:
         kit_session(item.config).require(tuple(requires.args))
+    elif item.get_closest_marker("sanctum_contract") is not None:
+        kit_session(item.config).require_environment()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -495,6 +497,10 @@ def pytest_runtest_makereport(
     used = kit_session(item.config).take_backdoor_use()
     if used:
         report.user_properties.append(("sanctum_backdoor", ",".join(sorted(used))))
+    if report.when == "call":
+        examples = kit_session(item.config).take_examples()
+        if examples:
+            report.user_properties.append(("sanctum_examples", examples))
     if report.when == "call" and report.failed:
         command = kit_session(item.config).reproduce_command(contract_id)
         report.sections.append(("sanctum: reproduce", command))

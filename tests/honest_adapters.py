@@ -69,13 +69,31 @@ class _SharedReplica(LaggingStore):
         with self._lock:
             return super().get(namespace, key)
 
+    def reset(self, namespace_prefix: str) -> None:
+        """A reset reaches the replica as writes do, after the lag: every key it holds or
+        awaits in the namespaces is deleted there."""
+        with self._lock:
+            held = {*self._replica, *self._pending}
+            for namespace, key in held:
+                if namespace.startswith(namespace_prefix):
+                    self._written(namespace, key, None)
 
-def honest_lagging_replica(options: Mapping[str, object], clock: Clock) -> Mutated:
+
+class _Replicated(Mutated):
+    """A memory adapter read through shared replicas, which its ``reset`` reaches too."""
+
+    def reset(self, namespace_prefix: str) -> None:
+        super().reset(namespace_prefix)
+        self.blobs.reset(namespace_prefix)
+        self.records.reset(namespace_prefix)
+
+
+def honest_lagging_replica(options: Mapping[str, object], clock: Clock) -> _Replicated:
     """Not a mutant: honestly lacks ``read_after_write``, and reads come from a replica
     lagging ``HONEST_LAG_MS`` behind writes. A correct adapter: the kit must pass it."""
     inner = create_memory_adapter(options, clock)
     server = str(options.get("server", "default"))
-    return Mutated(
+    return _Replicated(
         inner,
         capabilities={"read_after_write": False},
         blobs=_SharedReplica(inner.blobs, clock, HONEST_LAG_MS, server, "blobs"),
@@ -97,7 +115,7 @@ class _RealTime:
         time.sleep(ms / 1000.0)
 
 
-def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> Mutated:
+def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> _Replicated:
     """Not a mutant: honestly lacks ``read_after_write``, and reads come from a replica that
     catches up ``REALTIME_LAG_MS`` of real time after each write, whatever the kit's virtual
     clock says. The kit passes it because its clock waits in real time where the facade
@@ -105,7 +123,7 @@ def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> Muta
     inner = create_memory_adapter(options, clock)
     server = f"{options.get('server', 'default')}/real-time"
     real = _RealTime()
-    return Mutated(
+    return _Replicated(
         inner,
         capabilities={"read_after_write": False},
         blobs=_SharedReplica(inner.blobs, real, REALTIME_LAG_MS, server, "blobs"),

@@ -104,6 +104,8 @@ class KitSession:
         self._backdoor_use: set[str] = set()
         self.backend_info: BackendInfo | None = None
         """The backend behind the adapter, as its test support reports it (once opened)."""
+        self.examples = 0
+        """Examples the running generative test has run (``count_example``)."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -264,6 +266,15 @@ class KitSession:
         id and a client's number): every random choice of a kit run draws from one, so one
         seed replays the run."""
         return random.Random(":".join((str(self.seed), *labels)))
+
+    def count_example(self) -> None:
+        """Count one example of the running generative test (reported per contract)."""
+        self.examples += 1
+
+    def take_examples(self) -> int:
+        """The examples counted since the last call, and start counting again."""
+        found, self.examples = self.examples, 0
+        return found
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""
