@@ -1,40 +1,34 @@
-"""The differential tier kills every generated lossy adapter and passes the honest ones.
+"""The differential tier kills generated lossy adapters and passes the honest ones.
 
 ``mutants/generated.py`` produces lossy variants of the memory adapter mechanically; the
-``DIFF-*`` contracts, at the ``default`` profile, must fail each of them with any seed.
-A run of this module checks a sample of those killed with every seed when last measured
-(``PARTIAL`` lists the others), a different sample each day, with one seed. The full measurement, every generated mutant and every
-honest adapter with ten seeds each, runs when ``SANCTUM_KILL_RATES=1``::
-
-    SANCTUM_KILL_RATES=1 python -m pytest tests/test_kit_generated.py -n 2 -q -p no:cacheprovider
-
-A failed case names the mutant (or honest adapter) and the seed it survived (or failed).
+``DIFF-*`` contracts, at the ``default`` profile, must fail each of them. The full
+measurement, every generated mutant and every honest adapter with seeds 1 to 10, is a
+command (``python -m mutation.kill_rates``, ``docs/kit-strength.md``) whose outcomes are
+committed in ``mutation/results/kill-rates.json``. Every run of this module checks the
+same fixed part of it, whatever the day: a sample of the mutants that measurement shows
+killed with every seed, each with its own seed of ``SEEDS`` in turn, and every honest
+adapter with two seeds. A failed case names the mutant (or honest adapter) and the seed.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import random
+from pathlib import Path
 
 import pytest
 from kit_helpers import preload_suite, run_kit
-from mutants.generated import GENERATED, PARTIAL
+from mutants.generated import GENERATED
 from test_kit_honest import HONEST
 
+from mutation.kill_rates import RESULTS, always_killed
+from mutation.kill_runs import DIFFERENTIAL, load_records
 from pytest_sanctum.kit import property_runs
 
-DIFFERENTIAL = "DIFF-001,DIFF-002,DIFF-003"
-SEEDS = tuple(
-    int(s) for s in os.environ.get("SANCTUM_KILL_SEEDS", "1,2,3,4,5,6,7,8,9,10").split(",")
-)
-"""The seeds of the full measurement: ten unless ``SANCTUM_KILL_SEEDS`` names others."""
+SEEDS = tuple(range(1, 11))
+"""The seeds of the full measurement (``python -m mutation.kill_rates``)."""
 
-SAMPLE = 6
-"""Generated mutants checked on an ordinary run."""
-
-FULL = os.environ.get("SANCTUM_KILL_RATES") == "1"
+SAMPLE = len(SEEDS)
+"""Generated mutants checked on every run: one for each seed."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,17 +36,41 @@ def _suite_loaded() -> None:
     preload_suite()
 
 
-def _sample() -> list[str]:
-    day = datetime.date.today().toordinal()
-    reliable = sorted(set(GENERATED) - set(PARTIAL))
-    return sorted(random.Random(day).sample(reliable, SAMPLE))
+def _sample() -> list[tuple[str, int]]:
+    """A fixed sample of the mutants killed with every seed when last measured, spread
+    evenly over them in name order, each paired with the next seed of ``SEEDS``."""
+    reliable = [name for name in always_killed(load_records(RESULTS), SEEDS) if name in GENERATED]
+    assert len(reliable) >= SAMPLE, f"{RESULTS}: too few mutants killed with every seed"
+    picked = [reliable[i * len(reliable) // SAMPLE] for i in range(SAMPLE)]
+    return list(zip(picked, SEEDS, strict=True))
 
 
-def _killed(
+def _honest_runs() -> list[tuple[str, int]]:
+    """Every honest adapter with two seeds, the seeds rotating over ``SEEDS``."""
+    return [
+        (name, SEEDS[(2 * index + turn) % len(SEEDS)])
+        for index, name in enumerate(HONEST)
+        for turn in (0, 1)
+    ]
+
+
+def test_there_are_at_least_forty_generated_mutants() -> None:
+    assert len(GENERATED) >= 40
+
+
+def test_the_sample_is_the_same_on_every_run() -> None:
+    """The sample depends on the committed measurement alone (not on the date): a run on
+    any day checks the same mutants with the same seeds."""
+    assert _sample() == _sample()
+    assert [seed for _, seed in _sample()] == list(SEEDS)
+
+
+@pytest.mark.parametrize(("name", "seed"), _sample())
+def test_the_tier_kills_a_generated_mutant(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, seed: int
-) -> tuple[bool, str]:
-    """Whether a ``DIFF-*`` contract fails against mutant ``name``: the run stops at the
-    first failure and does not shrink it (only whether it fails matters here)."""
+) -> None:
+    """A sampled generated mutant fails a ``DIFF-*`` contract at the default profile. The run
+    stops at the first failure and does not shrink it (only whether it fails matters)."""
     monkeypatch.setattr(property_runs, "SHRINK_SECONDS", 0.0)
     run = run_kit(
         pytester,
@@ -62,38 +80,15 @@ def _killed(
         "-x",
         profile="default",
     )
-    return "fail" in run.results.values(), run.output
+    assert "fail" in run.results.values(), (
+        f"{name} ({GENERATED[name].__doc__}) survived the differential tier with seed {seed}\n"
+        f"{run.output}"
+    )
 
 
-def test_there_are_at_least_forty_generated_mutants() -> None:
-    assert len(GENERATED) >= 40
-
-
-@pytest.mark.parametrize("name", _sample())
-def test_the_tier_kills_a_generated_mutant(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    """A sampled generated mutant fails a ``DIFF-*`` contract at the default profile."""
-    seed = datetime.date.today().toordinal() % 1000
-    killed, output = _killed(pytester, monkeypatch, name, seed)
-    assert killed, f"{name} ({GENERATED[name].__doc__}) survived the differential tier\n{output}"
-
-
-@pytest.mark.skipif(not FULL, reason="full kill-rate measurement: set SANCTUM_KILL_RATES=1")
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", sorted(GENERATED))
-def test_kill_rate(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, seed: int
-) -> None:
-    killed, output = _killed(pytester, monkeypatch, name, seed)
-    assert killed, f"{name} survived with seed {seed}\n{output[-3000:]}"
-
-
-@pytest.mark.skipif(not FULL, reason="full kill-rate measurement: set SANCTUM_KILL_RATES=1")
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", sorted(HONEST))
-def test_honest_adapters_pass_with_every_seed(
-    pytester: pytest.Pytester, tmp_path: object, name: str, seed: int
+@pytest.mark.parametrize(("name", "seed"), _honest_runs())
+def test_an_honest_adapter_passes_the_tier(
+    pytester: pytest.Pytester, tmp_path: Path, name: str, seed: int
 ) -> None:
     honest = HONEST[name]
     options = {
@@ -109,7 +104,7 @@ def test_honest_adapters_pass_with_every_seed(
     if honest.reference_cache:
         args.append("--sanctum-reference-cache")
     run = run_kit(pytester, *args, profile="default")
-    assert set(run.results.values()) == {"pass"}, run.output[-5000:]
+    assert set(run.results.values()) == {"pass"}, f"{name}, seed {seed}\n{run.output[-5000:]}"
 
 
 def test_the_report_counts_the_examples_of_each_contract(pytester: pytest.Pytester) -> None:
