@@ -17,9 +17,9 @@ same bug class turns up with different specifics in real adapters:
 - **Ordering and paging**: UTF-16 or case-insensitive order, a prefix read as a pattern.
 
 They live in ``GENERATED``, apart from ``MUTANTS``: each must be killed by the ``DIFF-*``
-contracts (``test_kit_generated.py`` runs a sample on every run; ``python -m
-generated_kill_rates`` from ``tests/`` runs every one with ten seeds). Run one with
-``--sanctum-adapter=mutants:<name>``.
+contracts (``python -m mutation.kill_rates`` runs every one with ten seeds;
+``test_kit_generated.py`` runs a fixed sample of those killed with every seed). Run one
+with ``--sanctum-adapter=mutants:<name>``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from typing import Any
 
 from mutants.base import MUTANTS, Mutant, Mutated, Wrap, basic_memory, swap
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.errors import BackendUnavailableError, PreconditionFailedError
+from pytest_sanctum.errors import (
+    BackendUnavailableError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from pytest_sanctum.types import Blob, BlobInfo, CacheEntry, GroupCheckpoint
 
 Factory = Callable[[Mapping[str, object], Clock], Any]
@@ -637,6 +641,58 @@ for _name, (_order, _match) in ORDERS.items():
     )
 
 
+class _Paged(Wrap):
+    """``list`` pages that break the paging rules of ``VersionedStore.list``: a page may be
+    shorter than ``limit`` but never longer, never empty while keys remain, and starts
+    strictly after ``start_after``."""
+
+    def __init__(self, inner: Any, fault: str) -> None:
+        super().__init__(inner)
+        self.fault = fault
+
+    def list(
+        self, namespace: str, prefix: str = "", *, start_after: str | None = None, limit: int = 1000
+    ) -> Any:
+        if self.fault == "over-limit":
+            return self.inner.list(namespace, prefix, start_after=start_after, limit=limit + 1)
+        if self.fault == "start-after-inclusive":
+            page = self.inner.list(namespace, prefix, start_after=start_after, limit=limit)
+            try:
+                current = self.inner.head(namespace, start_after) if start_after else None
+            except NotFoundError:
+                current = None
+            return (
+                [current, *page][:limit]
+                if current is not None and current.key.startswith(prefix)
+                else page
+            )
+        # filters-after-paging: a backend page of any keys, the prefix filtered out of it
+        page = self.inner.list(namespace, "", start_after=start_after, limit=limit)
+        return [info for info in page if info.key.startswith(prefix)]
+
+
+PAGING = {
+    "over-limit": "returns one entry more than asked when more remain",
+    "start-after-inclusive": "includes the start_after key itself",
+    "filters-after-paging": (
+        "filters the prefix out of a page of any keys, so a page comes back short or "
+        "empty while matching keys remain"
+    ),
+}
+
+for _fault, _doc in PAGING.items():
+    for _store in ("blobs", "records"):
+        _add(
+            f"gen-{_store}-list-{_fault}",
+            f"The {_store} store's list {_doc}.",
+            (
+                lambda fault, store: (
+                    lambda options, clock: swap(options, clock, lambda s: _Paged(s, fault), store)
+                )
+            )(_fault, _store),
+        )
+
+
 class _ClosedLies(Wrap):
     """After close, reads answer ``NotFoundError``-free empties instead of refusing."""
 
@@ -652,44 +708,6 @@ _add(
     "A closed cache answers every get with a miss instead of refusing.",
     lambda options, clock: swap(options, clock, _ClosedLies, "cache"),
 )
-
-
-PARTIAL: dict[str, str] = {
-    "gen-blob-keys-nfc": "8/10",
-    "gen-blob-keys-strip": "9/10",
-    "gen-blob-keys-truncate-1000": "9/10",
-    "gen-cache-keys-fold-case": "7/10",
-    "gen-cache-keys-nfkc": "3/10",
-    "gen-cache-keys-punctuation": "1/10",
-    "gen-cache-keys-strip": "7/10",
-    "gen-cache-keys-truncate-1000": "1/10",
-    "gen-group-names-fold-case": "3/10",
-    "gen-group-names-nfkc": "1/10",
-    "gen-group-names-punctuation": "1/10",
-    "gen-group-names-truncate-1000": "0/10",
-    "gen-lifecycle-checkpoints-open-after-close": "7/10",
-    "gen-lifecycle-closed-cache-misses": "7/10",
-    "gen-lifecycle-records-open-after-close": "8/10",
-    "gen-lifecycle-reset-keeps-blobs": "7/10",
-    "gen-lifecycle-reset-keeps-checkpoints": "8/10",
-    "gen-lifecycle-reset-keeps-records": "4/10",
-    "gen-lifecycle-streams-open-after-close": "9/10",
-    "gen-list-casefold-order": "3/10",
-    "gen-list-utf16-order": "0/10",
-    "gen-metadata-head-size-uint16": "9/10",
-    "gen-namespaces-fold-case": "7/10",
-    "gen-namespaces-truncate-127": "7/10",
-    "gen-narrow-append-time-whole-seconds": "4/10",
-    "gen-narrow-dedupe-window-integer": "3/10",
-    "gen-record-keys-truncate-1000": "9/10",
-    "gen-shared-cache-records-read-blob-entries": "8/10",
-    "gen-stream-names-nfkc": "5/10",
-    "gen-stream-names-punctuation": "5/10",
-    "gen-stream-names-strip": "9/10",
-    "gen-stream-names-truncate-1000": "6/10",
-}
-"""Generated mutants the ``DIFF-*`` contracts did not kill with every one of ten seeds
-(measured kills out of ten, ``docs/kit-strength.md``): left out of the per-run sample."""
 
 
 MUTANTS["gen-blob-keys-fold-case"] = Mutant(
