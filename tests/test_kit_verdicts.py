@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from kit_helpers import DOWN, only_line, run_kit
 
+import reference_adapters.postgres  # noqa: F401 - see UNREACHABLE
 from pytest_sanctum import create_storage_client, parse_config
 from pytest_sanctum.errors import ConfigError
 
@@ -49,6 +50,40 @@ def test_an_unreachable_backend_fails_the_suite_by_default(pytester: pytest.Pyte
     assert "passed" not in run.result.parseoutcomes()
     assert run.report is not None
     assert run.report["verdict"] == "incomplete"
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
+
+
+UNREACHABLE = {
+    "redis": {"url": "redis://127.0.0.1:1/0", "socket_timeout_s": 1},
+    "postgres": {"conninfo": "host=127.0.0.1 port=1 dbname=test connect_timeout=2"},
+}
+"""Real adapters pointed at a port nothing listens on. The PostgreSQL adapter is imported with this
+one: an in-process run forgets the modules it imports, and psycopg imported again no longer
+recognises the exceptions its compiled part raises."""
+
+
+@pytest.mark.parametrize("required", ["yes", "no"])
+@pytest.mark.parametrize("adapter", sorted(UNREACHABLE))
+def test_the_differential_tier_reports_an_unreachable_backend_as_environment(
+    pytester: pytest.Pytester, adapter: str, required: str
+) -> None:
+    """The ``DIFF-*`` tests, which open their adapters themselves rather than through a
+    fixture, are ``environment`` like every other contract: never a failed contract."""
+    run = run_kit(
+        pytester,
+        f"--sanctum-adapter={adapter}",
+        f"--sanctum-adapter-options={json.dumps(UNREACHABLE[adapter])}",
+        "--sanctum-contracts=DIFF-001,DIFF-002,DIFF-003",
+        f"--sanctum-require-backend={required}",
+        profile="default",
+    )
+    assert run.results == dict.fromkeys(("DIFF-001", "DIFF-002", "DIFF-003"), "environment"), (
+        run.output
+    )
+    assert run.report is not None
+    assert run.report["verdict"] == "incomplete"
+    assert "failed" not in run.result.parseoutcomes(), run.output
+    assert _verdict(run.output) == "verdict: incomplete (exit status 1)"
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
 
 
