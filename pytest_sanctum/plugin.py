@@ -497,7 +497,7 @@ def pytest_runtest_makereport(
     used = kit_session(item.config).take_backdoor_use()
     if used:
         report.user_properties.append(("sanctum_backdoor", ",".join(sorted(used))))
-    if report.when == "call":
+    if report.when == "teardown":  # the phase whose properties JUnit writes
         examples = kit_session(item.config).take_examples()
         if examples:
             report.user_properties.append(("sanctum_examples", examples))

@@ -13,6 +13,8 @@ adapter with two seeds. A failed case names the mutant (or honest adapter) and t
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -108,9 +110,33 @@ def test_an_honest_adapter_passes_the_tier(
 
 
 def test_the_report_counts_the_examples_of_each_contract(pytester: pytest.Pytester) -> None:
-    """Each ``DIFF-*`` row of the report says how many examples ran; the summary too."""
-    run = run_kit(pytester, "--sanctum-adapter=memory", "--sanctum-contracts=DIFF-002")
+    """Each ``DIFF-*`` row of the JSON report and the certificate says how many examples ran,
+    and so do the terminal summary and the test case's JUnit properties."""
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=memory",
+        "--sanctum-contracts=DIFF-002",
+        "--junitxml=junit.xml",
+        profile="default",
+    )
     assert run.report is not None
     rows = {row["id"]: row for row in run.report["contracts"]}
-    assert rows["DIFF-002"]["examples"] >= 1, rows
-    assert any(line.startswith("examples: DIFF-002 ") for line in run.result.outlines), run.output
+    examples = rows["DIFF-002"]["examples"]
+    assert examples >= 25, rows["DIFF-002"]  # the default profile's max_examples
+    assert rows["BLOB-001"]["examples"] == 0
+    assert f"examples: DIFF-002 {examples}" in run.result.outlines, run.output
+    junit = ET.parse(pytester.path / "junit.xml")
+    found = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert found["sanctum_examples"] == str(examples), found
+    certificate = run_kit(
+        pytester,
+        "--sanctum-adapter=memory",
+        "--sanctum-contracts=DIFF-002",
+        "--sanctum-report=report.md",
+        profile="default",
+        report=False,
+    )
+    text = (pytester.path / "report.md").read_text(encoding="utf-8")
+    assert re.search(r"\| `DIFF-002` \| .* \| passed \| 1 \(\d+ examples\) \|", text), (
+        certificate.output
+    )
