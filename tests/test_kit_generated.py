@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from kit_helpers import preload_suite, run_kit
+from kit_helpers import SEED, preload_suite, run_kit
 from mutants.generated import GENERATED
 from test_kit_honest import HONEST
 
@@ -139,4 +139,29 @@ def test_the_report_counts_the_examples_of_each_contract(pytester: pytest.Pytest
     text = (pytester.path / "report.md").read_text(encoding="utf-8")
     assert re.search(r"\| `DIFF-002` \| .* \| passed \| 1 \(\d+ examples\) \|", text), (
         certificate.output
+    )
+
+
+def test_a_failure_prints_a_shrunk_step_list_and_the_reproduce_command(
+    pytester: pytest.Pytester,
+) -> None:
+    """A ``DIFF-*`` failure is shrunk (within the kit's shrinking budget) to the few steps it
+    needs, printed as an operation log, followed by the command that replays it."""
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=mutants:gen-blob-keys-fold-case",
+        "--sanctum-contracts=DIFF-001",
+        profile="default",
+    )
+    assert run.results == {"DIFF-001": "fail"}, run.output
+    steps = [line for line in run.result.outlines if re.match(r"E +state\.\w+\(", line)]
+    assert "state.teardown()" in steps[-1], steps
+    assert 1 <= len(steps) - 1 <= 3, "\n".join(steps)
+    assert any(re.match(r"E +state = FacadeDifferential\(\)", line) for line in run.result.outlines)
+    run.result.stdout.fnmatch_lines(
+        [
+            "*- sanctum: reproduce -*",
+            "pytest --sanctum-adapter=mutants:gen-blob-keys-fold-case --sanctum-profile=default "
+            f"--sanctum-seed={SEED} --sanctum-contracts=DIFF-001",
+        ]
     )

@@ -829,8 +829,9 @@ _CONTRACTS = [
         "The adapter's stores answer as the reference's stores",
         "Random calls on the adapter's own stores (VersionedStore, StreamLog, CheckpointStore "
         "or GroupStore, CacheStore, and the one-call protocols it offers) answer as the "
-        "reference's stores do; a list or stream page may be shorter than asked but never "
-        "empty while entries remain; a cache entry may be missing but never different.",
+        "reference's stores do; a list or stream page may be shorter than asked (a backend's "
+        "page size) but never longer, never empty while entries remain, and starts after "
+        "the cursor; a cache entry may be missing but never different.",
         (),
         "adapters/base.py",
     ),
