@@ -83,16 +83,19 @@ class Tally:
     seeds: int
 
     @property
+    def wanted(self) -> str:
+        """The outcome each run should have: a mutant killed, an honest adapter surviving."""
+        return "killed" if self.subject.kind == "mutant" else "survived"
+
+    @property
     def good(self) -> int:
         """Runs that went the right way: kills of a mutant, passes of an honest adapter."""
-        wanted = "killed" if self.subject.kind == "mutant" else "passed"
-        return sum(run.outcome == wanted for run in self.runs)
+        return sum(run.outcome == self.wanted for run in self.runs)
 
     @property
     def bad(self) -> tuple[RunRecord, ...]:
         """Measured runs that went the wrong way."""
-        wanted = "killed" if self.subject.kind == "mutant" else "passed"
-        return tuple(run for run in self.runs if run.outcome != wanted)
+        return tuple(run for run in self.runs if run.outcome != self.wanted)
 
     @property
     def missing(self) -> int:

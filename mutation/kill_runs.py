@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mutation.results import write_json
-from mutation.runner import failed_contracts, run_pytest
+from mutation.runner import Outcome, RunResult, failed_contracts, measured_run, run_pytest
 
-__all__ = ["DIFFERENTIAL", "KillRun", "RunRecord", "Subject", "load_subjects", "run_subject"]
+__all__ = ["DIFFERENTIAL", "RunRecord", "Subject", "load_subjects", "run_subject"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -43,10 +43,6 @@ property_runs.SHRINK_SECONDS = 0.0
 '''
 
 Kind = Literal["mutant", "honest"]
-RunOutcome = Literal["killed", "passed", "timeout", "error"]
-"""``killed``: a ``DIFF-*`` contract failed. ``passed``: every one passed. ``timeout``: the
-run hung past the timeout. ``error``: anything else (a usage error, an unreachable
-backend): neither a kill nor a pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,46 +88,30 @@ def load_subjects() -> dict[str, Subject]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class KillRun:
-    """The outcome of one subject with one seed."""
-
-    outcome: RunOutcome
-    seconds: float
-    failed: tuple[str, ...] = ()
-    """The ``DIFF-*`` contracts that failed (with ``-x``, the first one)."""
-    detail: str = ""
-    """The last lines of output of a run that did not pass."""
-
-
-def run_subject(subject: Subject, seed: int, *, profile: str, timeout_s: float) -> KillRun:
-    """Run the ``DIFF-*`` contracts once against ``subject`` with ``seed``."""
+def run_subject(subject: Subject, seed: int, *, profile: str, timeout_s: float) -> RunResult:
+    """Run the ``DIFF-*`` contracts once against ``subject`` with ``seed``: ``killed`` when
+    one failed, ``survived`` when every one passed (an honest adapter must), ``timeout``,
+    or ``error`` for anything else (a usage error, an unreachable backend): neither."""
     with tempfile.TemporaryDirectory(prefix="sanctum-kill-") as tmp:
         workdir = Path(tmp)
         (workdir / "sanctum_no_shrink.py").write_text(NO_SHRINK, encoding="utf-8")
         arguments = [
             *subject.arguments(workdir),
             f"--sanctum-contracts={DIFFERENTIAL}",
-            f"--sanctum-profile={profile}",
-            f"--sanctum-seed={seed}",
-            "--sanctum-report=report.json",
-            "-x",
-            "-q",
-            "-p",
-            "no:cacheprovider",
+            *measured_run(seed=seed, profile=profile),
             "-p",
             "sanctum_no_shrink",
         ]
         run = run_pytest(arguments, workdir, timeout_s=timeout_s, pythonpath=[tmp, str(TESTS)])
         tail = "\n".join(run.output.strip().splitlines()[-12:])
         if run.returncode is None:
-            return KillRun("timeout", run.seconds, detail=tail)
+            return RunResult("timeout", run.seconds, detail=tail)
         if run.returncode == 0:
-            return KillRun("passed", run.seconds)
+            return RunResult("survived", run.seconds)
         failed = failed_contracts(workdir / "report.json")
         if run.returncode == 1 and failed:
-            return KillRun("killed", run.seconds, failed, tail)
-        return KillRun("error", run.seconds, detail=f"exit {run.returncode}: {tail}")
+            return RunResult("killed", run.seconds, failed, tail)
+        return RunResult("error", run.seconds, detail=f"exit {run.returncode}: {tail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +121,7 @@ class RunRecord:
     subject: str
     kind: Kind
     seed: int
-    outcome: RunOutcome
+    outcome: Outcome
     seconds: float
     failed: tuple[str, ...]
     detail: str

@@ -76,6 +76,15 @@ def _arguments(
     return [
         f"--sanctum-adapter={target.module}:{target.factory}",
         f"--sanctum-adapter-options={options}",
+        *measured_run(seed=seed, profile=profile),
+        *extra,
+    ]
+
+
+def measured_run(*, seed: int, profile: str) -> list[str]:
+    """The kit arguments of a measured run: the seed and profile, a JSON report
+    (``report.json``, read by ``failed_contracts``), stopping at the first failure."""
+    return [
         f"--sanctum-profile={profile}",
         f"--sanctum-seed={seed}",
         "--sanctum-report=report.json",
@@ -83,7 +92,6 @@ def _arguments(
         "-q",
         "-p",
         "no:cacheprovider",
-        *extra,
     ]
 
 

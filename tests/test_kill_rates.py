@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mutation import kill_rates as tool
-from mutation.kill_runs import RunOutcome, RunRecord, Subject, load_records, load_subjects
+from mutation.kill_runs import RunRecord, Subject, load_records, load_subjects
+from mutation.runner import Outcome
 
 
 def _doc(tmp_path: Path) -> Path:
@@ -36,7 +37,7 @@ def test_a_mutant_and_an_honest_adapter_are_measured_and_rendered(
     records = load_records(results)
     assert {key: r.outcome for key, r in records.items()} == {
         "gen-blob-keys-fold-case@1": "killed",
-        "random-etags@1": "passed",
+        "random-etags@1": "survived",
     }
     text = docs.read_text(encoding="utf-8")
     assert "Killed with every seed: 1 of 1.**" in text, text
@@ -46,7 +47,7 @@ def test_a_mutant_and_an_honest_adapter_are_measured_and_rendered(
     assert "0 runs to measure" in capsys.readouterr().out
 
 
-def _record(subject: Subject, seed: int, outcome: RunOutcome) -> RunRecord:
+def _record(subject: Subject, seed: int, outcome: Outcome) -> RunRecord:
     return RunRecord(subject.name, subject.kind, seed, outcome, 1.0, (), "", "f")
 
 
@@ -55,8 +56,8 @@ def test_a_surviving_mutant_and_a_failing_honest_adapter_are_shown_and_fail_the_
     honest = Subject("evicting", "honest", "h:e", {})
     runs = [
         _record(mutant, 1, "killed"),
-        _record(mutant, 2, "passed"),
-        _record(honest, 1, "passed"),
+        _record(mutant, 2, "survived"),
+        _record(honest, 1, "survived"),
         _record(honest, 2, "killed"),
     ]
     records = {run.key: run for run in runs}
