@@ -360,6 +360,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as error:
             raise pytest.UsageError(f"--sanctum-baseline: {error}") from None
     config.stash[_BASELINE] = baseline
+    kit_session(config).known_failures = frozenset(baseline)
     scope = config.stash[_SCOPE] = RunScope(config)
     config.pluginmanager.register(scope, "sanctum-scope")
     conformance = ConformanceReport(baseline, baseline_path)

@@ -106,6 +106,9 @@ class KitSession:
         """The backend behind the adapter, as its test support reports it (once opened)."""
         self.examples = 0
         """Examples the running generative test has run (``count_example``)."""
+        self.known_failures: frozenset[str] = frozenset()
+        """The contracts the run's baseline lists (``--sanctum-baseline``): a generative
+        test leaves out the inputs their known failures are about."""
 
     # -- environment -----------------------------------------------------------------
 

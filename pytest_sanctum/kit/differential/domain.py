@@ -115,6 +115,15 @@ def family(base: str) -> tuple[str, ...]:
 
 
 FAMILIES: tuple[tuple[str, ...], ...] = tuple(family(base) for base in BASES)
+AT_LIMIT: frozenset[str] = frozenset(
+    name
+    for base in BASES
+    for variant, make in VARIANTS.items()
+    if variant.startswith("limit-")
+    for name in [make(base)]
+)
+"""The names padded to the byte limit (the ``limit-*`` variants), which a backend with a
+shorter key limit refuses."""
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for names in FAMILIES for name in names))
 """Every name of every family, base names first within a family."""
 

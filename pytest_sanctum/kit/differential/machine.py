@@ -62,15 +62,24 @@ CACHE_PREFIX = {Layer.BLOB: "blob/", Layer.RECORD: "record/"}
 """The cache keys the facade builds for a layer's key (``pytest_sanctum.core.cache_key``)."""
 
 STEP_MS = 0.25
-"""The clock moves this much before every step: cache entries are then always older than
-the zero staleness budget, so a strong read without bypass reads the backend too; a
-quarter millisecond, so fractions of a millisecond matter."""
+"""The clock moves this much before every step that reads (resets and reopens included):
+cache entries filled by an earlier step are then older than the zero staleness budget, so
+a strong read without bypass reads the backend on both sides. An entry within the budget
+may be served or, evicted, read again from the backend: both are allowed, and the two
+sides could differ. A quarter millisecond, so fractions of a millisecond matter."""
 
 START_OFFSET_MS = 777.25
 """An example starts this far after a whole second, so times are not round numbers."""
 
 TICKS_MS = (1.0, 499.0, 1000.0, 4999.0, 5001.0, 30_001.0, 120_001.0)
 """Clock advances: around cache TTLs, the visibility timeout and the dedupe window."""
+
+KEY_LIMIT_CONTRACT = "ID-004"
+"""The contract of object keys at the byte limit: when the run's baseline lists it, the
+machines use no such key (``DifferentialMachine.has``)."""
+
+FACADE_WINDOW_MS = 120_000.0
+"""The dedupe window of the machines' facade clients (the configuration's default)."""
 
 INSTANCE = st.sampled_from([0, 1])
 LAYER = st.sampled_from(VERSIONED)
@@ -102,6 +111,7 @@ class DifferentialMachine(KitMachine):
         super().__init__(kit)
         self.caps = kit.capabilities
         self.raw = self.caps.read_after_write
+        self.short_keys = KEY_LIMIT_CONTRACT in kit.known_failures
         sut = self.open_adapter()
         opener, self._drop = reference_opener(self.caps, sut, self.clock)
         self.sut = Side("adapter", self.open_adapter, self._client)
@@ -119,12 +129,17 @@ class DifferentialMachine(KitMachine):
         self.streams: set[tuple[str, str]] = set()
         self.groups: set[tuple[str, str, str]] = set()
         self.delivered: list[str] = []
+        self.dedupe: dict[tuple[str, str, str], tuple[float, float]] = {}
+        """(namespace, stream, idempotency key) -> (its window's start, how long it is
+        surely remembered): see ``dedupe_open``."""
+        self.longest_windows: dict[tuple[str, str], float] = {}
+        """(namespace, stream) -> the longest dedupe window an append to it brought."""
         self.closed: list[tuple[Any, Any]] = []
         self.direct_etags = 0
         kit.count_example()
 
     def _client(self, adapter: Any) -> Any:
-        return self.make_client(adapter, staleness_budget_ms=0.0)
+        return self.make_client(adapter, staleness_budget_ms=0.0, dedupe_window_ms=FACADE_WINDOW_MS)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -149,8 +164,13 @@ class DifferentialMachine(KitMachine):
         """The instance a versioned call goes to: one instance only when reads may lag."""
         return self.pick(index) if self.raw else 0
 
-    def has(self, layer: Layer) -> bool:
-        return bool(getattr(self.caps, f"{layer.value}s"))
+    def has(self, layer: Layer, key: str) -> bool:
+        """Whether the adapter offers ``layer`` and the example may use ``key`` on it: not a
+        key at the byte limit when the baseline lists ``KEY_LIMIT_CONTRACT`` (a backend
+        whose limit is shorter refuses it, a known failure that contract reports)."""
+        if not getattr(self.caps, f"{layer.value}s"):
+            return False
+        return not (self.short_keys and key in domain.AT_LIMIT)
 
     def etag_for(self, side: Side, layer: Layer, namespace: str, key: str, how: str) -> Any:
         """The ``if_match`` a side passes: its own current etag, a stale one, or garbage."""
@@ -167,6 +187,36 @@ class DifferentialMachine(KitMachine):
 
     def tick(self) -> None:
         self.clock.advance(STEP_MS)
+
+    def dedupe_open(
+        self, where: str, namespace: str, stream: str, key: str | None, window: float
+    ) -> bool:
+        """Whether the rules leave open if an append of ``key`` with ``window`` is a
+        duplicate (the step is then left out, and logged): the key's window started under
+        shorter windows than ``window``, longer ago than those. An adapter forgets a key
+        once it is older than the longest window appends brought (to the stream at least,
+        to the namespace or server at most: ``docs/architecture.md``), so it may answer
+        with the original message or append a new one, and the two sides could differ."""
+        recorded = None if key is None else self.dedupe.get((namespace, stream, key))
+        if recorded is None:
+            return False
+        start, remembered = recorded
+        if not remembered <= self.now() - start < window:
+            return False
+        self.log(f"{where}: left out, a duplicate or not as the adapter forgot the key or not")
+        return True
+
+    def appended(
+        self, namespace: str, stream: str, key: str | None, window: float, ours: Outcome
+    ) -> None:
+        """Record an append's key: a new window starts when the reference appended, and
+        the key is surely remembered for the longest window the stream has brought."""
+        if key is None or not ours.ok:
+            return
+        longest = max(self.longest_windows.get((namespace, stream), 0.0), window)
+        self.longest_windows[(namespace, stream)] = longest
+        if not ours.value.duplicate:
+            self.dedupe[(namespace, stream, key)] = (self.now(), longest)
 
     # -- facade rules (DIFF-001, DIFF-003) -----------------------------------------------
 
@@ -192,7 +242,7 @@ class DifferentialMachine(KitMachine):
         content_type: str | None,
         how: str,
     ) -> None:
-        if not self.has(layer):
+        if not self.has(layer, key):
             return
         self.tick()
         index, namespace = self.versioned_instance(index), self.namespaces[ns]
@@ -220,7 +270,7 @@ class DifferentialMachine(KitMachine):
     @precondition(lambda self: self.FACADE)
     @rule(index=INSTANCE, layer=LAYER, ns=NS, key=domain.names(), how=CONDITION)
     def facade_delete(self, index: int, layer: Layer, ns: int, key: str, how: str) -> None:
-        if not self.has(layer):
+        if not self.has(layer, key):
             return
         self.tick()
         index, namespace = self.versioned_instance(index), self.namespaces[ns]
@@ -251,7 +301,7 @@ class DifferentialMachine(KitMachine):
     def facade_get(
         self, index: int, layer: Layer, ns: int, key: str, level: str, bypass: bool
     ) -> None:
-        if not self.has(layer):
+        if not self.has(layer, key):
             return
         self.tick()
         index, namespace = self.versioned_instance(index), self.namespaces[ns]
@@ -293,12 +343,16 @@ class DifferentialMachine(KitMachine):
         index, namespace = self.pick(index), self.namespaces[ns]
         if not self.caps.idempotent_append:
             idempotency = None
-        self.both(
-            f"{index}.streams.append {namespace}/{stream!r} key={idempotency!r}",
+        where = f"{index}.streams.append {namespace}/{stream!r} key={idempotency!r}"
+        if self.dedupe_open(where, namespace, stream, idempotency, FACADE_WINDOW_MS):
+            return
+        _, ours = self.both(
+            where,
             lambda side: side.layer(index, Layer.STREAM).append(
                 namespace, stream, payload, idempotency_key=idempotency
             ),
         )
+        self.appended(namespace, stream, idempotency, FACADE_WINDOW_MS, ours)
         self.streams.add((namespace, stream))
         self.sweep_streams(namespace)
 
@@ -415,7 +469,7 @@ class DifferentialMachine(KitMachine):
         how: str,
         one_call: bool,
     ) -> None:
-        if not self.has(layer):
+        if not self.has(layer, key):
             return
         self.tick()
         index, namespace, name = self.pick(index), self.namespaces[ns], f"{layer.value}s"
@@ -463,7 +517,7 @@ class DifferentialMachine(KitMachine):
     def store_delete(
         self, index: int, layer: Layer, ns: int, key: str, how: str, one_call: bool
     ) -> None:
-        if not self.has(layer):
+        if not self.has(layer, key):
             return
         self.tick()
         index, namespace, name = self.pick(index), self.namespaces[ns], f"{layer.value}s"
@@ -500,7 +554,7 @@ class DifferentialMachine(KitMachine):
         self, index: int, layer: Layer, ns: int, key: str, ttl: float, min_version: int, purge: bool
     ) -> None:
         index, name = self.pick(index), f"{layer.value}s"
-        if not (self.has(layer) and self.caps.cache and self.one_call(index, name)):
+        if not (self.has(layer, key) and self.caps.cache and self.one_call(index, name)):
             return
         self.tick()
         namespace, now = self.namespaces[ns], self.now()
@@ -535,8 +589,11 @@ class DifferentialMachine(KitMachine):
         index, namespace, now = self.pick(index), self.namespaces[ns], self.now()
         if not self.caps.idempotent_append:
             idempotency = None
-        self.both(
-            f"{index}.streams.append {namespace}/{stream!r} key={idempotency!r} window={window}",
+        where = f"{index}.streams.append {namespace}/{stream!r} key={idempotency!r} window={window}"
+        if self.dedupe_open(where, namespace, stream, idempotency, window):
+            return
+        _, ours = self.both(
+            where,
             lambda side: side.store(index, "streams").append(
                 namespace,
                 stream,
@@ -546,6 +603,7 @@ class DifferentialMachine(KitMachine):
                 now_ms=now,
             ),
         )
+        self.appended(namespace, stream, idempotency, window, ours)
         self.streams.add((namespace, stream))
         self.sweep_streams(namespace)
 
@@ -679,6 +737,7 @@ class DifferentialMachine(KitMachine):
     )
     def reopen(self, index: int, probe: str) -> None:
         """Close an instance, check its stores refuse a call, open a new one in its place."""
+        self.tick()
         index = self.pick(index)
         closed = (self.sut.adapters[index], self.ref.adapters[index])
         for adapter in closed:
@@ -716,9 +775,14 @@ class DifferentialMachine(KitMachine):
     @rule(ns=NS, cut=st.sampled_from([0, 1, 2]))
     def reset(self, ns: int, cut: int) -> None:
         """Reset a namespace prefix: one namespace, or several sharing its beginning."""
+        self.tick()
         namespace = self.namespaces[ns]
         prefix = namespace[: max(len(self.ns) + 1, len(namespace) - cut)] if cut else namespace
         self.both(f"0.reset {prefix!r}", lambda side: side.adapters[0].reset(prefix))
+        for entry in [e for e in self.dedupe if e[0].startswith(prefix)]:
+            del self.dedupe[entry]
+        for scope in [s for s in self.longest_windows if s[0].startswith(prefix)]:
+            del self.longest_windows[scope]
         self.did("reset")
         if not self.raw:
             self.catch_up()
