@@ -503,8 +503,27 @@ def pytest_runtest_makereport(
         if examples:
             report.user_properties.append(("sanctum_examples", examples))
     if report.when == "call" and report.failed:
+        lost = kit_session(item.config).backend_lost()
+        if lost is not None:
+            return _lost_backend(item, report, lost)
         command = kit_session(item.config).reproduce_command(contract_id)
         report.sections.append(("sanctum: reproduce", command))
+    return report
+
+
+def _lost_backend(item: pytest.Item, report: pytest.TestReport, problem: str) -> pytest.TestReport:
+    """A test that failed while its backend went away is ``environment``, as one that could
+    not start: a failure naming it when the backend is required, else a skip."""
+    kit = kit_session(item.config)
+    reason = f"environment: {problem} (the backend became unreachable during the test)"
+    if kit.require_backend is None:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
+        return report
+    report.longrepr = (
+        f"{reason}; the backend is required: {kit.require_backend}. The test failed with:\n"
+        f"{report.longreprtext}"
+    )
     return report
 
 

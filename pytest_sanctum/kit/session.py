@@ -207,6 +207,19 @@ class KitSession:
             )
         pytest.skip(f"environment: {problem}")
 
+    def backend_lost(self) -> str | None:
+        """Why the backend no longer opens (it went away during the run), or ``None``.
+
+        Asked after a test failed: a failure the adapter's unreachable backend caused is an
+        environment problem, not a broken contract. A backend that opens is closed again."""
+        if self.environment_error is not None:
+            return None
+        try:
+            self._open_declared(VirtualClock()).close()
+        except BackendUnavailableError as error:
+            return f"{self.choice.spec}: {error.message}"
+        return None
+
     def require(self, names: tuple[str, ...]) -> None:
         """Skip as ``unsupported: <contract>`` when a needed capability is not declared."""
         self.require_environment()
