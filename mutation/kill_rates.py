@@ -120,6 +120,14 @@ def tallies(
     ]
 
 
+def measured_seeds(records: Mapping[str, RunRecord]) -> list[int]:
+    """The seeds every recorded subject was run with (all of them, in a full measurement)."""
+    seeds: dict[str, set[int]] = {}
+    for record in records.values():
+        seeds.setdefault(record.subject, set()).add(record.seed)
+    return sorted(set.intersection(*seeds.values())) if seeds else []
+
+
 def always_killed(records: Mapping[str, RunRecord], seeds: Sequence[int]) -> list[str]:
     """The generated mutants the recorded runs show killed with every one of ``seeds``."""
     names = {record.subject for record in records.values() if record.kind == "mutant"}

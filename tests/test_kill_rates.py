@@ -66,6 +66,8 @@ def test_a_surviving_mutant_and_a_failing_honest_adapter_are_shown_and_fail_the_
     assert "Kills: 1 (50.0%). Killed with every seed: 0 of 1.**" in text, text
     assert "| `gen-x` | Folds keys. | 1/2 |" in text, text
     assert "| `evicting` | 1/2 | seed 2: killed |" in text, text
+    assert tool.measured_seeds(records) == [1, 2]
+    assert tool.measured_seeds({**records, "late@3": _record(mutant, 3, "killed")}) == [1, 2]
     assert tool.always_killed(records, [1]) == ["gen-x"]
     assert tool.always_killed(records, [1, 2]) == []
     assert any(t.bad for t in found)

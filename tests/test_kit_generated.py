@@ -22,15 +22,18 @@ from kit_helpers import SEED, preload_suite, run_kit
 from mutants.generated import GENERATED
 from test_kit_honest import HONEST
 
-from mutation.kill_rates import RESULTS, always_killed
+from mutation.kill_rates import RESULTS, always_killed, measured_seeds
 from mutation.kill_runs import DIFFERENTIAL, load_records
 from pytest_sanctum.kit import property_runs
 
-SEEDS = tuple(range(1, 11))
-"""The seeds of the full measurement (``python -m mutation.kill_rates``)."""
+MEASURED = load_records(RESULTS)
+"""The committed outcomes of ``python -m mutation.kill_rates``."""
 
-SAMPLE = len(SEEDS)
-"""Generated mutants checked on every run: one for each seed."""
+SEEDS = tuple(measured_seeds(MEASURED))
+"""The seeds every subject was measured with (1 to 10 after a full measurement)."""
+
+SAMPLE = 10
+"""Generated mutants checked on every run, each with the next seed of ``SEEDS``."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,12 +42,13 @@ def _suite_loaded() -> None:
 
 
 def _sample() -> list[tuple[str, int]]:
-    """A fixed sample of the mutants killed with every seed when last measured, spread
-    evenly over them in name order, each paired with the next seed of ``SEEDS``."""
-    reliable = [name for name in always_killed(load_records(RESULTS), SEEDS) if name in GENERATED]
+    """A fixed sample of the mutants killed with every measured seed, spread evenly over
+    them in name order, each paired with the next seed of ``SEEDS`` in turn."""
+    reliable = [name for name in always_killed(MEASURED, SEEDS) if name in GENERATED]
+    assert SEEDS, f"{RESULTS}: no seed was measured with every subject"
     assert len(reliable) >= SAMPLE, f"{RESULTS}: too few mutants killed with every seed"
     picked = [reliable[i * len(reliable) // SAMPLE] for i in range(SAMPLE)]
-    return list(zip(picked, SEEDS, strict=True))
+    return [(name, SEEDS[i % len(SEEDS)]) for i, name in enumerate(picked)]
 
 
 def _honest_runs() -> list[tuple[str, int]]:
@@ -64,7 +68,7 @@ def test_the_sample_is_the_same_on_every_run() -> None:
     """The sample depends on the committed measurement alone (not on the date): a run on
     any day checks the same mutants with the same seeds."""
     assert _sample() == _sample()
-    assert [seed for _, seed in _sample()] == list(SEEDS)
+    assert [seed for _, seed in _sample()] == [SEEDS[i % len(SEEDS)] for i in range(SAMPLE)]
 
 
 @pytest.mark.parametrize(("name", "seed"), _sample())
