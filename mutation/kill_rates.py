@@ -101,6 +101,10 @@ class Tally:
     def missing(self) -> int:
         return self.seeds - len(self.runs)
 
+    def has(self, seed: int) -> bool:
+        """Whether the subject was measured with ``seed``."""
+        return any(run.seed == seed for run in self.runs)
+
 
 def tallies(
     subjects: Mapping[str, Subject], records: Mapping[str, RunRecord], seeds: int
@@ -151,16 +155,18 @@ def render_markdown(found: list[Tally], seeds: int, profile: str) -> str:
     honest = [t for t in found if t.subject.kind == "honest"]
     runs = sum(len(t.runs) for t in mutants)
     kills = sum(t.good for t in mutants)
-    every = sum(t.good == seeds for t in mutants)
+    every = sum(bool(t.runs) and not t.bad for t in mutants)
     missing = sum(t.missing for t in found)
+    measured = [seed for seed in range(1, seeds + 1) if all(t.has(seed) for t in found)]
+    span = f"{measured[0]} to {measured[-1]}" if measured else "none"
     out = [
-        f"Measured at the `{profile}` profile with seeds 1 to {seeds}"
-        + (f"; {missing} runs not measured." if missing else "."),
+        f"Measured at the `{profile}` profile with seeds {span}"
+        + (f" of 1 to {seeds}: {missing} runs not measured." if missing else "."),
         "",
         f"**Generated mutants: {len(mutants)}. Runs: {runs}. Kills: {kills} "
-        f"({_percent(kills, runs)}). Killed with every seed: {every} of {len(mutants)}.**",
+        f"({_percent(kills, runs)}). Killed with every measured seed: {every} of {len(mutants)}.**",
     ]
-    partial = [t for t in mutants if t.good < seeds]
+    partial = [t for t in mutants if t.bad]
     if partial:
         out += ["", "Killed with some seeds only, or none:", ""]
         out += ["| mutant | what it breaks | kills |", "| --- | --- | ---: |"]

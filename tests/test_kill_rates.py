@@ -40,7 +40,7 @@ def test_a_mutant_and_an_honest_adapter_are_measured_and_rendered(
         "random-etags@1": "survived",
     }
     text = docs.read_text(encoding="utf-8")
-    assert "Killed with every seed: 1 of 1.**" in text, text
+    assert "Killed with every measured seed: 1 of 1.**" in text, text
     assert "| `random-etags` | 1/1 | — |" in text, text
     # Measured again, nothing runs: the outcomes were recorded with this kit.
     assert tool.main([*argv, "--jobs=1"]) == 0
@@ -63,7 +63,11 @@ def test_a_surviving_mutant_and_a_failing_honest_adapter_are_shown_and_fail_the_
     records = {run.key: run for run in runs}
     found = tool.tallies({"gen-x": mutant, "evicting": honest}, records, 2)
     text = tool.render_markdown(found, 2, "default")
-    assert "Kills: 1 (50.0%). Killed with every seed: 0 of 1.**" in text, text
+    assert text.startswith("Measured at the `default` profile with seeds 1 to 2.\n"), text
+    assert "Kills: 1 (50.0%). Killed with every measured seed: 0 of 1.**" in text, text
+    subjects = {"gen-x": mutant, "evicting": honest}
+    partial = tool.render_markdown(tool.tallies(subjects, records, 3), 3, "default")
+    assert partial.startswith("Measured at the `default` profile with seeds 1 to 2 of 1 to 3: 2 ")
     assert "| `gen-x` | Folds keys. | 1/2 |" in text, text
     assert "| `evicting` | 1/2 | seed 2: killed |" in text, text
     assert tool.measured_seeds(records) == [1, 2]
