@@ -18,17 +18,21 @@ from typing import Any
 from mutation.operators import Mutation
 from mutation.runner import Outcome, RunResult
 
-__all__ = ["Record", "Results", "fingerprint"]
+__all__ = ["Record", "Results", "fingerprint", "write_json"]
 
 _MEASURED_PACKAGES = ("pytest_sanctum", "reference_adapters")
 """The kit, its suite, and the adapters (the kit may compare a target with the reference)."""
 
 
-def fingerprint(root: Path, *, seed: int, profile: str, extra: Sequence[str]) -> str:
-    """A hash of every source file the outcome of a kit run depends on, and the run's settings."""
+def fingerprint(
+    root: Path, *, seed: int, profile: str, extra: Sequence[str], also: Sequence[str] = ()
+) -> str:
+    """A hash of every source file the outcome of a kit run depends on (the kit and the
+    adapters, and the files or folders ``also`` names), and the run's settings."""
     digest = hashlib.sha256(repr((seed, profile, tuple(extra))).encode())
-    for package in _MEASURED_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
+    for name in (*_MEASURED_PACKAGES, *also):
+        top = root / name
+        for path in [top] if top.is_file() else sorted(top.rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -103,8 +107,12 @@ class Results:
     def save(self) -> None:
         """Write the file atomically (a crash mid-write keeps the previous version)."""
         rows = sorted(self.records.values(), key=lambda r: (r.line, r.operator, r.id))
-        data = {"header": self.header, "mutants": [asdict(row) for row in rows]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, self.path)
+        write_json(self.path, {"header": self.header, "mutants": [asdict(row) for row in rows]})
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` atomically (a crash mid-write keeps the previous file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, path)

@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Outcome", "RunResult", "Target", "run_kit"]
+__all__ = [
+    "Finished",
+    "Outcome",
+    "RunResult",
+    "Target",
+    "failed_contracts",
+    "run_kit",
+    "run_pytest",
+]
 
 Outcome = Literal["killed", "timeout", "error", "survived"]
 """``killed``: the kit's verdict failed the run (exit 1: a test failed, or the run was
@@ -61,16 +69,22 @@ class RunResult:
     """The last lines of output when pytest stopped with an error."""
 
 
-def _command(
+def _arguments(
     target: Target, workdir: Path, *, seed: int, profile: str, extra: Sequence[str]
 ) -> list[str]:
     options = json.dumps(dict(target.options(workdir)))
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    return [
         f"--sanctum-adapter={target.module}:{target.factory}",
         f"--sanctum-adapter-options={options}",
+        *measured_run(seed=seed, profile=profile),
+        *extra,
+    ]
+
+
+def measured_run(*, seed: int, profile: str) -> list[str]:
+    """The kit arguments of a measured run: the seed and profile, a JSON report
+    (``report.json``, read by ``failed_contracts``), stopping at the first failure."""
+    return [
         f"--sanctum-profile={profile}",
         f"--sanctum-seed={seed}",
         "--sanctum-report=report.json",
@@ -78,18 +92,66 @@ def _command(
         "-q",
         "-p",
         "no:cacheprovider",
-        *extra,
     ]
-    nice = shutil.which("nice")
-    return [nice, "-n", "10", *command] if nice else command
 
 
-def _failed_contracts(workdir: Path) -> tuple[str, ...]:
+def failed_contracts(report_path: Path) -> tuple[str, ...]:
+    """The contracts a run's JSON report says failed (none when it wrote no report)."""
     try:
-        report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+        report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
     return tuple(row["id"] for row in report.get("contracts", []) if row.get("result") == "fail")
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a pytest subprocess ended: its exit status (``None`` after a timeout), output
+    and duration."""
+
+    returncode: int | None
+    output: str
+    seconds: float
+
+
+def run_pytest(
+    arguments: Sequence[str],
+    workdir: Path,
+    *,
+    timeout_s: float,
+    pythonpath: Sequence[str] = (),
+) -> Finished:
+    """Run ``python -m pytest arguments`` in ``workdir`` under ``nice`` and a timeout, with
+    ``pythonpath`` first on ``PYTHONPATH``, no ``SANCTUM_*`` variable of the caller's
+    except ``SANCTUM_REQUIRE_BACKEND=1``, as vendor CI sets it: an adapter whose factory
+    raises ``BackendUnavailableError`` then fails the run instead of skipping every test.
+    A timeout kills the run and everything it started."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_")},
+        "PYTHONPATH": os.pathsep.join(filter(None, [*pythonpath, os.environ.get("PYTHONPATH")])),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "SANCTUM_REQUIRE_BACKEND": "1",
+    }
+    command = [sys.executable, "-m", "pytest", *arguments]
+    nice = shutil.which("nice")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [nice, "-n", "10", *command] if nice else command,
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a timeout kills the run and anything it started
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        return Finished(None, output, time.monotonic() - started)
+    return Finished(process.returncode, output, time.monotonic() - started)
 
 
 def run_kit(
@@ -105,34 +167,13 @@ def run_kit(
     with tempfile.TemporaryDirectory(prefix="sanctum-mutant-") as tmp:
         workdir = Path(tmp)
         (workdir / f"{target.module}.py").write_text(source, encoding="utf-8")
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_")},
-            "PYTHONPATH": os.pathsep.join(filter(None, [tmp, os.environ.get("PYTHONPATH")])),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "SANCTUM_REQUIRE_BACKEND": "1",  # as in vendor CI: an adapter that cannot open fails
-        }
-        command = _command(target, workdir, seed=seed, profile=profile, extra=extra)
-        started = time.monotonic()
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # a timeout kills the run and anything it started
-        )
-        try:
-            output, _ = process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            return RunResult("timeout", time.monotonic() - started)
-        seconds = time.monotonic() - started
-        if process.returncode == 0:
-            return RunResult("survived", seconds)
-        if process.returncode == 1:
-            return RunResult("killed", seconds, _failed_contracts(workdir))
-        tail = "\n".join(output.strip().splitlines()[-8:])
-        return RunResult("error", seconds, detail=f"exit {process.returncode}: {tail}")
+        arguments = _arguments(target, workdir, seed=seed, profile=profile, extra=extra)
+        run = run_pytest(arguments, workdir, timeout_s=timeout_s, pythonpath=[tmp])
+        if run.returncode is None:
+            return RunResult("timeout", run.seconds)
+        if run.returncode == 0:
+            return RunResult("survived", run.seconds)
+        if run.returncode == 1:
+            return RunResult("killed", run.seconds, failed_contracts(workdir / "report.json"))
+        tail = "\n".join(run.output.strip().splitlines()[-8:])
+        return RunResult("error", run.seconds, detail=f"exit {run.returncode}: {tail}")

@@ -360,6 +360,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as error:
             raise pytest.UsageError(f"--sanctum-baseline: {error}") from None
     config.stash[_BASELINE] = baseline
+    kit_session(config).known_failures = frozenset(baseline)
     scope = config.stash[_SCOPE] = RunScope(config)
     config.pluginmanager.register(scope, "sanctum-scope")
     conformance = ConformanceReport(baseline, baseline_path)
@@ -480,6 +481,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     requires = item.get_closest_marker("sanctum_requires")
     if requires is not None:
         kit_session(item.config).require(tuple(requires.args))
+    elif item.get_closest_marker("sanctum_contract") is not None:
+        kit_session(item.config).require_environment()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -495,9 +498,32 @@ def pytest_runtest_makereport(
     used = kit_session(item.config).take_backdoor_use()
     if used:
         report.user_properties.append(("sanctum_backdoor", ",".join(sorted(used))))
+    if report.when == "teardown":  # the phase whose properties JUnit writes
+        examples = kit_session(item.config).take_examples()
+        if examples:
+            report.user_properties.append(("sanctum_examples", examples))
     if report.when == "call" and report.failed:
+        lost = kit_session(item.config).backend_lost()
+        if lost is not None:
+            return _lost_backend(item, report, lost)
         command = kit_session(item.config).reproduce_command(contract_id)
         report.sections.append(("sanctum: reproduce", command))
+    return report
+
+
+def _lost_backend(item: pytest.Item, report: pytest.TestReport, problem: str) -> pytest.TestReport:
+    """A test that failed while its backend went away is ``environment``, as one that could
+    not start: a failure naming it when the backend is required, else a skip."""
+    kit = kit_session(item.config)
+    reason = f"environment: {problem} (the backend became unreachable during the test)"
+    if kit.require_backend is None:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
+        return report
+    report.longrepr = (
+        f"{reason}; the backend is required: {kit.require_backend}. The test failed with:\n"
+        f"{report.longreprtext}"
+    )
     return report
 
 

@@ -4,7 +4,9 @@ Each wraps the in-memory reference and changes one thing a real backend may do
 differently while still keeping ADR-001: replicas that lag (on the kit's clock or in real
 time) without declaring ``read_after_write``, etags that are random tokens, ``list``
 pages shorter than asked for, a cache that evicts at random, and no streams or cache at
-all. ``test_kit_honest.py`` runs the whole kit against each of them. Where one needs
+all. ``test_kit_honest.py`` runs the whole kit against each of them. One more has a
+key limit shorter than the facade's, as S3 has: a known failure of ``ID-004`` only, which
+a baseline lists (``test_kit_differential.py``). Where one needs
 randomness it draws from a ``random.Random`` seeded from its ``seed`` option, so a run
 is repeatable.
 """
@@ -24,7 +26,7 @@ from facade_helpers import LaggingStore
 from mutants.base import Mutated, Wrap
 
 from pytest_sanctum.clock import Clock
-from pytest_sanctum.errors import PreconditionFailedError
+from pytest_sanctum.errors import InvalidRequestError, PreconditionFailedError
 from pytest_sanctum.types import Blob, BlobInfo, CacheEntry, Layer, StoredMessage, WriteResult
 from reference_adapters.memory import MemoryBackdoor, create_memory_adapter
 
@@ -69,13 +71,31 @@ class _SharedReplica(LaggingStore):
         with self._lock:
             return super().get(namespace, key)
 
+    def reset(self, namespace_prefix: str) -> None:
+        """A reset reaches the replica as writes do, after the lag: every key it holds or
+        awaits in the namespaces is deleted there."""
+        with self._lock:
+            held = {*self._replica, *self._pending}
+            for namespace, key in held:
+                if namespace.startswith(namespace_prefix):
+                    self._written(namespace, key, None)
 
-def honest_lagging_replica(options: Mapping[str, object], clock: Clock) -> Mutated:
+
+class _Replicated(Mutated):
+    """A memory adapter read through shared replicas, which its ``reset`` reaches too."""
+
+    def reset(self, namespace_prefix: str) -> None:
+        super().reset(namespace_prefix)
+        self.blobs.reset(namespace_prefix)
+        self.records.reset(namespace_prefix)
+
+
+def honest_lagging_replica(options: Mapping[str, object], clock: Clock) -> _Replicated:
     """Not a mutant: honestly lacks ``read_after_write``, and reads come from a replica
     lagging ``HONEST_LAG_MS`` behind writes. A correct adapter: the kit must pass it."""
     inner = create_memory_adapter(options, clock)
     server = str(options.get("server", "default"))
-    return Mutated(
+    return _Replicated(
         inner,
         capabilities={"read_after_write": False},
         blobs=_SharedReplica(inner.blobs, clock, HONEST_LAG_MS, server, "blobs"),
@@ -97,7 +117,7 @@ class _RealTime:
         time.sleep(ms / 1000.0)
 
 
-def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> Mutated:
+def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> _Replicated:
     """Not a mutant: honestly lacks ``read_after_write``, and reads come from a replica that
     catches up ``REALTIME_LAG_MS`` of real time after each write, whatever the kit's virtual
     clock says. The kit passes it because its clock waits in real time where the facade
@@ -105,7 +125,7 @@ def honest_realtime_replica(options: Mapping[str, object], clock: Clock) -> Muta
     inner = create_memory_adapter(options, clock)
     server = f"{options.get('server', 'default')}/real-time"
     real = _RealTime()
-    return Mutated(
+    return _Replicated(
         inner,
         capabilities={"read_after_write": False},
         blobs=_SharedReplica(inner.blobs, real, REALTIME_LAG_MS, server, "blobs"),
@@ -274,17 +294,18 @@ EVICTION_CHANCE = 0.1
 
 class _EvictingCache(Wrap):
     """A cache under memory pressure: at each lookup of a stored entry it first evicts that
-    entry with probability ``EVICTION_CHANCE`` (drawn from a seeded generator)."""
+    entry with probability ``chance`` (drawn from a seeded generator)."""
 
-    def __init__(self, inner: Any, rng: random.Random) -> None:
+    def __init__(self, inner: Any, rng: random.Random, chance: float) -> None:
         super().__init__(inner)
         self._rng = rng
+        self._chance = chance
         self._lock = threading.Lock()
 
     def get(self, namespace: str, key: str) -> CacheEntry | None:
         entry: CacheEntry | None = self.inner.get(namespace, key)
         with self._lock:
-            evict = entry is not None and self._rng.random() < EVICTION_CHANCE
+            evict = entry is not None and self._rng.random() < self._chance
         if evict:
             self.inner.delete(namespace, key)
             return None
@@ -296,10 +317,13 @@ _instances = itertools.count()
 
 def honest_evicting_cache(options: Mapping[str, object], clock: Clock) -> Mutated:
     """Not a mutant: the cache evicts entries at random moments, as a cache under memory
-    pressure does; ADR-001 allows a miss wherever a read may consult the cache."""
-    inner = _memory(options, clock, "seed")
+    pressure does; ADR-001 allows a miss wherever a read may consult the cache. The
+    ``eviction_chance`` option replaces ``EVICTION_CHANCE`` (1.0: every entry is evicted
+    at its first lookup)."""
+    inner = _memory(options, clock, "seed", "eviction_chance")
     rng = _rng(options, f"evictions/{next(_instances)}")
-    return Mutated(inner, cache=_EvictingCache(inner.cache, rng))
+    chance = float(options.get("eviction_chance", EVICTION_CHANCE))  # type: ignore[arg-type]
+    return Mutated(inner, cache=_EvictingCache(inner.cache, rng, chance))
 
 
 # -- fewer layers ------------------------------------------------------------------------
@@ -321,3 +345,40 @@ def honest_blobs_and_records(options: Mapping[str, object], clock: Clock) -> Mut
         checkpoints=None,
         cache=None,
     )
+
+
+# -- a shorter key limit -----------------------------------------------------------------
+
+SHORT_KEY_LIMIT_BYTES = 1024
+"""The short-key adapter's limit on ``namespace/key``, as S3's on its object keys."""
+
+
+class _KeyLimit(Wrap):
+    """A store refusing to write a key whose ``namespace/key`` is over the limit (no such
+    key can then exist, so reads find nothing), as the S3 adapter does."""
+
+    def _check(self, namespace: str, key: str) -> None:
+        if len(f"{namespace}/{key}".encode()) > SHORT_KEY_LIMIT_BYTES:
+            raise InvalidRequestError(
+                f"namespace/key is over {SHORT_KEY_LIMIT_BYTES} UTF-8 bytes",
+                argument="key",
+                namespace=namespace,
+                key=key,
+            )
+
+    def put(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        self._check(namespace, key)
+        return self.inner.put(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+    def put_and_purge(self, namespace: str, key: str, data: bytes, **options: Any) -> WriteResult:
+        self._check(namespace, key)
+        return self.inner.put_and_purge(namespace, key, data, **options)  # type: ignore[no-any-return]
+
+
+def honest_short_keys(options: Mapping[str, object], clock: Clock) -> Mutated:
+    """Correct but for one known failure: object keys share ``SHORT_KEY_LIMIT_BYTES`` with
+    their namespace, so the longest keys the facade accepts are refused (``ID-004`` fails,
+    as on S3). With ``ID-004`` in the baseline every other contract must pass. Not in
+    ``HONEST``, whose adapters pass every contract."""
+    inner = create_memory_adapter(options, clock)
+    return Mutated(inner, blobs=_KeyLimit(inner.blobs), records=_KeyLimit(inner.records))

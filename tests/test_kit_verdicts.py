@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 from kit_helpers import DOWN, only_line, run_kit
 
+import reference_adapters.postgres  # noqa: F401 - see UNREACHABLE
 from pytest_sanctum import create_storage_client, parse_config
 from pytest_sanctum.errors import ConfigError
+from pytest_sanctum.kit import property_runs
 
 APP_TEST = """
 def test_own(sanctum_client, sanctum_namespace):
@@ -50,6 +52,93 @@ def test_an_unreachable_backend_fails_the_suite_by_default(pytester: pytest.Pyte
     assert run.report is not None
     assert run.report["verdict"] == "incomplete"
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
+
+
+UNREACHABLE = {
+    "redis": {"url": "redis://127.0.0.1:1/0", "socket_timeout_s": 1},
+    "postgres": {"conninfo": "host=127.0.0.1 port=1 dbname=test connect_timeout=2"},
+}
+"""Real adapters pointed at a port nothing listens on. The PostgreSQL adapter is imported with this
+one: an in-process run forgets the modules it imports, and psycopg imported again no longer
+recognises the exceptions its compiled part raises."""
+
+
+@pytest.mark.parametrize("required", ["yes", "no"])
+@pytest.mark.parametrize("adapter", sorted(UNREACHABLE))
+def test_the_differential_tier_reports_an_unreachable_backend_as_environment(
+    pytester: pytest.Pytester, adapter: str, required: str
+) -> None:
+    """The ``DIFF-*`` tests, which open their adapters themselves rather than through a
+    fixture, are ``environment`` like every other contract: never a failed contract."""
+    run = run_kit(
+        pytester,
+        f"--sanctum-adapter={adapter}",
+        f"--sanctum-adapter-options={json.dumps(UNREACHABLE[adapter])}",
+        "--sanctum-contracts=DIFF-001,DIFF-002,DIFF-003",
+        f"--sanctum-require-backend={required}",
+        profile="default",
+    )
+    assert run.results == dict.fromkeys(("DIFF-001", "DIFF-002", "DIFF-003"), "environment"), (
+        run.output
+    )
+    assert run.report is not None
+    assert run.report["verdict"] == "incomplete"
+    assert "failed" not in run.result.parseoutcomes(), run.output
+    assert _verdict(run.output) == "verdict: incomplete (exit status 1)"
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.output
+
+
+DYING = """
+import itertools
+
+from pytest_sanctum.errors import BackendUnavailableError
+from pytest_sanctum.kit import backend_faults
+from reference_adapters.memory import create_memory_adapter
+
+OPENED = itertools.count()
+ADAPTERS = []
+
+
+def factory(options, clock):
+    # The backend goes away as the fifth adapter opens: the open adapters refuse every
+    # call from then on, and no adapter opens any more.
+    if next(OPENED) >= 4:
+        for adapter in ADAPTERS:
+            adapter.fault_injector().provoke(backend_faults.UNREACHABLE).__enter__()
+        raise BackendUnavailableError("connection refused by db:5432")
+    adapter = create_memory_adapter(options, clock)
+    ADAPTERS.append(adapter)
+    return adapter
+"""
+"""A module whose backend is reachable when the run starts and goes away during it."""
+
+
+@pytest.mark.parametrize("required", ["yes", "no"])
+def test_a_backend_lost_during_a_test_is_environment_not_a_failed_contract(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, required: str
+) -> None:
+    """A test that fails because the backend went away (a fresh adapter no longer opens) is
+    ``environment``, reported as the ones that could not start are. (Not shrinking the
+    failures keeps this test short.)"""
+    monkeypatch.setattr(property_runs, "SHRINK_SECONDS", 0.0)
+    pytester.makepyfile(dying=DYING)
+    pytester.syspathinsert()
+    run = run_kit(
+        pytester,
+        "--sanctum-adapter=dying:factory",
+        "--sanctum-contracts=DIFF-001,DIFF-003",
+        f"--sanctum-require-backend={required}",
+        profile="default",
+    )
+    assert run.results == {"DIFF-001": "environment", "DIFF-003": "environment"}, run.output
+    reason = (
+        "environment: dying:factory: connection refused by db:5432 (the backend became "
+        "unreachable during the test)"
+    )
+    assert any(line.startswith(reason) for line in run.details("DIFF-001")), run.details("DIFF-001")
+    assert "sanctum: reproduce" not in run.output
+    assert _verdict(run.output) == "verdict: incomplete (exit status 1)"
+    assert run.result.parseoutcomes().get("skipped" if required == "no" else "failed") == 2
 
 
 def test_a_run_that_tests_no_contract_fails_even_with_the_backend_optional(

@@ -63,6 +63,7 @@ def _row(contract_id: str, result: Result) -> ContractResult:
         missing_capabilities=[],
         tests=[],
         tests_run=0,
+        examples=0,
         reasons=[f"environment: vendor: refused | retry {result}"],
         baseline_reason=None,
         reproduce=f"pytest --sanctum-adapter=vendor --sanctum-contracts={contract_id}",

@@ -47,6 +47,7 @@ LAYERS: dict[str, str] = {
     "acl": "Access control",
     "observability": "Metrics and log emissions",
     "property": "Property-based (hypothesis state machines)",
+    "differential": "Differential: the adapter against the reference, inputs from the whole domain",
     "history": "Concurrent histories across nodes, checked against ADR-001",
 }
 """Layers of the conformance matrix, in report order."""
@@ -807,6 +808,42 @@ _CONTRACTS = [
         "acking, the idempotent consumer runs its handler exactly once per message: a marker "
         "one client records is read at once by the next.",
         ("streams", "records", "conditional_writes", "read_after_write", "durable_checkpoints"),
+    ),
+    # -- differential ----------------------------------------------------------------
+    Contract(
+        "DIFF-001",
+        "differential",
+        "The facade over the adapter answers as over the reference",
+        "Random facade operations on every layer, several colliding namespaces and two "
+        "instances, with keys, prefixes, payloads, content types, TTLs and limits from the "
+        "whole valid domain (and names it refuses), answer as over the in-memory reference: "
+        "values, versions, sizes, content types, errors by class and code, etags by "
+        "structure; reads at every level, head, list from every start_after, stream reads, "
+        "consumer-group state and cache entries agree after every step.",
+        (),
+        "ADR-001, docs/errors.md",
+    ),
+    Contract(
+        "DIFF-002",
+        "differential",
+        "The adapter's stores answer as the reference's stores",
+        "Random calls on the adapter's own stores (VersionedStore, StreamLog, CheckpointStore "
+        "or GroupStore, CacheStore, and the one-call protocols it offers) answer as the "
+        "reference's stores do; a list or stream page may be shorter than asked (a backend's "
+        "page size) but never longer, never empty while entries remain, and starts after "
+        "the cursor; a cache entry may be missing but never different.",
+        (),
+        "adapters/base.py",
+    ),
+    Contract(
+        "DIFF-003",
+        "differential",
+        "Instances, reopens, resets and closed stores answer as the reference's",
+        "Interleaving a second instance, reopening an instance, resetting namespace prefixes "
+        "and calling a closed instance's stores keeps every answer, from every instance, "
+        "equal to the reference's; a closed store raises BackendUnavailableError.",
+        (),
+        "adapters/base.py, ADR-001",
     ),
     # -- history -------------------------------------------------------------------
     Contract(

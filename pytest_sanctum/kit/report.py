@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 CONTRACT_PROPERTY = "sanctum_contract"
 """The ``user_properties`` key carrying a test's contract id."""
 
+EXAMPLES_PROPERTY = "sanctum_examples"
+"""The ``user_properties`` key carrying how many generated examples a test ran."""
+
 BACKDOOR_PROPERTY = "sanctum_backdoor"
 """The ``user_properties`` key saying how a test read the backend (``backdoor``, ``fallback``)."""
 
@@ -51,6 +54,8 @@ class ContractTally:
     outcomes: list[str] = field(default_factory=list)
     reasons: set[str] = field(default_factory=set)
     tests: set[str] = field(default_factory=set)
+    examples: int = 0
+    """Generated examples its tests ran (generative contracts; 0 for the others)."""
 
     def result(self, stale: bool) -> Result:
         if "fail" in self.outcomes:
@@ -109,6 +114,9 @@ class ConformanceReport:
             return
         tally = self.tallies.setdefault(contract_id, ContractTally())
         tally.tests.add(report.nodeid)
+        examples = properties.get(EXAMPLES_PROPERTY)
+        if isinstance(examples, int):
+            tally.examples += examples
         found = classify(report)
         if found is None:
             return
@@ -156,6 +164,9 @@ class ConformanceReport:
                 lines.append(f"{layer:<14} " + ", ".join(cells))
         totals = ", ".join(f"{count} {name}" for name, count in self.totals().items() if count)
         lines.append(f"contracts: {totals}")
+        examples = [f"{cid} {t.examples}" for cid, t in self.tallies.items() if t.examples]
+        if examples:
+            lines.append("examples: " + ", ".join(examples))
         return lines
 
     def model(self, kit: KitSession, decision: Decision) -> ConformanceReportV1:
@@ -217,6 +228,7 @@ class ConformanceReport:
             else [name for name in found.requires if name not in offered],
             tests=sorted(tally.tests),
             tests_run=len(tally.tests),
+            examples=tally.examples,
             reasons=sorted(tally.reasons),
             baseline_reason=self.baseline.get(contract_id),
             reproduce=kit.reproduce_command(contract_id),

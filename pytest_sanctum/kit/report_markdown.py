@@ -125,6 +125,13 @@ def _note(row: ContractResult) -> str:
     return "; ".join(row.reasons)
 
 
+def _tests(row: ContractResult) -> str:
+    """The tests run, and for a generative contract the examples they ran."""
+    if not row.examples:
+        return str(row.tests_run)
+    return f"{row.tests_run} ({row.examples} {'example' if row.examples == 1 else 'examples'})"
+
+
 def _contract_tables(report: ConformanceReportV1) -> list[str]:
     lines: list[str] = []
     for layer, title in LAYERS.items():
@@ -136,7 +143,7 @@ def _contract_tables(report: ConformanceReportV1) -> list[str]:
         for row in rows:
             lines.append(
                 f"| `{row.id}` | {_cell(row.title)} | {RESULT_LABELS[row.result]} | "
-                f"{row.tests_run} | {_cell(_note(row))} |"
+                f"{_tests(row)} | {_cell(_note(row))} |"
             )
         lines.append("")
     return lines

@@ -91,6 +91,8 @@ class ContractResult(_Model):
     """The node ids of the contract's tests that ran (whatever their outcome), sorted."""
     tests_run: int = Field(ge=0)
     """How many tests that is."""
+    examples: int = Field(ge=0)
+    """Generated examples its tests ran (the differential contracts); 0 for the others."""
     reasons: list[str]
     """Why tests did not pass: skip reasons, expected-failure reasons and the failing tests
     with their phase (``node id (call)``), sorted and without repeats."""

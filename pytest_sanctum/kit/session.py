@@ -104,6 +104,11 @@ class KitSession:
         self._backdoor_use: set[str] = set()
         self.backend_info: BackendInfo | None = None
         """The backend behind the adapter, as its test support reports it (once opened)."""
+        self.examples = 0
+        """Examples the running generative test has run (``count_example``)."""
+        self.known_failures: frozenset[str] = frozenset()
+        """The contracts the run's baseline lists (``--sanctum-baseline``): a generative
+        test leaves out the inputs their known failures are about."""
 
     # -- environment -----------------------------------------------------------------
 
@@ -202,6 +207,19 @@ class KitSession:
             )
         pytest.skip(f"environment: {problem}")
 
+    def backend_lost(self) -> str | None:
+        """Why the backend no longer opens (it went away during the run), or ``None``.
+
+        Asked after a test failed: a failure the adapter's unreachable backend caused is an
+        environment problem, not a broken contract. A backend that opens is closed again."""
+        if self.environment_error is not None:
+            return None
+        try:
+            self._open_declared(VirtualClock()).close()
+        except BackendUnavailableError as error:
+            return f"{self.choice.spec}: {error.message}"
+        return None
+
     def require(self, names: tuple[str, ...]) -> None:
         """Skip as ``unsupported: <contract>`` when a needed capability is not declared."""
         self.require_environment()
@@ -264,6 +282,15 @@ class KitSession:
         id and a client's number): every random choice of a kit run draws from one, so one
         seed replays the run."""
         return random.Random(":".join((str(self.seed), *labels)))
+
+    def count_example(self) -> None:
+        """Count one example of the running generative test (reported per contract)."""
+        self.examples += 1
+
+    def take_examples(self) -> int:
+        """The examples counted since the last call, and start counting again."""
+        found, self.examples = self.examples, 0
+        return found
 
     def new_namespace(self) -> str:
         """A namespace no other test, run or worker uses."""

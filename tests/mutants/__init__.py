@@ -30,6 +30,7 @@ from mutants import (
     boundaries,
     cache,
     facade,
+    generated,
     identity,
     keys,
     lifecycle,
@@ -47,6 +48,7 @@ __all__ = [
     "boundaries",
     "cache",
     "facade",
+    "generated",
     "identity",
     "keys",
     "lifecycle",
@@ -57,11 +59,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``mutants:<name>`` names a registered mutant's factory (``--sanctum-adapter``)."""
+    """``mutants:<name>`` names a registered or generated mutant's factory
+    (``--sanctum-adapter``)."""
     found = MUTANTS.get(name)
-    if found is None:
-        raise AttributeError(f"module 'mutants' has no mutant {name!r}")
-    return found.factory
+    if found is not None:
+        return found.factory
+    if name in generated.GENERATED:
+        return generated.GENERATED[name]
+    raise AttributeError(f"module 'mutants' has no mutant {name!r}")
 
 
 # -- the plugin applying a facade mutant -----------------------------------------------
