@@ -123,6 +123,9 @@ class DifferentialMachine(KitMachine):
         self.clock.advance(START_OFFSET_MS)
         self.pairs = EtagPairs()
         self.touched: set[tuple[Layer, str, str]] = set()
+        if not self.LIFECYCLE:  # DIFF-003 opens the second instance as one of its rules
+            self.sut.start(1)
+            self.ref.start(1)
         self.history: dict[tuple[Layer, str, str], list[Outcome]] = {}
         """Each key's values (or absence) after every step that touched it."""
         self.cache_keys: set[tuple[str, str]] = set()
@@ -1067,22 +1070,12 @@ class FacadeDifferential(DifferentialMachine):
     contract = "DIFF-001"
     FACADE = True
 
-    def __init__(self, kit: KitSession) -> None:
-        super().__init__(kit)
-        self.sut.start(1)
-        self.ref.start(1)
-
 
 class StoreDifferential(DifferentialMachine):
     """DIFF-002: the adapter's stores called directly, against the reference's stores."""
 
     contract = "DIFF-002"
     STORES = True
-
-    def __init__(self, kit: KitSession) -> None:
-        super().__init__(kit)
-        self.sut.start(1)
-        self.ref.start(1)
 
 
 class LifecycleDifferential(DifferentialMachine):
