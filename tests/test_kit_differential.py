@@ -22,7 +22,7 @@ from hypothesis import given, settings, strategies as st
 
 from pytest_sanctum.kit.contracts import contract
 from pytest_sanctum.kit.differential import LifecycleDifferential
-from pytest_sanctum.kit.differential.domain import AT_LIMIT
+from pytest_sanctum.kit.differential.domain import NAMES, at_limit
 from pytest_sanctum.types import Layer
 
 
@@ -51,7 +51,7 @@ def test_a_reset_then_a_read_another_instance_served_from_its_cache(sanctum_kit)
     def script(machine):
         machine.open_second()
         put(machine, 0, "a")
-        machine.reset(ns=0, cut=0)
+        machine.reset(which=0, cut=0)
 
     play(sanctum_kit, script)
 
@@ -81,9 +81,102 @@ def test_a_key_kept_under_a_short_window_repeated_under_a_long_one(sanctum_kit):
 
 
 @contract("DIFF-003")
+def test_one_blob_put(sanctum_kit):
+    play(sanctum_kit, lambda machine: put(machine, 0, "Key.x"))
+
+
+@contract("DIFF-003")
+def test_one_record_put_in_a_suffixed_namespace(sanctum_kit):
+    def script(machine):
+        machine.facade_put(
+            index=0, layer=Layer.RECORD, ns=1, key="Key", data=b"", record={"a": 1},
+            content_type=None, how="none",
+        )
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_one_append_and_one_group_read(sanctum_kit):
+    def script(machine):
+        machine.facade_append(index=0, ns=0, stream="Key", payload={}, idempotency=None)
+        machine.facade_read(index=0, which=0, group="Key", consumer="c1", count=1)
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_one_cache_set(sanctum_kit):
+    def script(machine):
+        machine.store_cache(
+            index=0, ns=0, key="\ufb01le", data=b"x", ttl=5000.0, op="set", content_type=None
+        )
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_retries_at_the_edges_of_a_fractional_window(sanctum_kit):
+    def script(machine):
+        machine.store_append(
+            index=0, ns=0, stream="s", payload=b"1", idempotency="i", window=999.5
+        )
+        machine.append_again()
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_retries_at_the_edges_of_a_second(sanctum_kit):
+    def script(machine):
+        append = machine.store_append
+        append(index=0, ns=0, stream="s", payload=b"1", idempotency="i", window=1000.0)
+        machine.append_again()
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_a_record_then_a_reset_of_everything(sanctum_kit):
+    def script(machine):
+        machine.facade_put(
+            index=0, layer=Layer.RECORD, ns=0, key="k", data=b"", record={},
+            content_type=None, how="none",
+        )
+        machine.reset_everything()
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_a_record_written_again_by_the_other_instance(sanctum_kit):
+    def script(machine):
+        machine.open_second()
+        machine.store_put(
+            index=0, layer=Layer.RECORD, ns=0, key="k", data=b"", record={"a": 1},
+            content_type=None, how="none", one_call=False,
+        )
+        machine.put_again(data=b"", record={"a": 2})
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
+def test_two_records_one_a_prefix_of_the_other(sanctum_kit):
+    def script(machine):
+        for key in ("k", "k!"):
+            machine.store_put(
+                index=0, layer=Layer.RECORD, ns=0, key=key, data=b"", record={},
+                content_type=None, how="none", one_call=False,
+            )
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
 def test_keys_at_the_byte_limit(sanctum_kit):
     def script(machine):
-        for key in sorted(AT_LIMIT)[:3]:
+        for key in sorted(filter(at_limit, NAMES))[:3]:
             put(machine, 0, key)
 
     play(sanctum_kit, script)
@@ -139,6 +232,45 @@ def test_redis_forgets_idempotency_keys_per_namespace(pytester: pytest.Pytester,
         f"--sanctum-adapter-options={json.dumps({'server': name})}",
     )
     assert results == {"DIFF-003": "pass"}
+
+
+SCRIPTED_KILLS = [
+    ("test_one_blob_put", "gen-blob-keys-fold-case"),
+    ("test_one_blob_put", "gen-blob-keys-punctuation"),
+    ("test_one_record_put_in_a_suffixed_namespace", "gen-namespaces-fold-case"),
+    ("test_one_record_put_in_a_suffixed_namespace", "gen-namespaces-strip-trailing-punctuation"),
+    ("test_one_append_and_one_group_read", "gen-stream-names-strip"),
+    ("test_one_append_and_one_group_read", "gen-group-names-fold-case"),
+    ("test_one_append_and_one_group_read", "gen-shared-groups-across-streams"),
+    ("test_one_cache_set", "gen-cache-keys-nfkc"),
+    ("test_retries_at_the_edges_of_a_fractional_window", "gen-narrow-dedupe-window-integer"),
+    ("test_retries_at_the_edges_of_a_second", "gen-narrow-append-time-whole-seconds"),
+    ("test_a_record_then_a_reset_of_everything", "gen-lifecycle-reset-keeps-records"),
+    ("test_a_record_then_a_reset_of_everything", "gen-lifecycle-reset-keeps-messages"),
+    ("test_a_record_then_a_reset_of_everything", "gen-lifecycle-reset-keeps-checkpoints"),
+    ("test_a_record_then_a_reset_of_everything", "gen-lifecycle-reset-keeps-blobs"),
+    ("test_a_record_written_again_by_the_other_instance", "gen-stale-record-get"),
+    ("test_two_records_one_a_prefix_of_the_other", "gen-records-list-filters-after-paging"),
+]
+
+
+@pytest.mark.parametrize("name", sorted({name for name, _ in SCRIPTED_KILLS}))
+def test_the_reference_passes_each_short_script(pytester: pytest.Pytester, name: str) -> None:
+    """The short scripts below fail lossy mutants; the reference passes every one."""
+    assert _script(pytester, name, "--sanctum-adapter=memory") == {"DIFF-003": "pass"}
+
+
+@pytest.mark.parametrize(("name", "mutant"), SCRIPTED_KILLS)
+def test_one_step_shows_a_lossy_mapping(pytester: pytest.Pytester, name: str, mutant: str) -> None:
+    """The step that writes a name reads back the names a lossy mapping confuses with it
+    (``domain.collisions``) and the name in the other namespaces, so one write of ``Key``
+    shows a key, stream, group, cache or namespace mapping that folds it; a retry a quarter
+    millisecond inside a window shows a window or time kept at a coarser precision; a
+    reset, which first writes one entry of each kind, shows a table it forgets; a key
+    written again through the other instance shows reads that keep the old value; a
+    listing with a key as its prefix shows a page filtered after paging."""
+    results = _script(pytester, name, f"--sanctum-adapter=mutants:{mutant}")
+    assert results == {"DIFF-003": "fail"}
 
 
 @pytest.mark.parametrize(("baseline", "result"), [(True, "pass"), (False, "fail")])

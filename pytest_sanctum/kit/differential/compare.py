@@ -100,6 +100,16 @@ class EtagPairs:
                 "unique per (key, version) and stable across reads and instances"
             )
 
+    def forget(self, namespace_prefix: str) -> None:
+        """Drop the pairs of every object in namespaces starting with the prefix (a reset
+        removed them): a key written again begins a new life, whose etags may repeat the
+        old life's (a content hash of the same bytes at the same version does)."""
+        gone = [entry for entry in self.theirs if entry[0][0].startswith(namespace_prefix)]
+        for scope, theirs in gone:
+            reference = self.theirs.pop((scope, theirs))
+            self.ours.pop((scope, reference), None)
+            self.translate.pop(reference, None)
+
     def theirs_for(self, ours: str) -> str:
         """The adapter's etag paired with reference etag ``ours`` (an unknown one if none)."""
         return self.translate.get(ours, ours + "#unpaired")

@@ -12,6 +12,11 @@ the corners:
   punctuation that one escaping scheme confuses with another, trailing blanks, a
   prefix of the name, truncation at the byte limit. Two names of one family are distinct
   keys; an adapter mapping them to one stored name is caught when both are used.
+- **A cluster per example.** A collision shows only when both names of it are used in
+  one example, on the same store, namespace and stream. So each example also draws one
+  base name and one to three *kinds* of sibling (``SIBLINGS``), and most names of the
+  example come from that small cluster: its names meet again and again, as keys, stream
+  names, group names and cache keys, and as namespaces (``NAMESPACE_COLLISIONS``).
 - **Characters from every plane a key may hold** (planes 0 to 3; the others hold only
   unassigned, format or private-use code points, which are not printable and are refused)
   and characters special to SQL (``' % _ \\ ;``), paths (``/ .. \\``), URLs (``? # % +``)
@@ -115,15 +120,16 @@ def family(base: str) -> tuple[str, ...]:
 
 
 FAMILIES: tuple[tuple[str, ...], ...] = tuple(family(base) for base in BASES)
-AT_LIMIT: frozenset[str] = frozenset(
-    name
-    for base in BASES
-    for variant, make in VARIANTS.items()
-    if variant.startswith("limit-")
-    for name in [make(base)]
-)
-"""The names padded to the byte limit (the ``limit-*`` variants), which a backend with a
-shorter key limit refuses."""
+LONG_NAME_BYTES = MAX_NAME_BYTES // 2
+"""A name longer than this many UTF-8 bytes counts as one at the byte limit."""
+
+
+def at_limit(name: str) -> bool:
+    """Whether ``name`` is one of the names padded towards the byte limit (the ``limit-*``
+    variants and the truncation siblings), which a backend with a shorter key limit refuses."""
+    return len(name.encode("utf-8")) > LONG_NAME_BYTES
+
+
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for names in FAMILIES for name in names))
 """Every name of every family, base names first within a family."""
 
@@ -142,33 +148,136 @@ INVALID_NAMES: tuple[str, ...] = (
 characters (planes 0 and 14), private use (planes 15 and 16), over the byte limit by one."""
 
 
+_SEPARATORS_ROTATED = str.maketrans("/._-:", "._-:/")
+_SEPARATORS_TO_UNDERSCORE = str.maketrans("/.-:", "____")
+
+
+def _normal_forms(name: str) -> tuple[str, ...]:
+    return tuple(unicodedata.normalize(form, name) for form in ("NFC", "NFD"))
+
+
+def _compatible_forms(name: str) -> tuple[str, ...]:
+    return tuple(unicodedata.normalize(form, name) for form in ("NFKC", "NFKD"))
+
+
+SIBLINGS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "case": lambda name: (name.swapcase(), name.upper(), name.lower()),
+    "normal-form": _normal_forms,
+    "compatibility": _compatible_forms,
+    "blank": lambda name: (name + " ", " " + name),
+    "punctuation": lambda name: (
+        _swap_punctuation(name),
+        name.translate(_SEPARATORS_ROTATED),
+        name.translate(_SEPARATORS_TO_UNDERSCORE),
+    ),
+    "pattern": lambda name: (name + "*", name + "%", name.replace("_", "%")),
+    "truncation": lambda name: (_at_limit(name, "a"), _at_limit(name, "b")),
+    "order": lambda name: (name + "！", name + "😀", name + "B", name + "a"),
+}
+"""Kinds of sibling of a name: distinct valid names a lossy mapping of that kind stores
+under one name with it (case folding; NFC or NFD; NFKC or NFKD; stripping blanks;
+collapsing punctuation; dropping or matching pattern characters; truncation, where the
+two padded siblings differ only in their last character), or that an order other than
+the code points' (UTF-16, case-insensitive) sorts the other way round."""
+
+
+def siblings(name: str, kind: str) -> tuple[str, ...]:
+    """The distinct valid siblings of ``name`` of one kind (none when the kind cannot
+    change ``name``, e.g. the case of a CJK name)."""
+    found = [
+        sibling
+        for sibling in SIBLINGS[kind](name)
+        if sibling != name
+        and sibling.isprintable()
+        and 0 < len(sibling.encode("utf-8")) <= MAX_NAME_BYTES
+    ]
+    return tuple(dict.fromkeys(found))
+
+
+def _tail_swapped(name: str) -> tuple[str, ...]:
+    if not at_limit(name):
+        return ()
+    return (name[:-1] + ("b" if name[-1] == "a" else "a"),)
+
+
+COLLIDING_KINDS = ("case", "normal-form", "compatibility", "blank", "punctuation", "pattern")
+"""The sibling kinds a lossy mapping stores under one name (``order`` is not one)."""
+
+
+def collisions(name: str) -> tuple[str, ...]:
+    """Every distinct valid name a lossy mapping confuses with ``name``: its siblings of
+    the colliding kinds and, for a name at the byte limit, the name with another last
+    character (the same under any truncation short of the limit). The tier reads them back
+    after ``name`` is written: a name never written must read as absent."""
+    found = [sibling for kind in COLLIDING_KINDS for sibling in siblings(name, kind)]
+    found += [n for n in _tail_swapped(name) if n != name and n.isprintable()]
+    return tuple(dict.fromkeys(found))
+
+
+def order_probes(name: str) -> tuple[str, ...]:
+    """Names that sort on the other side of ``name`` in UTF-16 order than in code-point
+    order (a BMP character above U+E000 against an astral one at the same place), and in
+    case-insensitive order than in code-point order: as ``start_after`` they show a
+    listing kept in another order than the code points'."""
+    found: list[str] = []
+    for i, char in enumerate(name):
+        if ord(char) >= 0xE000:
+            found.append(name[:i] + ("\uff01" if ord(char) > 0xFFFF else "\U0001f600"))
+            break
+    for i, char in enumerate(name):
+        if char.isupper() and len(name) > i + 1:
+            found.append(name[:i] + char.swapcase())
+            break
+        if char.islower():
+            found.append(name[:i] + char.upper() + "~")
+            break
+    return tuple(n for n in found if n.isprintable() and len(n.encode("utf-8")) <= MAX_NAME_BYTES)
+
+
+def _cluster(base: str, kinds: list[str]) -> tuple[str, ...]:
+    chosen = ["order", *kinds]
+    found = [base, *(s for kind in chosen for s in siblings(base, kind)), _at_limit(base, "a")]
+    return tuple(dict.fromkeys(found))
+
+
+def _clusters_of(base: str) -> st.SearchStrategy[tuple[str, ...]]:
+    kinds = [kind for kind in (*COLLIDING_KINDS, "truncation") if siblings(base, kind)]
+    return st.lists(st.sampled_from(kinds), min_size=1, max_size=2, unique=True).map(
+        lambda chosen: _cluster(base, chosen)
+    )
+
+
+CLUSTER = st.shared(
+    st.sampled_from(BASES).flatmap(_clusters_of), key="sanctum-differential-cluster"
+)
+"""The example's cluster: a base name, its siblings that sort differently in UTF-16 and
+case-insensitive orders, its siblings of one or two colliding kinds (truncation among
+them: two names at the byte limit), and the base padded to the byte limit."""
+
+
+def cluster_names() -> st.SearchStrategy[str]:
+    """A name of the example's cluster (``CLUSTER``)."""
+    return CLUSTER.flatmap(st.sampled_from)
+
+
 def names(families: int = 3) -> st.SearchStrategy[str]:
-    """A name from a few families drawn once per example (``st.shared``), half the time the
-    family's base name: names of one example meet often, as equal names and as names a
-    lossy mapping confuses."""
+    """The example's base name one time in four, a name of its cluster two times in four,
+    else a name of a few families drawn once per example, half the time the family's base
+    name: names of one example meet often, as equal names (a key written twice, read by
+    another instance in between) and as names a lossy mapping confuses."""
     chosen = st.shared(
         st.lists(st.sampled_from(range(len(FAMILIES))), min_size=1, max_size=families, unique=True),
         key="sanctum-differential-families",
     )
-    return chosen.flatmap(
+    from_families = chosen.flatmap(
         lambda picked: st.one_of(
             st.sampled_from([FAMILIES[i][0] for i in picked]),
             st.sampled_from([n for i in picked for n in FAMILIES[i]]),
         )
     )
-
-
-PAIRS: tuple[tuple[str, str], ...] = tuple(
-    (names[0], other) for names in FAMILIES for other in names[1:]
-)
-"""A base name with each other name of its family."""
-
-
-def paired_names() -> st.SearchStrategy[str]:
-    """Either name of one pair drawn per example: for names that only a collision shows
-    (a consumer group's name is not in its state), so the two meet in most examples."""
-    pair = st.shared(st.sampled_from(PAIRS), key="sanctum-differential-pair")
-    return pair.flatmap(st.sampled_from)
+    return st.one_of(
+        CLUSTER.map(lambda cluster: cluster[0]), cluster_names(), cluster_names(), from_families
+    )
 
 
 def prefixes() -> st.SearchStrategy[str]:
@@ -238,7 +347,27 @@ def namespaces(base: str) -> list[str]:
     return found + [(base + "-" + "n" * 128)[:length] for length in NAMESPACE_LENGTHS]
 
 
+NAMESPACE_COLLISIONS: tuple[tuple[int, ...], ...] = (
+    (1, 2),
+    (3, 4, 5),
+    (1, 3, 4, 5),
+    (0, 1, 6),
+    (8, 9, 10),
+    (9, 10),
+)
+"""Indexes into ``namespaces`` of namespaces a lossy mapping merges: case folding,
+punctuation collapsing, trailing punctuation stripped, prefixes, truncation below 100
+and below 128 characters."""
+
+
 def namespace_index() -> st.SearchStrategy[int]:
-    """Which namespace of ``namespaces`` a step uses: the first one half the time."""
+    """Which namespace of ``namespaces`` a step uses: the first half the time (so keys
+    meet in one listing), else one of the example's group of colliding namespaces
+    (``NAMESPACE_COLLISIONS``) or any."""
     count = len(NAMESPACE_SUFFIXES) + len(NAMESPACE_LENGTHS)
-    return st.one_of(st.just(0), st.integers(0, count - 1))
+    group = st.shared(
+        st.sampled_from(NAMESPACE_COLLISIONS), key="sanctum-differential-namespace-group"
+    )
+    return st.one_of(
+        st.just(0), st.just(0), group.flatmap(st.sampled_from), st.integers(0, count - 1)
+    )

@@ -81,11 +81,32 @@ machines use no such key (``DifferentialMachine.has``)."""
 FACADE_WINDOW_MS = 120_000.0
 """The dedupe window of the machines' facade clients (the configuration's default)."""
 
+WINDOWS_MS = (0.0, 0.5, 1.5, 999.5, 1000.0, 120_000.0)
+"""Dedupe windows of the store-level appends (one per example, as the facade passes its
+configuration's): off, under a millisecond, fractional, a second, the default."""
+
+CLOSED_PROBES = (
+    "blobs.get",
+    "blobs.head",
+    "blobs.list",
+    "blobs.put",
+    "records.get",
+    "records.put",
+    "records.delete",
+    "streams.read",
+    "streams.append",
+    "checkpoints.load",
+    "cache.get",
+    "cache.set",
+    "cache.delete",
+)
+"""Calls made on a closed instance's stores: each must raise ``BackendUnavailableError``."""
+
 INSTANCE = st.sampled_from([0, 1])
 LAYER = st.sampled_from(VERSIONED)
 NS = domain.namespace_index()
 CONDITION = st.sampled_from(["none", "none", "create", "current", "stale", "unknown"])
-GROUPS = domain.paired_names()
+GROUPS = domain.cluster_names()
 CONSUMERS = st.sampled_from(["c1", "C1"])
 
 
@@ -139,6 +160,16 @@ class DifferentialMachine(KitMachine):
         """(namespace, stream) -> the longest dedupe window an append to it brought."""
         self.closed: list[tuple[Any, Any]] = []
         self.direct_etags = 0
+        self.last_put: tuple[int, Layer, int, str] | None = None
+        """The last versioned put that wrote: (instance, layer, namespace index, key)."""
+        self.populated = 0
+        """How many times ``populate`` ran: each writes other bytes."""
+        self.probed: set[tuple[object, str, str]] = set()
+        """What ``probe_*`` read the colliding names of, once per example: (layer or
+        ``stream``, ``group``, ``cache``; namespace; name)."""
+        self.last_append: tuple[Callable[[], None], tuple[str, str, str], float] | None = None
+        """The last append with an idempotency key: a call repeating it, its (namespace,
+        stream, key) and its dedupe window (``append_again``)."""
         kit.count_example()
 
     def _client(self, adapter: Any) -> Any:
@@ -173,7 +204,7 @@ class DifferentialMachine(KitMachine):
         whose limit is shorter refuses it, a known failure that contract reports)."""
         if not getattr(self.caps, f"{layer.value}s"):
             return False
-        return not (self.short_keys and key in domain.AT_LIMIT)
+        return not (self.short_keys and domain.at_limit(key))
 
     def etag_for(self, side: Side, layer: Layer, namespace: str, key: str, how: str) -> Any:
         """The ``if_match`` a side passes: its own current etag, a stale one, or garbage."""
@@ -264,11 +295,26 @@ class DifferentialMachine(KitMachine):
                 )
             return side.layer(index, layer).put(namespace, key, record, **options)
 
-        self.both(
+        _, ours = self.both(
             f"{index}.{layer.value}.put {namespace}/{key!r} {how}", put, (namespace, layer, key)
         )
+        if ours.ok:
+            self.last_put = (index, layer, ns, key)
         self.touched.add((layer, namespace, key))
-        self.sweep(layer, namespace, key)
+        self.after_write(layer, namespace, key)
+
+    @precondition(lambda self: self.last_put is not None and (self.FACADE or self.raw))
+    @rule(data=domain.payloads(), record=domain.records())
+    def put_again(self, data: bytes, record: dict[str, object]) -> None:
+        """Write the last key written again, unconditionally and with other bytes, through
+        the other instance: what one node writes, the other's reads (and cache) must see."""
+        assert self.last_put is not None
+        index, layer, ns, key = self.last_put
+        other = 1 - index
+        if self.FACADE:
+            self.facade_put(other, layer, ns, key, data, record, None, "none")
+        else:
+            self.store_put(other, layer, ns, key, data, record, None, "none", False)
 
     @precondition(lambda self: self.FACADE)
     @rule(index=INSTANCE, layer=LAYER, ns=NS, key=domain.names(), how=CONDITION)
@@ -290,7 +336,7 @@ class DifferentialMachine(KitMachine):
             (namespace, layer, key),
         )
         self.touched.add((layer, namespace, key))
-        self.sweep(layer, namespace, key)
+        self.after_write(layer, namespace, key)
 
     @precondition(lambda self: self.FACADE)
     @rule(
@@ -356,8 +402,12 @@ class DifferentialMachine(KitMachine):
             ),
         )
         self.appended(namespace, stream, idempotency, FACADE_WINDOW_MS, ours)
+        if idempotency is not None:
+            again = partial(self.facade_append, index, ns, stream, payload, idempotency)
+            self.last_append = (again, (namespace, stream, idempotency), FACADE_WINDOW_MS)
         self.streams.add((namespace, stream))
         self.sweep_streams(namespace)
+        self.probe_stream_siblings(namespace, stream)
 
     @precondition(lambda self: self.FACADE and self.caps.streams and self.streams)
     @rule(
@@ -381,6 +431,7 @@ class DifferentialMachine(KitMachine):
             self.delivered = [delivery.message_id for delivery in theirs.value]
         self.groups.add((namespace, stream, group))
         self.sweep_streams(namespace)
+        self.probe_group_siblings(namespace, stream, group)
 
     @precondition(lambda self: self.FACADE and self.caps.streams and self.groups)
     @rule(index=INSTANCE, which=st.integers(0, 50), extra=st.sampled_from([None, "1", "99"]))
@@ -416,6 +467,9 @@ class DifferentialMachine(KitMachine):
             self.both(where, lambda side: side.layer(0, Layer.CACHE).delete(namespace, key))
         self.cache_keys.add((namespace, "kv/" + key))
         self.read_cache_layers(namespace)
+        for sibling in domain.collisions(key):
+            self.read_cache_layer(namespace, sibling)
+        self.probe_cache_siblings(namespace, "kv/" + key)
 
     @precondition(lambda self: self.FACADE)
     @rule(
@@ -498,15 +552,17 @@ class DifferentialMachine(KitMachine):
                 )
             return store.put(namespace, key, data, **options)
 
-        self.both(
+        _, ours = self.both(
             f"{index}.{name}.put{'_and_purge' if one_call else ''} {namespace}/{key!r} {how}",
             put,
             (namespace, layer, key),
         )
+        if ours.ok:
+            self.last_put = (index, layer, ns, key)
         self.touched.add((layer, namespace, key))
         if one_call:
             self.cache_keys.add((namespace, CACHE_PREFIX[layer] + key))
-        self.sweep(layer, namespace, key)
+        self.after_write(layer, namespace, key)
 
     @precondition(lambda self: self.STORES and self.raw)
     @rule(
@@ -541,7 +597,7 @@ class DifferentialMachine(KitMachine):
             f"{index}.{name}.delete {namespace}/{key!r} {how}", delete, (namespace, layer, key)
         )
         self.touched.add((layer, namespace, key))
-        self.sweep(layer, namespace, key)
+        self.after_write(layer, namespace, key)
 
     @precondition(lambda self: self.STORES and self.raw)
     @rule(
@@ -569,6 +625,7 @@ class DifferentialMachine(KitMachine):
         )
         self.cache_keys.add((namespace, fill.key))
         self.sweep(layer, namespace, key)
+        self.probe_cache_siblings(namespace, fill.key)
 
     @precondition(lambda self: self.STORES and self.caps.streams)
     @rule(
@@ -577,7 +634,7 @@ class DifferentialMachine(KitMachine):
         stream=domain.names(),
         payload=domain.payloads(),
         idempotency=st.one_of(st.none(), st.sampled_from(["i", "I", "i "])),
-        window=st.shared(st.sampled_from([0.0, 0.5, 1000.0, 120_000.0]), key="sanctum-window"),
+        window=st.shared(st.sampled_from(WINDOWS_MS), key="sanctum-window"),
     )
     def store_append(  # the window is one per example, as the facade passes its config's
         self,
@@ -607,8 +664,35 @@ class DifferentialMachine(KitMachine):
             ),
         )
         self.appended(namespace, stream, idempotency, window, ours)
+        if idempotency is not None:
+            again = partial(self.store_append, index, ns, stream, payload, idempotency, window)
+            self.last_append = (again, (namespace, stream, idempotency), window)
         self.streams.add((namespace, stream))
         self.sweep_streams(namespace)
+        self.probe_stream_siblings(namespace, stream)
+
+    @precondition(lambda self: self.last_append is not None and self.spaced("again", 2))
+    @rule()
+    def append_again(self) -> None:
+        """Repeat the last append with an idempotency key (a client retrying) a quarter
+        millisecond inside the dedupe window its key started, then a quarter millisecond
+        outside it: a window or time kept at another precision (whole milliseconds, whole
+        seconds) moves the edge, and the two sides disagree about the duplicate."""
+        assert self.last_append is not None
+        again, scope, window = self.last_append
+        self.did("again")
+        for inside in (True, False):
+            if scope not in self.dedupe:  # a reset forgot it
+                return
+            start = self.dedupe[scope][0]
+            edge = start + max(0.0, window - STEP_MS if inside else window + STEP_MS)
+            wait = edge - STEP_MS - self.now()  # the append ticks once more
+            if wait < 0:
+                continue
+            self.clock.advance(wait)
+            where = "inside" if inside else "outside"
+            self.log(f"clock +{wait} ms: {where} the {window} ms window")
+            again()
 
     @precondition(lambda self: self.STORES and self.caps.streams and self.streams)
     @rule(
@@ -669,6 +753,7 @@ class DifferentialMachine(KitMachine):
             )
         self.groups.add((namespace, stream, group))
         self.sweep_streams(namespace)
+        self.probe_group_siblings(namespace, stream, group)
 
     @precondition(lambda self: self.STORES and self.caps.cache)
     @rule(
@@ -712,6 +797,7 @@ class DifferentialMachine(KitMachine):
             )
         self.cache_keys.add((namespace, key))
         self.sweep_caches(namespace)
+        self.probe_cache_siblings(namespace, key)
 
     # -- lifecycle rules (DIFF-003) ------------------------------------------------------
 
@@ -723,23 +809,10 @@ class DifferentialMachine(KitMachine):
         self.log("open a second instance on each side")
 
     @precondition(lambda self: self.LIFECYCLE and self.spaced("reopen", 3))
-    @rule(
-        index=INSTANCE,
-        probe=st.sampled_from(
-            [
-                "blobs.get",
-                "blobs.list",
-                "records.put",
-                "streams.read",
-                "streams.append",
-                "checkpoints.load",
-                "cache.get",
-                "cache.set",
-            ]
-        ),
-    )
-    def reopen(self, index: int, probe: str) -> None:
-        """Close an instance, check its stores refuse a call, open a new one in its place."""
+    @rule(index=INSTANCE)
+    def reopen(self, index: int) -> None:
+        """Close an instance, check each of its stores refuses calls, open a new one in its
+        place."""
         self.tick()
         index = self.pick(index)
         closed = (self.sut.adapters[index], self.ref.adapters[index])
@@ -747,7 +820,8 @@ class DifferentialMachine(KitMachine):
             adapter.close()
         self.closed.append(closed)
         self.log(f"close instance {index} on each side")
-        self.call_closed(closed, probe)
+        for probe in CLOSED_PROBES:
+            self.call_closed(closed, probe)
         self.sut.start(index)
         self.ref.start(index)
         self.log(f"reopen instance {index}")
@@ -756,32 +830,69 @@ class DifferentialMachine(KitMachine):
         self.did("reopen")
         self.sweep_all()
 
-    @precondition(lambda self: self.LIFECYCLE and bool(self.closed))
-    @rule(
-        probe=st.sampled_from(
-            [
-                "blobs.get",
-                "blobs.head",
-                "blobs.list",
-                "records.delete",
-                "streams.read",
-                "checkpoints.load",
-                "cache.get",
-                "cache.delete",
-            ]
-        )
-    )
+    @precondition(lambda self: self.LIFECYCLE and bool(self.closed) and self.spaced("closed", 3))
+    @rule(probe=st.sampled_from(CLOSED_PROBES))
     def closed_store(self, probe: str) -> None:
+        self.did("closed")
         self.call_closed(self.closed[-1], probe)
 
-    @precondition(lambda self: self.LIFECYCLE and self.spaced("reset", 3))
-    @rule(ns=NS, cut=st.sampled_from([0, 1, 2]))
-    def reset(self, ns: int, cut: int) -> None:
-        """Reset a namespace prefix: one namespace, or several sharing its beginning."""
+    @precondition(lambda self: self.LIFECYCLE and self.spaced("reset", 3) and self.used())
+    @rule(which=st.integers(0, 50), cut=st.sampled_from([0, 1, 2]))
+    def reset(self, which: int, cut: int) -> None:
+        """Reset a namespace prefix of a namespace holding data: that namespace, or several
+        sharing its beginning."""
+        used = self.used()
+        namespace = used[which % len(used)]
+        self.populate(namespace)
+        self.reset_prefix(
+            namespace[: max(len(self.ns) + 1, len(namespace) - cut)] if cut else namespace
+        )
+
+    @precondition(lambda self: self.LIFECYCLE and self.spaced("reset", 3) and self.used())
+    @rule()
+    def reset_everything(self) -> None:
+        """Reset the prefix every namespace of the example shares (a test's teardown)."""
+        self.populate(self.namespaces[-1])
+        self.reset_prefix(self.ns)
+
+    def populate(self, namespace: str) -> None:
+        """Before a reset: write a blob, a record, a message read by a consumer group and a
+        cache entry in ``namespace`` (those the adapter offers), so the reset has one of
+        each to remove whatever the example wrote before."""
+        key = "reset"
+        self.populated += 1
+        values = ((Layer.BLOB, b"r%d" % self.populated), (Layer.RECORD, {"r": self.populated}))
+        for layer, value in values:
+            if self.has(layer, key):
+                self.both(
+                    f"0.{layer.value}.put {namespace}/{key!r}",
+                    on_layer(0, layer, "put", namespace, key, value),
+                    (namespace, layer, key),
+                )
+                self.touched.add((layer, namespace, key))
+        if self.caps.streams:
+            self.both(
+                f"0.streams.append {namespace}/{key!r}",
+                on_layer(0, Layer.STREAM, "append", namespace, key, {"r": 1}),
+            )
+            self.both(
+                f"0.streams.read {namespace}/{key!r} {key}/c1 count=1",
+                on_layer(0, Layer.STREAM, "read", namespace, key, key, "c1", count=1),
+            )
+            self.streams.add((namespace, key))
+            self.groups.add((namespace, key, key))
+        if self.caps.cache:
+            self.both(
+                f"0.cache.set {namespace}/{key!r}",
+                on_layer(0, Layer.CACHE, "set", namespace, key, b"r"),
+            )
+            self.cache_keys.add((namespace, "kv/" + key))
+
+    def reset_prefix(self, prefix: str) -> None:
+        """Reset ``prefix`` on instance 0 of each side, then read everything back."""
         self.tick()
-        namespace = self.namespaces[ns]
-        prefix = namespace[: max(len(self.ns) + 1, len(namespace) - cut)] if cut else namespace
         self.both(f"0.reset {prefix!r}", lambda side: side.adapters[0].reset(prefix))
+        self.pairs.forget(prefix)
         for entry in [e for e in self.dedupe if e[0].startswith(prefix)]:
             del self.dedupe[entry]
         for scope in [s for s in self.longest_windows if s[0].startswith(prefix)]:
@@ -790,6 +901,12 @@ class DifferentialMachine(KitMachine):
         if not self.raw:
             self.catch_up()
         self.sweep_all()
+
+    def used(self) -> list[str]:
+        """The namespaces the example wrote to, in order."""
+        written = [entry[1] for entry in self.touched]
+        written += [entry[0] for entry in (*self.streams, *self.cache_keys)]
+        return sorted(set(written))
 
     def catch_up(self) -> None:
         """On an adapter without ``read_after_write``: give its replicas the read-after-write
@@ -835,6 +952,102 @@ class DifferentialMachine(KitMachine):
         """Whether both sides' store ``name`` offers the one-call protocol."""
         sut, ref = self.sut.store(index, name), self.ref.store(index, name)
         return offers(sut, CachingVersionedStore) and offers(ref, CachingVersionedStore)
+
+    # -- names a lossy mapping confuses with the one just used ------------------------------
+
+    def other_namespaces(self, namespace: str) -> list[str]:
+        return [other for other in self.namespaces if other != namespace]
+
+    def after_write(self, layer: Layer, namespace: str, key: str) -> None:
+        """After a versioned write: the first time ``key`` holds a value in the example, a
+        refused write first (``refused_write``); then ``sweep``; then, that first time,
+        ``probe_siblings``. The sweep comes after the refused write, whose call may reset
+        what an instance keeps of the key, so the sweep's reads fill it again."""
+        first = (layer, namespace, key) not in self.probed
+        first = first and self.current(layer, namespace, key).ok
+        if first:
+            self.probed.add((layer, namespace, key))
+            if self.caps.conditional_writes:
+                self.refused_write(layer, namespace, key)
+        self.sweep(layer, namespace, key)
+        if first:
+            self.probe_siblings(layer, namespace, key)
+
+    def probe_siblings(self, layer: Layer, namespace: str, key: str) -> None:
+        """Read back the names a lossy mapping confuses with ``key`` (``domain.collisions``),
+        the cache entries of the same name in the other layers, and ``key`` in the
+        example's other namespaces, one way each: a name never written must read as
+        absent, so a key or namespace mapping that merges two names shows in the step that
+        wrote one of them."""
+        if self.caps.cache:
+            self.probe_cache_siblings(namespace, CACHE_PREFIX[layer] + key)
+        probes = [(namespace, sibling) for sibling in domain.collisions(key)]
+        probes += [(other, key) for other in self.other_namespaces(namespace)]
+        for where, name in probes:
+            if not self.has(layer, name):
+                continue
+            if self.FACADE:
+                self.read_level(0, layer, where, name, "strong", True)
+            elif self.raw:
+                self.both(
+                    f"0.{layer.value}s get {where}/{name!r} (a sibling)",
+                    on_store(0, f"{layer.value}s", "get", where, name),
+                    (where, layer, name),
+                )
+
+    def refused_write(self, layer: Layer, namespace: str, key: str) -> None:
+        """A put of a live key with an etag it never had: refused, with the key's current
+        version and etag (``PreconditionFailedError``), on both sides."""
+        if self.FACADE:
+            value: Any = b"-" if layer is Layer.BLOB else {"-": 0}
+            act = on_layer(0, layer, "put", namespace, key, value, if_match="no-such-etag")
+        else:
+            data = b"-" if layer is Layer.BLOB else encode_record({"-": 0})
+            act = on_store(0, f"{layer.value}s", "put", namespace, key, data, if_match="no-such")
+        where = f"0.{layer.value}.put {namespace}/{key!r} if_match=no-such-etag"
+        self.both(where, act, (namespace, layer, key))
+
+    def probe_stream_siblings(self, namespace: str, stream: str) -> None:
+        """The streams a lossy mapping confuses with ``stream``, and ``stream`` in the
+        other namespaces: each read from the start must hold exactly the reference's."""
+        if ("stream", namespace, stream) in self.probed:
+            return
+        self.probed.add(("stream", namespace, stream))
+        probes = [(namespace, sibling) for sibling in domain.collisions(stream)]
+        probes += [(other, stream) for other in self.other_namespaces(namespace)]
+        for where, name in probes:
+            self.stream_pages(0, where, name, 0)
+
+    def probe_group_siblings(self, namespace: str, stream: str, group: str) -> None:
+        """The consumer groups of ``stream`` a lossy mapping confuses with ``group``, and
+        ``group`` on the namespace's other streams and on the streams confused with
+        ``stream``: each holds its own state."""
+        if ("group", namespace, stream + "\n" + group) in self.probed:
+            return
+        self.probed.add(("group", namespace, stream + "\n" + group))
+        probes = [(stream, sibling) for sibling in domain.collisions(group)]
+        others = {s for ns, s in self.streams if ns == namespace} | set(domain.collisions(stream))
+        probes += [(other, group) for other in sorted(others - {stream})]
+        for where, name in probes:
+            self.both(
+                f"0.checkpoints.load {namespace}/{where!r} {name} (a sibling)",
+                on_store(0, "checkpoints", "load", namespace, where, name),
+            )
+
+    def probe_cache_siblings(self, namespace: str, key: str) -> None:
+        """The cache entries a lossy mapping confuses with ``key``, the entries the facade
+        keeps for the same name in its other layers (``blob/``, ``record/``, ``kv/``), and
+        ``key`` in the other namespaces (an entry may be missing, never another's)."""
+        if ("cache", namespace, key) in self.probed:
+            return
+        self.probed.add(("cache", namespace, key))
+        probes = [(namespace, sibling) for sibling in domain.collisions(key)]
+        layer, slash, name = key.partition("/")
+        if slash and layer in ("blob", "record", "kv"):
+            probes += [(namespace, f"{other}/{name}") for other in ("blob", "record", "kv")]
+        probes += [(other, key) for other in self.other_namespaces(namespace)]
+        for where, name in probes:
+            self.sweep_cache(where, name)
 
     def sweep_all(self) -> None:
         for layer, namespace, key in sorted(self.touched, key=repr):
@@ -901,8 +1114,19 @@ class DifferentialMachine(KitMachine):
                 self.read_cache_layer(namespace, key.removeprefix("kv/"))
 
     def sweep_prefixes(self, layer: Layer, namespace: str, key: str) -> None:
-        """Listings by prefixes of ``key`` and by characters special to patterns."""
-        prefixes = {key[:1], key[:2], key[: len(key) // 2], key[:1].swapcase(), "%", "_", "*", "["}
+        """Listings by prefixes of ``key`` (``key`` itself among them: a key sorting before
+        it must not make the page empty) and by characters special to patterns."""
+        prefixes = {
+            key,
+            key[:1],
+            key[:2],
+            key[: len(key) // 2],
+            key[:1].swapcase(),
+            "%",
+            "_",
+            "*",
+            "[",
+        }
         for prefix in sorted(prefixes):
             if self.FACADE and layer is Layer.BLOB:
                 self.both(
@@ -919,6 +1143,7 @@ class DifferentialMachine(KitMachine):
         name = f"{layer.value}s"
         listing = self.ref.store(0, name).list(namespace, "", limit=10000)
         starts: list[str | None] = [None, *(info.key for info in listing)]
+        starts += domain.order_probes(key)
         for start in starts:
             if self.FACADE and layer is Layer.BLOB:
                 self.both(
