@@ -236,7 +236,7 @@ def order_probes(name: str) -> tuple[str, ...]:
 
 def _cluster(base: str, kinds: list[str]) -> tuple[str, ...]:
     chosen = ["order", *kinds]
-    found = [base, *(s for kind in chosen for s in siblings(base, kind)), _at_limit(base, "a")]
+    found = [base, _at_limit(base, "a"), *(s for kind in chosen for s in siblings(base, kind))]
     return tuple(dict.fromkeys(found))
 
 
@@ -251,8 +251,9 @@ CLUSTER = st.shared(
     st.sampled_from(BASES).flatmap(_clusters_of), key="sanctum-differential-cluster"
 )
 """The example's cluster: a base name, its siblings that sort differently in UTF-16 and
-case-insensitive orders, its siblings of one or two colliding kinds (truncation among
-them: two names at the byte limit), and the base padded to the byte limit."""
+case-insensitive orders, and its siblings of one or two colliding kinds (truncation
+among them: two names at the byte limit); the base first, then the base padded to the
+byte limit."""
 
 
 def cluster_names() -> st.SearchStrategy[str]:
@@ -261,10 +262,11 @@ def cluster_names() -> st.SearchStrategy[str]:
 
 
 def names(families: int = 3) -> st.SearchStrategy[str]:
-    """The example's base name one time in four, a name of its cluster two times in four,
-    else a name of a few families drawn once per example, half the time the family's base
-    name: names of one example meet often, as equal names (a key written twice, read by
-    another instance in between) and as names a lossy mapping confuses."""
+    """The example's base name one time in five, the base padded to the byte limit one
+    time in five, a name of its cluster two times in five, else a name of a few families
+    drawn once per example, half the time the family's base name: names of one example
+    meet often, as equal names (a key written twice, read by another instance in between)
+    and as names a lossy mapping confuses."""
     chosen = st.shared(
         st.lists(st.sampled_from(range(len(FAMILIES))), min_size=1, max_size=families, unique=True),
         key="sanctum-differential-families",
@@ -276,7 +278,11 @@ def names(families: int = 3) -> st.SearchStrategy[str]:
         )
     )
     return st.one_of(
-        CLUSTER.map(lambda cluster: cluster[0]), cluster_names(), cluster_names(), from_families
+        CLUSTER.map(lambda cluster: cluster[0]),
+        CLUSTER.map(lambda cluster: cluster[1]),
+        cluster_names(),
+        cluster_names(),
+        from_families,
     )
 
 

@@ -81,9 +81,10 @@ machines use no such key (``DifferentialMachine.has``)."""
 FACADE_WINDOW_MS = 120_000.0
 """The dedupe window of the machines' facade clients (the configuration's default)."""
 
-WINDOWS_MS = (0.0, 0.5, 1.5, 999.5, 1000.0, 120_000.0)
+WINDOWS_MS = (0.0, 0.5, 1.5, 999.5, 120_000.0)
 """Dedupe windows of the store-level appends (one per example, as the facade passes its
-configuration's): off, under a millisecond, fractional, a second, the default."""
+configuration's): off, under a millisecond, fractional (a window kept in whole
+milliseconds is shorter), just under a second, the default."""
 
 CLOSED_PROBES = (
     "blobs.get",
