@@ -174,6 +174,14 @@ def test_two_records_one_a_prefix_of_the_other(sanctum_kit):
 
 
 @contract("DIFF-003")
+def test_a_namespace_seeded_with_two_names_at_the_byte_limit(sanctum_kit):
+    def script(machine):
+        machine.seed_namespace(keys=["k" * 1023 + "a", "k" * 1023 + "b"])
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
 def test_keys_at_the_byte_limit(sanctum_kit):
     def script(machine):
         for key in sorted(filter(at_limit, NAMES))[:3]:
@@ -251,6 +259,8 @@ SCRIPTED_KILLS = [
     ("test_a_record_then_a_reset_of_everything", "gen-lifecycle-reset-keeps-blobs"),
     ("test_a_record_written_again_by_the_other_instance", "gen-stale-record-get"),
     ("test_two_records_one_a_prefix_of_the_other", "gen-records-list-filters-after-paging"),
+    ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-records-list-over-limit"),
+    ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-group-names-truncate-1000"),
 ]
 
 
@@ -268,7 +278,9 @@ def test_one_step_shows_a_lossy_mapping(pytester: pytest.Pytester, name: str, mu
     millisecond inside a window shows a window or time kept at a coarser precision; a
     reset, which first writes one entry of each kind, shows a table it forgets; a key
     written again through the other instance shows reads that keep the old value; a
-    listing with a key as its prefix shows a page filtered after paging."""
+    listing with a key as its prefix shows a page filtered after paging; the namespace
+    every example starts with (``seed_namespace``) shows a page longer than asked and
+    group names cut short."""
     results = _script(pytester, name, f"--sanctum-adapter=mutants:{mutant}")
     assert results == {"DIFF-003": "fail"}
 

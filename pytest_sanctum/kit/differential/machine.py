@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from pytest_sanctum.adapters.base import BatchStreamLog, CachingVersionedStore, GroupStore
 from pytest_sanctum.core import offers
@@ -254,6 +254,30 @@ class DifferentialMachine(KitMachine):
             self.dedupe[(namespace, stream, key)] = (self.now(), longest)
 
     # -- facade rules (DIFF-001, DIFF-003) -----------------------------------------------
+
+    @initialize(keys=st.lists(domain.cluster_names(), min_size=2, max_size=3, unique=True))
+    def seed_namespace(self, keys: list[str]) -> None:
+        """Start every example with two or three names of its cluster written on each
+        versioned layer of the example's own namespace, and a message on a stream named
+        after the first read by a consumer group named after the last: a listing then has
+        keys to page through, filter and order from the first step, and names a lossy
+        mapping confuses meet side by side, whichever rules the example goes on with."""
+        for number, key in enumerate(keys):
+            for layer in VERSIONED:
+                data, record = b"seed-%d" % number, {"seed": number}
+                if self.FACADE:
+                    self.facade_put(0, layer, 0, key, data, record, None, "none")
+                elif self.raw:
+                    self.store_put(0, layer, 0, key, data, record, None, "none", False)
+        if not self.caps.streams:
+            return
+        stream, group = keys[0], keys[-1]
+        if self.FACADE:
+            self.facade_append(0, 0, stream, {"seed": 0}, None)
+            self.facade_read(0, 0, group, "c1", 10)
+        else:
+            self.store_append(0, 0, stream, b"seed", None, 0.0)
+            self.store_group(0, 0, group, "c1", 10, False, 30_000.0)
 
     @precondition(lambda self: self.FACADE)
     @rule(
