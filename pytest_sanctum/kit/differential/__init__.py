@@ -3,8 +3,9 @@ reference driven side by side with inputs from the whole documented domain, ever
 observable answer compared after every step.
 
 ``domain`` draws the inputs, ``compare`` compares two answers (etags by structure),
-``world`` builds the two sides, ``machine`` holds the state machines. Adapter authors can
-run a machine directly::
+``world`` builds the two sides, ``readback`` reads everything a step could change back
+from both, ``machine`` holds the state machines' rules. Adapter authors can run a machine
+directly::
 
     kit.run_machine(lambda: StoreDifferential(kit))
 """
