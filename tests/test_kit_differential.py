@@ -182,6 +182,20 @@ def test_a_namespace_seeded_with_two_names_at_the_byte_limit(sanctum_kit):
 
 
 @contract("DIFF-003")
+def test_a_cache_entry_evicted_then_filled_again_by_a_later_read(sanctum_kit):
+    def script(machine):
+        put(machine, 0, "k")
+        namespace = machine.namespaces[0]
+        machine.sut.store(0, "cache").delete(namespace, "blob/k")
+        machine.facade_get(
+            index=0, layer=Layer.BLOB, ns=0, key="k", level="eventual", bypass=False
+        )
+        machine.sweep_cache(namespace, "blob/k")
+
+    play(sanctum_kit, script)
+
+
+@contract("DIFF-003")
 def test_keys_at_the_byte_limit(sanctum_kit):
     def script(machine):
         for key in sorted(filter(at_limit, NAMES))[:3]:
@@ -215,6 +229,19 @@ def test_a_cache_that_evicted_is_read_again_after_a_reset(pytester: pytest.Pytes
         "test_a_reset_then_a_read_another_instance_served_from_its_cache",
         "--sanctum-adapter=honest_adapters:honest_evicting_cache",
         f"--sanctum-adapter-options={EVICT_ALL}",
+    )
+    assert results == {"DIFF-003": "pass"}
+
+
+def test_a_cache_entry_filled_again_after_an_eviction_is_the_same_entry(
+    pytester: pytest.Pytester,
+) -> None:
+    """A cache that evicted an entry fills it again at a later read, so its entry is stored
+    later than the reference's, which never evicts: the same entry, not a mismatch."""
+    results = _script(
+        pytester,
+        "test_a_cache_entry_evicted_then_filled_again_by_a_later_read",
+        "--sanctum-adapter=memory",
     )
     assert results == {"DIFF-003": "pass"}
 

@@ -10,6 +10,7 @@ The rules that change the world are ``machine.DifferentialMachine``'s.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -413,7 +414,8 @@ class ReadBack(KitMachine):
 
     def sweep_cache(self, namespace: str, key: str) -> None:
         """A cache entry on every instance sharing it: missing is allowed (evicted); an entry
-        must be the reference's, or expired where the reference has none."""
+        must be the reference's (or the reference's filled again later, ``refilled``), or
+        expired where the reference has none."""
         indexes = self.instances() if self.caps.distributed_cache else [0]
         for index in indexes:
             theirs = call(partial(on_store(index, "cache", "get", namespace, key), self.sut))
@@ -428,7 +430,22 @@ class ReadBack(KitMachine):
                     f"{where}: a live entry {entry!r} where the reference holds none",
                 )
                 continue
+            if theirs.ok and ours.ok and self.refilled(theirs.value, ours.value):
+                times = {"stored_at_ms": ours.value.stored_at_ms}
+                times["expires_at_ms"] = ours.value.expires_at_ms
+                theirs = Outcome(replace(theirs.value, **times))
             compare(theirs, ours, self.pairs, where, (namespace, "cache", key))
+
+    def refilled(self, theirs: object, ours: object) -> bool:
+        """Whether ``theirs`` may be the entry ``ours`` evicted and filled again by a later
+        read: stored after it, not after now, for as long. A cache under memory pressure
+        does that; the reference never evicts, so it keeps the earlier entry."""
+        if not (isinstance(theirs, CacheEntry) and isinstance(ours, CacheEntry)):
+            return False
+        later = ours.stored_at_ms < theirs.stored_at_ms <= self.now()
+        lives = theirs.expires_at_ms - theirs.stored_at_ms
+        ours_lives = ours.expires_at_ms - ours.stored_at_ms
+        return later and (lives == ours_lives or abs(lives - ours_lives) < 1e-6)
 
     def sweep_stream(self, namespace: str, stream: str) -> None:
         """The whole stream, read page by page from every ``after``, and by sequences."""
