@@ -176,7 +176,12 @@ def test_two_records_one_a_prefix_of_the_other(sanctum_kit):
 @contract("DIFF-003")
 def test_a_namespace_seeded_with_two_names_at_the_byte_limit(sanctum_kit):
     def script(machine):
-        machine.seed_namespace(keys=["k" * 1023 + "a", "k" * 1023 + "b"])
+        machine.seed_namespace(
+            keys=["k" * 1023 + "a", "k" * 1023 + "b"],
+            data=[b"", b"\x01" * 65536, b"x"],
+            records=[{}, {"a": 2**63}, {}],
+            window=0.5,
+        )
 
     play(sanctum_kit, script)
 
@@ -288,6 +293,8 @@ SCRIPTED_KILLS = [
     ("test_two_records_one_a_prefix_of_the_other", "gen-records-list-filters-after-paging"),
     ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-records-list-over-limit"),
     ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-group-names-truncate-1000"),
+    ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-narrow-payload-uint16"),
+    ("test_a_namespace_seeded_with_two_names_at_the_byte_limit", "gen-metadata-head-size-uint16"),
 ]
 
 
@@ -306,8 +313,8 @@ def test_one_step_shows_a_lossy_mapping(pytester: pytest.Pytester, name: str, mu
     reset, which first writes one entry of each kind, shows a table it forgets; a key
     written again through the other instance shows reads that keep the old value; a
     listing with a key as its prefix shows a page filtered after paging; the namespace
-    every example starts with (``seed_namespace``) shows a page longer than asked and
-    group names cut short."""
+    every example starts with (``seed_namespace``) shows a page longer than asked, group
+    names cut short and a 64 KiB payload's size or bytes cut to 16 bits."""
     results = _script(pytester, name, f"--sanctum-adapter=mutants:{mutant}")
     assert results == {"DIFF-003": "fail"}
 

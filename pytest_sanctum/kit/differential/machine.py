@@ -148,28 +148,40 @@ class DifferentialMachine(ReadBack):
 
     # -- facade rules (DIFF-001, DIFF-003) -----------------------------------------------
 
-    @initialize(keys=st.lists(domain.cluster_names(), min_size=2, max_size=3, unique=True))
-    def seed_namespace(self, keys: list[str]) -> None:
+    @initialize(
+        keys=st.lists(domain.cluster_names(), min_size=2, max_size=3, unique=True),
+        data=st.lists(domain.payloads(), min_size=3, max_size=3),
+        records=st.lists(domain.records(), min_size=3, max_size=3),
+        window=st.shared(st.sampled_from(WINDOWS_MS), key="sanctum-window"),
+    )
+    def seed_namespace(
+        self,
+        keys: list[str],
+        data: list[bytes],
+        records: list[dict[str, object]],
+        window: float,
+    ) -> None:
         """Start every example with two or three names of its cluster written on each
-        versioned layer of the example's own namespace, and a message on a stream named
-        after the first read by a consumer group named after the last: a listing then has
-        keys to page through, filter and order from the first step, and names a lossy
-        mapping confuses meet side by side, whichever rules the example goes on with."""
-        for number, key in enumerate(keys):
+        versioned layer of the example's own namespace, with payloads and records of the
+        domain, and a message appended with an idempotency key on a stream named after the
+        first, read by a consumer group named after the last: a listing then has keys to
+        page through, filter and order from the first step, names a lossy mapping confuses
+        meet side by side, and a retry at the window's edge has a key to repeat, whichever
+        rules the example goes on with."""
+        for key, payload, record in zip(keys, data, records, strict=False):
             for layer in VERSIONED:
-                data, record = b"seed-%d" % number, {"seed": number}
                 if self.FACADE:
-                    self.facade_put(0, layer, 0, key, data, record, None, "none")
+                    self.facade_put(0, layer, 0, key, payload, record, None, "none")
                 elif self.raw:
-                    self.store_put(0, layer, 0, key, data, record, None, "none", False)
+                    self.store_put(0, layer, 0, key, payload, record, None, "none", False)
         if not self.caps.streams:
             return
         stream, group = keys[0], keys[-1]
         if self.FACADE:
-            self.facade_append(0, 0, stream, {"seed": 0}, None)
+            self.facade_append(0, 0, stream, {"seed": 0}, "i")
             self.facade_read(0, 0, group, "c1", 10)
         else:
-            self.store_append(0, 0, stream, b"seed", None, 0.0)
+            self.store_append(0, 0, stream, b"seed", "i", window)
             self.store_group(0, 0, group, "c1", 10, False, 30_000.0)
 
     @precondition(lambda self: self.FACADE)
